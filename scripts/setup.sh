@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Sets up everything ktstr needs on a Debian 12 machine, idempotently:
+# packages (bookworm + bookworm-backports), a static libbpf >= 1.5 built from
+# Debian's source package into the build tree, bpftool, and the CMake build.
+# Usage: scripts/setup.sh [BUILD_DIR]   (default: build)
+# The archive host is never written down: it is read from the system's apt
+# configuration at run time.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${1:-$ROOT/build}
+mkdir -p "$BUILD"
+BUILD=$(cd "$BUILD" && pwd)
+TOOLS=$BUILD/tools
+LIBBPF_VERSION=1.5.0-3
+
+PKGS=(build-essential cmake ninja-build pkg-config git dpkg-dev
+  libcli11-dev libspdlog-dev libfmt-dev libsqlite3-dev sqlite3 libpcre2-dev
+  libtomlplusplus-dev nlohmann-json3-dev libexpected-dev libarchive-dev
+  libzstd-dev liblzma-dev zlib1g-dev liblz4-dev libssl-dev libelf-dev
+  libgit2-dev libxxhash-dev libgtest-dev libgmock-dev libcap-dev
+  clang-16 llvm-16 qemu-system-x86 dwarves)
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+# --- 1. packages ------------------------------------------------------------
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  log "installing ${#missing[@]} packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# --- 2. a private apt state for newer suites (download only) -----------------
+mirror_uri() {
+  local u=""
+  if compgen -G '/etc/apt/sources.list.d/*.sources' >/dev/null; then
+    u=$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/*.sources)
+  fi
+  if [[ -z $u && -f /etc/apt/sources.list ]]; then
+    u=$(awk '$1=="deb" && $0 !~ /security/ {for(i=2;i<=NF;i++) if ($i ~ /^[a-z]+:\/\//) {print $i; exit}}' /etc/apt/sources.list)
+  fi
+  [[ -n $u ]] || { echo "setup: error: no Debian archive found in the apt configuration" >&2; exit 2; }
+  printf '%s\n' "$u"
+}
+APT_DIR=$TOOLS/apt
+private_apt() {
+  local key=/usr/share/keyrings/debian-archive-keyring.gpg uri
+  uri=$(mirror_uri)
+  mkdir -p "$APT_DIR/lists/partial" "$APT_DIR/cache/archives/partial"
+  cat > "$APT_DIR/sources.list" <<SRC
+deb [signed-by=$key] $uri bookworm-backports main
+deb-src [signed-by=$key] $uri trixie main
+SRC
+  APT_OPTS=(-o "Dir::Etc::sourcelist=$APT_DIR/sources.list" -o Dir::Etc::sourceparts=/dev/null
+    -o "Dir::State::Lists=$APT_DIR/lists" -o "Dir::Cache=$APT_DIR/cache" -o Debug::NoLocking=1)
+  if [[ ! -f $APT_DIR/updated ]]; then
+    log "reading bookworm-backports and trixie source indexes"
+    apt-get "${APT_OPTS[@]}" update -qq
+    touch "$APT_DIR/updated"
+  fi
+}
+
+# --- 3. bpftool 7.5 (bookworm-backports, built for bookworm) -----------------
+if [[ ! -x $TOOLS/bin/bpftool ]]; then
+  private_apt
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get "${APT_OPTS[@]}" download -qq bpftool/bookworm-backports)
+  dpkg-deb -x "$tmp"/bpftool_*.deb "$tmp/x"
+  mkdir -p "$TOOLS/bin"
+  install -m755 "$tmp/x/usr/sbin/bpftool" "$TOOLS/bin/bpftool.new"
+  mv "$TOOLS/bin/bpftool.new" "$TOOLS/bin/bpftool"
+  rm -rf "$tmp"
+  log "bpftool: $("$TOOLS/bin/bpftool" version | head -1)"
+fi
+
+# --- 4. libbpf 1.5 static, from Debian's trixie source package ----------------
+LIBBPF=$TOOLS/libbpf
+if [[ ! -f $LIBBPF/lib64/libbpf.a && ! -f $LIBBPF/lib/libbpf.a ]]; then
+  private_apt
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get "${APT_OPTS[@]}" source --download-only -qq "libbpf=$LIBBPF_VERSION" >/dev/null)
+  (cd "$tmp" && dpkg-source --no-check -x libbpf_*.dsc src >/dev/null)
+  log "building libbpf $LIBBPF_VERSION (static)"
+  make -s -C "$tmp/src/src" BUILD_STATIC_ONLY=y PREFIX="$LIBBPF.tmp" LIBDIR="$LIBBPF.tmp/lib" \
+    OBJDIR="$tmp/obj" -j"$(nproc)" install >/dev/null
+  rm -rf "$LIBBPF"; mv "$LIBBPF.tmp" "$LIBBPF"
+  rm -rf "$tmp"
+fi
+
+# --- 5. configure and build ----------------------------------------------------
+if [[ ! -f $BUILD/build.ninja ]]; then
+  cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DKTSTR_TOOLS_DIR="$TOOLS" ${CI:+-DKTSTR_WERROR=ON} >/dev/null
+fi
+cmake --build "$BUILD" -- -j"$(nproc)" | grep -vE '^\[[0-9]+/[0-9]+\]' || true
+test "${PIPESTATUS[0]}" -eq 0
