@@ -57,7 +57,7 @@ deb [signed-by=$key] $uri bookworm-backports main
 deb-src [signed-by=$key] $uri trixie main
 SRC
   APT_OPTS=(-o "Dir::Etc::sourcelist=$APT_DIR/sources.list" -o Dir::Etc::sourceparts=/dev/null
-    -o "Dir::State::Lists=$APT_DIR/lists" -o "Dir::Cache=$APT_DIR/cache" -o Debug::NoLocking=1)
+    -o "Dir::State::Lists=$APT_DIR/lists" -o "Dir::Cache=$APT_DIR/cache" -o Debug::NoLocking=1 -o APT::Sandbox::User=root)
   if [[ ! -f $APT_DIR/updated ]]; then
     log "reading bookworm-backports and trixie source indexes"
     apt-get "${APT_OPTS[@]}" update -qq
@@ -97,5 +97,8 @@ if [[ ! -f $BUILD/build.ninja ]]; then
   cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DKTSTR_TOOLS_DIR="$TOOLS" ${CI:+-DKTSTR_WERROR=ON} >/dev/null
 fi
-cmake --build "$BUILD" -- -j"$(nproc)" | grep -vE '^\[[0-9]+/[0-9]+\]' || true
-test "${PIPESTATUS[0]}" -eq 0
+cmake --build "$BUILD" -- -j"$(nproc)" >"$BUILD/build.log" 2>&1 || {
+  tail -50 "$BUILD/build.log" >&2
+  echo "setup: error: the build failed (full log: $BUILD/build.log)" >&2
+  exit 2
+}

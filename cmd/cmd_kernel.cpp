@@ -1,0 +1,172 @@
+// `ktstr kernel fetch|add|list|rm`: the kernel cache from the command line.
+// Parsing only; the work is in kbuild/ (kernel_cache, debian_fetch).
+#include "core/fs.hpp"
+#include "core/result.hpp"
+#include "db/store.hpp"
+#include "kbuild/kernel_cache.hpp"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <iostream>
+
+namespace ktstr::cmd {
+
+namespace {
+
+const char* kKernelFooter =
+    "REF (for rm, and --kernel elsewhere): an id, a unique id prefix, a version\n"
+    "(7.3.4, or 6.17 for the newest 6.17.x cached) or a name.";
+
+void progress_line(const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); }
+
+nlohmann::json to_json(const KernelRecord& k) {
+  return {{"id", k.id},
+          {"version", k.version},
+          {"name", k.name},
+          {"source", k.source},
+          {"image", k.image_path},
+          {"config", k.config_path},
+          {"vmlinux", k.vmlinux_path},
+          {"image_sha256", k.image_sha256},
+          {"image_size", k.image_size},
+          {"sched_ext", k.sched_ext},
+          {"tracepoints", k.tracepoints},
+          {"added_at", k.added_at}};
+}
+
+// "sched_ext_dump,sched_ext_exit" -> "dump,exit": the prefix is in the header.
+std::string short_tracepoints(const std::vector<std::string>& tps) {
+  std::string out;
+  for (auto& t : tps) {
+    std::string s = t.rfind("sched_ext_", 0) == 0 ? t.substr(10) : t;
+    out += (out.empty() ? "" : ",") + s;
+  }
+  return out.empty() ? "-" : out;
+}
+
+void print_record(const KernelRecord& k, bool json) {
+  if (json) {
+    std::cout << to_json(k).dump(2) << "\n";
+    return;
+  }
+  std::cout << fmt::format("{} {} (sched_ext: {}, tracepoints: {})\n", k.id, k.version,
+                           k.sched_ext ? "yes" : "no", short_tracepoints(k.tracepoints));
+}
+
+int list_kernels(db::Store& store, bool json) {
+  auto all = value_or_die(kbuild::list_kernels_checked(store, true));
+  if (json) {
+    nlohmann::json arr = nlohmann::json::array();
+    for (auto& h : all) {
+      auto j = to_json(h.record);
+      j["corrupt"] = h.corrupt;
+      j["problem"] = h.problem;
+      arr.push_back(std::move(j));
+    }
+    std::cout << arr.dump(2) << "\n";
+    return kExitOk;
+  }
+  if (all.empty()) {
+    std::cout << "no kernels cached (add one with 'ktstr kernel fetch' or 'ktstr kernel add PATH')\n";
+    return kExitOk;
+  }
+  std::vector<std::vector<std::string>> rows = {
+      {"ID", "VERSION", "NAME", "SCHED_EXT", "TRACEPOINTS (sched_ext_*)", "SOURCE"}};
+  for (auto& h : all) {
+    auto& k = h.record;
+    std::string source = k.source;
+    if (h.corrupt) source += "  CORRUPT (" + h.problem + ")";
+    rows.push_back({k.id, k.version, k.name.empty() ? "-" : k.name, k.sched_ext ? "yes" : "no",
+                    short_tracepoints(k.tracepoints), source});
+  }
+  std::vector<size_t> width(rows[0].size(), 0);
+  for (auto& r : rows)
+    for (size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
+  for (auto& r : rows) {
+    std::string line;
+    for (size_t i = 0; i < r.size(); ++i)
+      line += i + 1 == r.size() ? r[i] : fmt::format("{:<{}}  ", r[i], width[i]);
+    std::cout << line << "\n";
+  }
+  size_t corrupt = static_cast<size_t>(std::count_if(all.begin(), all.end(), [](auto& h) { return h.corrupt; }));
+  if (corrupt)
+    std::fprintf(stderr, "hint: re-add a CORRUPT kernel ('ktstr kernel add PATH' or 'fetch') or remove it with 'ktstr kernel rm ID'\n");
+  return kExitOk;
+}
+
+}  // namespace
+
+int cmd_kernel(db::Store& store, const std::vector<std::string>& args) {
+  CLI::App app("Manage the kernel cache: Debian kernels with sched_ext, or any bzImage.", "ktstr kernel");
+  app.footer(kKernelFooter);
+  app.require_subcommand(1);
+
+  std::string fetch_version;
+  bool fetch_json = false;
+  auto* fetch = app.add_subcommand("fetch", "download a Debian cloud kernel with sched_ext and cache it");
+  fetch->add_option("VERSION", fetch_version,
+                    "7.3 (newest 7.3.x) or 7.3.4 (that version); default: newest of 7.3, 7.2, 6.17");
+  fetch->add_flag("--json", fetch_json, "print the cached kernel as JSON");
+
+  std::string add_path, add_config, add_name;
+  bool add_json = false;
+  auto* add = app.add_subcommand("add", "register a bzImage (idempotent)");
+  add->add_option("PATH", add_path, "the kernel image (bzImage / vmlinuz)")->required();
+  add->add_option("--config", add_config, "its .config (default: config or config-<version> beside it)");
+  add->add_option("--name", add_name, "a name to refer to it by");
+  add->add_flag("--json", add_json, "print the cached kernel as JSON");
+
+  bool list_json = false;
+  auto* list = app.add_subcommand("list", "list cached kernels, flagging CORRUPT entries");
+  list->add_flag("--json", list_json, "print a JSON array");
+
+  std::string rm_ref;
+  auto* rm = app.add_subcommand("rm", "remove a cached kernel's files and record");
+  rm->add_option("REF", rm_ref, "id, unique id prefix, version or name")->required();
+
+  if (args.empty())
+    throw Fatal(Error("kernel: a subcommand is required", "use fetch, add, list or rm; see 'ktstr kernel --help'"));
+  std::vector<std::string> reversed(args.rbegin(), args.rend());
+  try {
+    app.parse(reversed);
+  } catch (const CLI::CallForHelp&) {
+    std::cout << app.help();  // CLI11 shows the chosen subcommand's help
+    return kExitOk;
+  } catch (const CLI::CallForAllHelp&) {
+    std::cout << app.help("", CLI::AppFormatMode::All);
+    return kExitOk;
+  } catch (const CLI::ParseError& e) {
+    std::string msg = e.what();
+    if (!msg.empty()) msg[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(msg[0])));
+    throw Fatal(Error("kernel: " + msg, "see 'ktstr kernel --help'"));
+  }
+
+  if (*fetch) {
+    auto k = value_or_die(kbuild::fetch_debian_kernel(store, fetch_version, progress_line));
+    print_record(k, fetch_json);
+  } else if (*add) {
+    kbuild::AddOptions opts;
+    opts.config_path = add_config;
+    opts.name = add_name;
+    auto k = value_or_die(kbuild::add_kernel(store, add_path, opts));
+    print_record(k, add_json);
+  } else if (*list) {
+    return list_kernels(store, list_json);
+  } else if (*rm) {
+    auto k = value_or_die(kbuild::remove_kernel(store, rm_ref));
+    std::cout << fmt::format("removed {} {}\n", k.id, k.version);
+  }
+  return kExitOk;
+}
+
+int cmd_kernel(const std::vector<std::string>& args) {
+  auto store = value_or_die(db::Store::open(cache_dir()));
+  return cmd_kernel(*store, args);
+}
+
+}  // namespace ktstr::cmd

@@ -1,0 +1,157 @@
+// `ktstr test [SPEC...] | --scenario NAME ...`: run tests in VMs, print one
+// line per test (plus the report of each failure), record every run.
+#include "cmd/commands.hpp"
+#include "cmd/pipeline.hpp"
+#include "cmd/progress.hpp"
+#include "core/fs.hpp"
+#include "core/report.hpp"
+#include "kbuild/kernel_cache.hpp"
+
+#include <CLI/CLI.hpp>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+
+namespace ktstr::cmd {
+namespace {
+
+struct TestArgs {
+  std::vector<std::string> specs;
+  std::string kernel;
+  bool json = false;
+  bool verbose = false;
+  std::string scenario;
+  std::string topo = "1n1l2c1t";
+  double duration = 3;
+  unsigned memory = 0;
+  std::string name;
+};
+
+// Spec files named on the command line; directories expand to their *.toml.
+Result<std::vector<TestSpec>> load_specs(const std::vector<std::string>& paths) {
+  std::vector<TestSpec> out;
+  for (auto& p : paths) {
+    std::vector<std::string> files;
+    std::error_code ec;
+    if (std::filesystem::is_directory(p, ec)) {
+      for (auto& e : std::filesystem::directory_iterator(p, ec))
+        if (e.path().extension() == ".toml") files.push_back(e.path().string());
+      std::sort(files.begin(), files.end());
+      if (files.empty()) return fail("no test specs (*.toml) in '" + p + "'");
+    } else {
+      files.push_back(p);
+    }
+    for (auto& f : files) {
+      auto specs = load_spec_file(f);
+      if (!specs) return tl::unexpected(specs.error());
+      out.insert(out.end(), specs->begin(), specs->end());
+    }
+  }
+  return out;
+}
+
+Result<TestSpec> adhoc_spec(const TestArgs& a) {
+  auto topo = Topology::parse(a.topo);
+  if (!topo) return tl::unexpected(topo.error());
+  TestSpec s;
+  s.name = a.name.empty() ? a.scenario + "_" + a.topo : a.name;
+  s.scenario = a.scenario;
+  s.topology = *topo;
+  s.duration_s = a.duration;
+  if (a.memory) s.memory_mb = a.memory;
+  // The same checks a spec file gets, by writing and reading it back.
+  auto back = parse_spec_text(spec_to_toml(s), "command line");
+  if (!back) return tl::unexpected(back.error());
+  return back->front();
+}
+
+}  // namespace
+
+int cmd_test(Context& ctx, const std::vector<std::string>& argv) {
+  TestArgs a;
+  CLI::App app{"run scheduler tests in VMs", "ktstr test"};
+  app.add_option("specs", a.specs, "test spec files (TOML) or directories of them");
+  app.add_option("--kernel", a.kernel, "kernel id, id prefix, version, name or bzImage path");
+  app.add_flag("--json", a.json, "print one JSON document instead of text");
+  app.add_flag("-v,--verbose", a.verbose, "diagnostics on every failure, verbose guest console");
+  app.add_option("--scenario", a.scenario, "run one ad-hoc scenario instead of spec files");
+  app.add_option("--topo", a.topo, "topology for --scenario, e.g. 1n2l4c2t")->capture_default_str();
+  app.add_option("--duration", a.duration, "seconds, for --scenario")->capture_default_str();
+  app.add_option("--memory", a.memory, "guest memory in MB (overrides the spec)");
+  app.add_option("--name", a.name, "test name for --scenario");
+  std::vector<std::string> rev(argv.rbegin(), argv.rend());
+  try {
+    app.parse(rev);
+  } catch (const CLI::CallForHelp& e) {
+    std::printf("%s", app.help().c_str());
+    return kExitOk;
+  } catch (const CLI::ParseError& e) {
+    throw Fatal(Error(std::string(e.what()), "see 'ktstr test --help'"));
+  }
+  bool verbose = a.verbose || ctx.verbosity > 0;
+
+  std::vector<TestSpec> specs;
+  if (!a.scenario.empty()) {
+    if (!a.specs.empty()) throw Fatal(Error("give spec files or --scenario, not both"));
+    specs.push_back(value_or_die(adhoc_spec(a)));
+  } else {
+    if (a.specs.empty()) {
+      const char* dir = std::getenv("KTSTR_TEST_DIR");
+      a.specs.push_back(dir && *dir ? dir : "tests/ktstr");
+      if (!path_exists(a.specs.back()))
+        throw Fatal(Error("no test specs given and '" + a.specs.back() + "' does not exist",
+                          "name spec files, use --scenario, or set KTSTR_TEST_DIR"));
+    }
+    specs = value_or_die(load_specs(a.specs));
+  }
+  if (a.memory && (a.memory < 64 || a.memory > 65536))
+    throw Fatal(Error("--memory " + std::to_string(a.memory) + " is out of range", "use 64 to 65536 MB"));
+
+  Progress progress(!a.json);
+  auto progress_fn = [&](const std::string& s) { progress.update(s); };
+  db::Store& store = ctx.open_store();
+
+  nlohmann::json doc;
+  doc["tests"] = nlohmann::json::array();
+  int passed = 0, failed = 0;
+  ReportOptions ropt;
+  ropt.verbose = verbose;
+  for (auto& spec : specs) {
+    std::string ref = !a.kernel.empty() ? a.kernel : spec.kernel;
+    auto kernel = value_or_die(kbuild::resolve_kernel(store, ref, progress_fn));
+    if (!kernel.sched_ext && spec.uses_bpf_scheduler())
+      throw Fatal(Error("kernel '" + kernel.version + "' (" + kernel.id + ") has no sched_ext",
+                        "use a kernel with CONFIG_SCHED_CLASS_EXT=y, e.g. 'ktstr kernel fetch'"));
+    PipelineOptions popt;
+    popt.verbose = verbose;
+    if (a.memory) popt.memory_mb = a.memory;
+    popt.progress = progress_fn;
+    int64_t started = std::time(nullptr);
+    auto result = value_or_die(run_test(store, spec, kernel, popt));
+    progress.clear();
+    if (auto st = record_run(store, result, started); !st) throw Fatal(st.error());
+    (result.passed ? passed : failed)++;
+    if (a.json) {
+      doc["tests"].push_back(to_json(result));
+    } else {
+      std::printf("%s\n", render_summary_line(result).c_str());
+      if (!result.passed) std::printf("%s", render_failure(result, ropt).c_str());
+      std::fflush(stdout);
+    }
+  }
+  if (a.json) {
+    rusage ru{};
+    ::getrusage(RUSAGE_SELF, &ru);
+    doc["summary"] = {{"passed", passed}, {"failed", failed}};
+    doc["host"] = {{"peak_rss_kb", ru.ru_maxrss}};
+    std::printf("%s\n", doc.dump(2).c_str());
+  } else {
+    std::printf("%d passed, %d failed\n", passed, failed);
+  }
+  return failed ? kExitTestFailed : kExitOk;
+}
+
+}  // namespace ktstr::cmd

@@ -1,0 +1,60 @@
+#include "cmd/commands.hpp"
+
+#include <algorithm>
+
+namespace ktstr::cmd {
+
+const std::vector<Command>& commands() {
+  static const std::vector<Command> table = {
+      {"test", cmd_test, kNeedsNothing, "run test specs in VMs and report"},
+      {"kernel", cmd_kernel_entry, kNeedsNothing, "manage the kernel cache (fetch, add, list, rm)"},
+      {"repro", cmd_not_yet, kNeedsNothing, "replay a recorded crash with probes attached"},
+      {"pin", cmd_not_yet, kNeedsNothing, "write a regression test from a crash signature"},
+      {"bisect", cmd_not_yet, kNeedsNothing, "find the commit where a crash signature appears"},
+      {"help", cmd_help, kNeedsNothing, "show help for ktstr or one command"},
+      {"version", cmd_version, kNeedsNothing, "print the version"},
+  };
+  return table;
+}
+
+const Command* find_command(const std::string& name) {
+  for (auto& c : commands())
+    if (name == c.name) return &c;
+  return nullptr;
+}
+
+namespace {
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t sub = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, sub});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+}  // namespace
+
+std::vector<std::string> similar_commands(const std::string& name) {
+  std::vector<std::pair<size_t, std::string>> scored;
+  for (auto& c : commands()) {
+    std::string n = c.name;
+    size_t d = edit_distance(name, n);
+    bool prefix = name.size() >= 2 && n.rfind(name, 0) == 0;
+    // Like git's help.c: allow more typos in longer names.
+    size_t limit = std::max<size_t>(1, std::min<size_t>(2, n.size() / 3));
+    if (prefix || d <= limit) scored.emplace_back(prefix ? 0 : d, n);
+  }
+  std::sort(scored.begin(), scored.end());
+  std::vector<std::string> out;
+  for (auto& [d, n] : scored) out.push_back(n);
+  return out;
+}
+
+}  // namespace ktstr::cmd

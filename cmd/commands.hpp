@@ -1,0 +1,52 @@
+// The command table, like git.c's cmd_struct: one row per built-in, with what
+// it needs set up before it runs. cmd/main.cpp dispatches from it.
+#pragma once
+
+#include "db/store.hpp"
+
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ktstr::cmd {
+
+enum Needs : unsigned {
+  kNeedsNothing = 0,
+  kNeedsStore = 1u << 0,   // open (and migrate) the store first
+};
+
+struct Context {
+  std::string argv0;               // how ktstr was invoked
+  std::string command;             // the built-in being run
+  int verbosity = 0;
+  std::unique_ptr<db::Store> store;  // opened by kNeedsStore or by store()
+
+  // The store, opened on first use (so bad arguments never touch it);
+  // throws Fatal when it cannot be opened.
+  db::Store& open_store();
+};
+
+using CommandFn = int (*)(Context&, const std::vector<std::string>& args);
+
+struct Command {
+  const char* name;
+  CommandFn fn;
+  unsigned needs;
+  const char* summary;
+};
+
+// All built-ins, in the order `ktstr help` lists them.
+const std::vector<Command>& commands();
+const Command* find_command(const std::string& name);
+
+// Built-ins (one thin file each).
+int cmd_test(Context&, const std::vector<std::string>&);
+int cmd_kernel_entry(Context&, const std::vector<std::string>&);
+int cmd_help(Context&, const std::vector<std::string>&);
+int cmd_version(Context&, const std::vector<std::string>&);
+int cmd_not_yet(Context&, const std::vector<std::string>&);
+
+// Names close to `name` (edit distance or prefix), for "did you mean".
+std::vector<std::string> similar_commands(const std::string& name);
+
+}  // namespace ktstr::cmd

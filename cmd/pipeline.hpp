@@ -1,0 +1,47 @@
+// The run pipeline every subcommand shares: resolve kernel → initramfs →
+// boot → collect → evaluate → store → report. `test` drives it today;
+// `repro`, `pin` and `bisect` reuse these functions, never re-implement them.
+#pragma once
+
+#include "cmd/collector.hpp"
+#include "core/records.hpp"
+#include "core/result.hpp"
+#include "core/run_result.hpp"
+#include "core/spec.hpp"
+#include "db/store.hpp"
+#include "guest/vm/vm.hpp"
+
+#include <functional>
+#include <optional>
+#include <string>
+
+namespace ktstr::cmd {
+
+using ProgressFn = std::function<void(const std::string&)>;
+
+struct PipelineOptions {
+  bool verbose = false;              // verbose guest console, diagnostics on every failure
+  std::optional<unsigned> memory_mb; // overrides the spec
+  ProgressFn progress;
+};
+
+// The guest agent binary: $KTSTR_AGENT, else beside ktstr, else libexec.
+Result<std::string> find_agent_binary();
+
+// The cached initramfs holding the agent as /init.
+Result<std::string> agent_initramfs(db::Store& store);
+
+// Boot one VM for `spec` on `kernel` and return what happened. Host-side
+// problems (no agent, QEMU missing) are errors; anything the guest does is a
+// RunResult, passed or failed.
+Result<RunResult> run_test(db::Store& store, const TestSpec& spec, const KernelRecord& kernel,
+                           const PipelineOptions& opts);
+
+// Decide pass/fail from what was collected and how the VM ended. Pure: unit
+// tested on captured streams.
+void evaluate(RunResult& r, const TestSpec& spec, const ResultCollector& c, const VmOutcome& vm);
+
+// Record the run in the store (fills r.run_id).
+Status record_run(db::Store& store, RunResult& r, int64_t started_at);
+
+}  // namespace ktstr::cmd

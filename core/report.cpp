@@ -1,0 +1,123 @@
+#include "core/report.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+#include <sstream>
+
+namespace ktstr {
+
+nlohmann::json to_json(const RunResult& r) {
+  nlohmann::json j;
+  j["name"] = r.test_name;
+  j["status"] = r.passed ? "pass" : "fail";
+  j["reason"] = r.reason;
+  if (r.fail_at_s >= 0) j["fail_at_s"] = r.fail_at_s;
+  j["scheduler"] = r.scheduler;
+  j["topology"] = r.topology;
+  j["scenario"] = r.scenario;
+  j["kernel"] = {{"id", r.kernel_id}, {"version", r.kernel_version}};
+  j["accel"] = r.accel;
+  j["memory_mb"] = r.memory_mb;
+  j["stage"] = r.stage;
+  j["vm"] = {{"end", r.vm_end}, {"exit_code", r.vm_exit_code}, {"wall_s", r.wall_s}, {"boot_s", r.boot_s}};
+  auto& ws = j["workers"] = nlohmann::json::array();
+  for (auto& w : r.workers)
+    ws.push_back({{"cgroup", w.cgroup}, {"index", w.index}, {"work", w.work},
+                  {"iterations", w.iterations}, {"cpu_time_ns", w.cpu_time_ns},
+                  {"wall_ns", w.wall_ns}, {"migrations", w.migrations},
+                  {"max_gap_ns", w.max_gap_ns}, {"cpus_used", w.cpus_used}});
+  if (r.guest_topology) {
+    auto& g = *r.guest_topology;
+    j["guest_topology"] = {{"cpus", g.cpus}, {"llc_groups", g.llc_groups},
+                           {"numa_nodes", g.numa_nodes}, {"smt_groups", g.smt_groups}};
+  }
+  j["diagnostics"] = r.diagnostics;
+  if (!r.passed) j["console_tail"] = r.console_tail;
+  if (r.run_id) j["run_id"] = r.run_id;
+  return j;
+}
+
+std::string render_header(const RunResult& r) {
+  std::string s = "ktstr_test '" + r.test_name + "'";
+  if (!r.scheduler.empty() && r.scheduler != "eevdf") s += " [sched=" + r.scheduler + "]";
+  s += " [topo=" + r.topology + "]";
+  if (r.passed) return s + " passed";
+  s += " failed: " + r.reason;
+  if (r.fail_at_s >= 0) s += fmt::format(" ({:.1f}s into test)", r.fail_at_s);
+  return s;
+}
+
+std::string render_stats(const RunResult& r) {
+  if (r.workers.empty()) return "";
+  // Group by cgroup, keeping first-seen order.
+  std::vector<std::string> order;
+  std::map<std::string, std::vector<const WorkerStats*>> by_cg;
+  for (auto& w : r.workers) {
+    if (!by_cg.count(w.cgroup)) order.push_back(w.cgroup);
+    by_cg[w.cgroup].push_back(&w);
+  }
+  std::ostringstream o;
+  o << "--- stats ---\n";
+  for (auto& cg : order) {
+    auto& ws = by_cg[cg];
+    uint64_t iters = 0, cpu = 0, migr = 0, gap = 0;
+    uint64_t min_it = UINT64_MAX, max_it = 0;
+    for (auto* w : ws) {
+      iters += w->iterations;
+      cpu += w->cpu_time_ns;
+      migr += w->migrations;
+      gap = std::max(gap, w->max_gap_ns);
+      min_it = std::min(min_it, w->iterations);
+      max_it = std::max(max_it, w->iterations);
+    }
+    o << fmt::format("cgroup {}: {} workers ({}), iterations {} (min {} max {}), cpu {:.2f}s, "
+                     "migrations {}, max gap {:.1f}ms\n",
+                     cg, ws.size(), ws.front()->work, iters, min_it, max_it, cpu / 1e9, migr, gap / 1e6);
+    for (auto* w : ws) {
+      std::string cpus;
+      for (int c : w->cpus_used) cpus += (cpus.empty() ? "" : ",") + std::to_string(c);
+      o << fmt::format("  worker {}: iterations {}, cpu {:.2f}s of {:.2f}s, migrations {}, max gap {:.1f}ms, cpus [{}]\n",
+                       w->index, w->iterations, w->cpu_time_ns / 1e9, w->wall_ns / 1e9, w->migrations,
+                       w->max_gap_ns / 1e6, cpus);
+    }
+  }
+  return o.str();
+}
+
+std::string render_diagnostics(const RunResult& r, const ReportOptions& opt) {
+  std::ostringstream o;
+  o << "--- diagnostics ---\n";
+  o << "init stage: " << (r.stage.empty() ? "none (the agent never reported)" : r.stage) << "\n";
+  o << "VM exit code: " << r.vm_exit_code << " (" << (r.vm_end.empty() ? "unknown" : r.vm_end) << ")\n";
+  if (!r.accel.empty()) o << fmt::format("VM: {} accel, {} MB, boot {:.1f}s, wall {:.1f}s\n", r.accel, r.memory_mb, r.boot_s, r.wall_s);
+  for (auto& d : r.diagnostics) o << "note: " << d << "\n";
+  // Tail of the kernel console: the last N lines.
+  std::vector<std::string> lines;
+  std::istringstream in(r.console_tail);
+  for (std::string l; std::getline(in, l);) lines.push_back(l);
+  size_t from = lines.size() > opt.console_lines ? lines.size() - opt.console_lines : 0;
+  if (!lines.empty()) {
+    o << "kernel console (last " << (lines.size() - from) << " lines):\n";
+    for (size_t i = from; i < lines.size(); ++i) o << "  " << lines[i] << "\n";
+  }
+  return o.str();
+}
+
+std::string render_failure(const RunResult& r, const ReportOptions& opt) {
+  if (r.passed) return "";
+  std::string s = render_header(r) + "\n";
+  s += render_stats(r);
+  // Diagnostics appear on every failure in verbose mode, and whenever the
+  // run never got as far as results (there is nothing else to read then).
+  if (opt.verbose || r.workers.empty()) s += render_diagnostics(r, opt);
+  return s;
+}
+
+std::string render_summary_line(const RunResult& r) {
+  return fmt::format("{} [{:>6.1f}s] {} (topo={}{})", r.passed ? "PASS" : "FAIL", r.wall_s, r.test_name,
+                     r.topology, r.scheduler != "eevdf" ? ", sched=" + r.scheduler : "");
+}
+
+}  // namespace ktstr

@@ -1,0 +1,25 @@
+// Rendering a RunResult the way the recipe shows it: a header line, then
+// sections, each present only when relevant. Text comes from captured data.
+#pragma once
+
+#include "core/run_result.hpp"
+
+#include <string>
+
+namespace ktstr {
+
+struct ReportOptions {
+  bool verbose = false;          // -v / KTSTR_VERBOSE=1: diagnostics on every failure
+  size_t console_lines = 40;     // tail length in --- diagnostics ---
+};
+
+// "ktstr_test 'name' [sched=..] [topo=..] failed: reason (2.2s into test)"
+std::string render_header(const RunResult& r);
+std::string render_stats(const RunResult& r);
+std::string render_diagnostics(const RunResult& r, const ReportOptions& o);
+// The whole failure report (header + relevant sections); empty for a pass.
+std::string render_failure(const RunResult& r, const ReportOptions& o);
+// One line per test: "PASS [   4.2s] name (topo=1n1l2c1t)".
+std::string render_summary_line(const RunResult& r);
+
+}  // namespace ktstr

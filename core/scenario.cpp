@@ -1,0 +1,166 @@
+// Expanding a spec's scenario into the plan the guest agent follows.
+#include "core/scenario.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <map>
+
+namespace ktstr {
+namespace {
+
+constexpr unsigned kMaxWorkersPerCgroup = 1024;
+
+CgroupPlan cgroup(std::string name, unsigned workers, std::string work) {
+  return CgroupPlan{std::move(name), workers, std::move(work), ""};
+}
+
+// The canned scenarios, see scenario.hpp. `cpus` >= 1.
+std::vector<CgroupPlan> canned_cgroups(std::string_view scenario, unsigned cpus) {
+  if (scenario == "steady") return {cgroup("steady", cpus, "spin")};
+  if (scenario == "yield_heavy") return {cgroup("yield_heavy", 2 * cpus, "yield")};
+  if (scenario == "custom_crash_light") return {cgroup("light", std::max(1u, cpus / 2), "spin")};
+  if (scenario == "mixed") return {cgroup("spin", cpus, "spin"), cgroup("yield", cpus, "yield")};
+  return {};
+}
+
+}  // namespace
+
+const std::vector<std::string>& canned_scenarios() {
+  static const std::vector<std::string> names = {"steady", "yield_heavy", "custom_crash_light", "mixed"};
+  return names;
+}
+
+bool is_canned_scenario(std::string_view name) {
+  auto& names = canned_scenarios();
+  return std::find(names.begin(), names.end(), name) != names.end();
+}
+
+std::vector<std::string> canned_cgroup_names(std::string_view scenario) {
+  std::vector<std::string> out;
+  for (auto& cg : canned_cgroups(scenario, 1)) out.push_back(cg.name);
+  return out;
+}
+
+const std::vector<std::string>& work_kinds() {
+  static const std::vector<std::string> kinds = {"spin", "yield", "mixed"};
+  return kinds;
+}
+
+const std::vector<std::string>& step_actions() {
+  static const std::vector<std::string> actions = {"add_workers", "remove_workers"};
+  return actions;
+}
+
+Result<std::vector<unsigned>> parse_cpulist(std::string_view list, unsigned cpu_count) {
+  auto bad = [&](const std::string& why) {
+    return fail("invalid cpulist '" + std::string(list) + "': " + why, "a cpulist reads like 0-3,6");
+  };
+  if (list.empty()) return bad("it is empty");
+  auto number = [](std::string_view s, unsigned& out) {
+    if (s.empty() || s.size() > 6) return false;
+    auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    return ec == std::errc() && end == s.data() + s.size();
+  };
+  std::vector<unsigned> cpus;
+  size_t pos = 0;
+  while (pos <= list.size()) {
+    size_t comma = std::min(list.find(',', pos), list.size());
+    std::string_view item = list.substr(pos, comma - pos);
+    size_t dash = item.find('-');
+    unsigned first = 0, last = 0;
+    if (dash == std::string_view::npos) {
+      if (!number(item, first)) return bad("'" + std::string(item) + "' is not a CPU number");
+      last = first;
+    } else if (!number(item.substr(0, dash), first) || !number(item.substr(dash + 1), last)) {
+      return bad("'" + std::string(item) + "' is not a range such as 0-3");
+    }
+    if (first > last) return bad("range '" + std::string(item) + "' goes backwards");
+    if (last >= cpu_count)
+      return bad("CPU " + std::to_string(last) + " does not exist (the topology has " + std::to_string(cpu_count) +
+                 " CPUs, 0-" + std::to_string(cpu_count - 1) + ")");
+    for (unsigned c = first; c <= last; ++c) cpus.push_back(c);
+    pos = comma + 1;
+  }
+  std::sort(cpus.begin(), cpus.end());
+  cpus.erase(std::unique(cpus.begin(), cpus.end()), cpus.end());
+  return cpus;
+}
+
+Result<ScenarioPlan> plan_scenario(const TestSpec& spec, const Topology& topo) {
+  auto bad = [&](const std::string& why) { return fail(spec.where() + ": " + why + " in test '" + spec.name + "'"); };
+  ScenarioPlan plan;
+  plan.duration_ms = spec.duration_ms();
+  if (plan.duration_ms == 0) return bad("the duration is 0 ms");
+  if (spec.cgroups.empty()) {
+    std::string scenario = spec.scenario.empty() ? "steady" : spec.scenario;
+    if (!is_canned_scenario(scenario)) return bad("unknown scenario '" + scenario + "'");
+    plan.scenario = scenario;
+    plan.cgroups = canned_cgroups(scenario, topo.cpus());
+  } else {
+    plan.scenario = "custom";
+    for (auto& cg : spec.cgroups) {
+      if (cg.workers == 0 || cg.workers > kMaxWorkersPerCgroup)
+        return bad("cgroup '" + cg.name + "' has " + std::to_string(cg.workers) + " workers (1 to 1024 allowed)");
+      if (std::find(work_kinds().begin(), work_kinds().end(), cg.work) == work_kinds().end())
+        return bad("cgroup '" + cg.name + "' has unknown work '" + cg.work + "'");
+      // Checked again: the topology given here may not be the spec's own.
+      if (!cg.cpus.empty())
+        if (auto cpus = parse_cpulist(cg.cpus, topo.cpus()); !cpus)
+          return bad(cpus.error().msg + " (cgroup '" + cg.name + "')");
+      plan.cgroups.push_back(CgroupPlan{cg.name, cg.workers, cg.work, cg.cpus});
+    }
+  }
+
+  // Replay the steps in time order so a removal can never take more
+  // workers than the cgroup has at that moment.
+  std::map<std::string, unsigned> workers;
+  for (auto& cg : plan.cgroups) workers[cg.name] = cg.workers;
+  for (auto& s : spec.steps) plan.steps.push_back(StepPlan{s.after_ms, s.action, s.cgroup, s.count});
+  std::stable_sort(plan.steps.begin(), plan.steps.end(),
+                   [](const StepPlan& a, const StepPlan& b) { return a.after_ms < b.after_ms; });
+  for (auto& s : plan.steps) {
+    std::string at = "step at " + std::to_string(s.after_ms) + " ms";
+    auto it = workers.find(s.cgroup);
+    if (it == workers.end()) return bad(at + " names unknown cgroup '" + s.cgroup + "'");
+    if (s.after_ms >= plan.duration_ms)
+      return bad(at + " comes after the end of the run (" + std::to_string(plan.duration_ms) + " ms)");
+    if (s.count == 0) return bad(at + " changes 0 workers");
+    if (s.action == "add_workers") {
+      if (it->second + s.count > kMaxWorkersPerCgroup)
+        return bad(at + " grows cgroup '" + s.cgroup + "' past 1024 workers");
+      it->second += s.count;
+    } else if (s.action == "remove_workers") {
+      if (s.count > it->second)
+        return bad(at + " removes " + std::to_string(s.count) + " workers from cgroup '" + s.cgroup +
+                   "', which has " + std::to_string(it->second));
+      it->second -= s.count;
+    } else {
+      return bad(at + " has unknown action '" + s.action + "'");
+    }
+  }
+
+  plan.map_writes = spec.bpf_map_writes;
+  std::stable_sort(plan.map_writes.begin(), plan.map_writes.end(),
+                   [](const MapWrite& a, const MapWrite& b) { return a.after_ms < b.after_ms; });
+  for (auto& w : plan.map_writes)
+    if (w.after_ms >= plan.duration_ms)
+      return bad("map write of '" + w.var + "' at " + std::to_string(w.after_ms) + " ms comes after the end of the run");
+  return plan;
+}
+
+nlohmann::json plan_to_json(const ScenarioPlan& plan) {
+  using nlohmann::json;
+  json cgroups = json::array(), steps = json::array(), writes = json::array();
+  for (auto& cg : plan.cgroups)
+    cgroups.push_back({{"name", cg.name}, {"workers", cg.workers}, {"work", cg.work}, {"cpus", cg.cpus}});
+  for (auto& s : plan.steps)
+    steps.push_back({{"after_ms", s.after_ms}, {"action", s.action}, {"cgroup", s.cgroup}, {"count", s.count}});
+  for (auto& w : plan.map_writes)
+    writes.push_back({{"map", w.map}, {"var", w.var}, {"value", w.value}, {"after_ms", w.after_ms}});
+  return {{"scenario", plan.scenario}, {"duration_ms", plan.duration_ms}, {"cgroups", cgroups},
+          {"steps", steps}, {"map_writes", writes}};
+}
+
+}  // namespace ktstr

@@ -1,0 +1,138 @@
+// Test specs: the TOML files `ktstr test` runs and `ktstr pin` writes
+// (DESIGN.md "Test specs"). A file holds several [[test]] tables; each becomes
+// one TestSpec. Loading is strict: unknown keys, wrong types and bad values
+// are errors naming file:line, so a typo never silently changes a test.
+#pragma once
+
+#include "core/result.hpp"
+#include "core/topology.hpp"
+
+#include <nlohmann/json_fwd.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ktstr {
+
+// A host-side write into a scheduler's global (e.g. `.bss` `crash` = 1),
+// done `after_ms` after the scheduler is attached.
+struct MapWrite {
+  std::string map;    // ".bss", ".data", or a named map
+  std::string var;    // a variable in that map's BTF datasec
+  int64_t value = 0;
+  uint32_t after_ms = 0;
+
+  bool operator==(const MapWrite&) const = default;
+};
+
+// One explicit cgroup of workers (the alternative to a canned scenario).
+struct CgroupSpec {
+  std::string name;
+  unsigned workers = 1;
+  std::string work = "spin";  // "spin", "yield" or "mixed"
+  std::string cpus;           // cpulist ("0-3,6"); empty = all CPUs
+
+  bool operator==(const CgroupSpec&) const = default;
+};
+
+// A change to the workload while it runs.
+struct StepSpec {
+  uint32_t after_ms = 0;
+  std::string action;  // "add_workers" or "remove_workers"
+  std::string cgroup;
+  unsigned count = 1;
+
+  bool operator==(const StepSpec&) const = default;
+};
+
+struct Checks {
+  bool not_starved = false;              // every worker ran at least once
+  std::optional<uint32_t> max_gap_ms;    // longest a worker may wait to run
+
+  bool operator==(const Checks&) const = default;
+};
+
+struct TestSpec {
+  static constexpr unsigned kDefaultMemoryMb = 256;
+  static constexpr double kDefaultDurationS = 3;
+
+  std::string name;
+  std::string scheduler = "eevdf";       // "eevdf", "scx-ktstr" or a path (contains '/')
+  std::vector<std::string> sched_args;
+  Topology topology = {1, 1, 2, 1};      // "1n1l2c1t"
+  unsigned memory_mb = kDefaultMemoryMb;
+  double duration_s = kDefaultDurationS;
+  std::string scenario = "steady";       // empty when `cgroups` is given
+  std::vector<CgroupSpec> cgroups;
+  std::vector<StepSpec> steps;
+  std::vector<MapWrite> bpf_map_writes;  // key `bpf_map_write`
+  bool expect_err = false;
+  // Matchers on the captured scx_bpf_error text (AND when both are set).
+  std::optional<std::string> expect_scx_bpf_error_contains;  // a substring
+  std::optional<std::string> expect_scx_bpf_error_matches;   // a regex
+  bool auto_repro = true;
+  std::optional<unsigned> watchdog_timeout_s;
+  Checks checks;
+  std::string kernel;                    // empty = the default kernel
+
+  // Where the test was defined, for messages; empty/0 when built in code.
+  std::string source_file;
+  unsigned source_line = 0;
+
+  uint32_t duration_ms() const;
+  bool uses_bpf_scheduler() const { return scheduler != "eevdf"; }
+  // "file:line" or "test 'name'" when there is no file.
+  std::string where() const;
+
+  bool operator==(const TestSpec&) const = default;
+};
+
+// Every [[test]] of a file, in file order. Test names are unique in a file.
+Result<std::vector<TestSpec>> load_spec_file(const std::string& path);
+Result<std::vector<TestSpec>> parse_spec_text(std::string_view toml, const std::string& source_name);
+
+// Checks of the scx_bpf_error matchers that also apply to specs built in
+// code (ktstr pin): a set matcher needs expect_err = true and must not be
+// empty (an empty pattern matches any text, so it would pin nothing).
+// TODO(pcre2): compile expect_scx_bpf_error_matches here once core has the
+// PCRE2 wrapper, so a bad regex fails at load time, not after a VM run.
+Status validate_matchers(const TestSpec& spec);
+
+// One [[test]] table in exactly the format the parser reads; defaults that
+// the DESIGN.md example leaves out are left out. Regexes and other strings
+// with backslashes are written as TOML literal strings ('...') when they can.
+std::string spec_to_toml(const TestSpec& spec);
+// Several tests, separated by blank lines.
+std::string specs_to_toml(const std::vector<TestSpec>& specs);
+
+// Every field, defaults included, plus "source": {"file", "line"}.
+nlohmann::json spec_to_json(const TestSpec& spec);
+
+// Valid test and cgroup names: [A-Za-z0-9_.-]+.
+bool is_valid_test_name(std::string_view name);
+
+// A "did you mean 'x'?" hint naming the entries of `valid` closest to `got`
+// by edit distance (at most 2, or a third of the word); empty when none is.
+std::string suggest_close(std::string_view got, const std::vector<std::string>& valid);
+// "'a', 'b', 'c'"
+std::string join_quoted(const std::vector<std::string>& words);
+
+namespace spec_detail {
+
+// A matcher problem and the key it is about, so the parser can point at the
+// key's line while validate_matchers() points at the test's.
+struct MatcherIssue {
+  std::string key;
+  Error error;
+};
+std::optional<MatcherIssue> check_matchers(const TestSpec& spec);
+
+// Shortest text that reads back as the same double ("5", "2.5", "0.001").
+std::string toml_number(double d);
+
+}  // namespace spec_detail
+
+}  // namespace ktstr

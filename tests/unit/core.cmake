@@ -1,0 +1,4 @@
+# core: topology, test specs, scenarios (no VM).
+ktstr_unit_test(test_topology SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_topology.cpp LIBS ktstr_core)
+ktstr_unit_test(test_spec SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_spec.cpp LIBS ktstr_core)
+ktstr_unit_test(test_scenario SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_scenario.cpp LIBS ktstr_core)
