@@ -1,0 +1,109 @@
+#include "db/schema.hpp"
+
+#include "db/sql.hpp"
+
+#include <string>
+
+namespace ktstr::db {
+namespace {
+
+// Version 1: the records of core/records.hpp. kernels.tracepoints is a JSON
+// array of names. Times are unix seconds.
+constexpr const char* kV1KernelsAndRuns = R"sql(
+CREATE TABLE kernels (
+  id            TEXT PRIMARY KEY NOT NULL,
+  version       TEXT NOT NULL,
+  name          TEXT NOT NULL DEFAULT '',
+  source        TEXT NOT NULL DEFAULT '',
+  image_path    TEXT NOT NULL,
+  config_path   TEXT NOT NULL DEFAULT '',
+  vmlinux_path  TEXT NOT NULL DEFAULT '',
+  image_sha256  TEXT NOT NULL DEFAULT '',
+  image_size    INTEGER NOT NULL DEFAULT 0,
+  sched_ext     INTEGER NOT NULL DEFAULT 0,
+  tracepoints   TEXT NOT NULL DEFAULT '[]',
+  added_at      INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX kernels_by_version ON kernels(version);
+CREATE INDEX kernels_by_name ON kernels(name);
+CREATE INDEX kernels_by_added_at ON kernels(added_at);
+
+CREATE TABLE runs (
+  id            INTEGER PRIMARY KEY AUTOINCREMENT,
+  test_name     TEXT NOT NULL,
+  kernel_id     TEXT NOT NULL DEFAULT '',
+  scheduler     TEXT NOT NULL DEFAULT '',
+  topology      TEXT NOT NULL DEFAULT '',
+  scenario      TEXT NOT NULL DEFAULT '',
+  status        TEXT NOT NULL,
+  reason        TEXT NOT NULL DEFAULT '',
+  started_at    INTEGER NOT NULL DEFAULT 0,
+  duration_ms   INTEGER NOT NULL DEFAULT 0,
+  result_json   TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX runs_by_started_at ON runs(started_at);
+CREATE INDEX runs_by_kernel ON runs(kernel_id);
+)sql";
+
+constexpr Migration kMigrations[] = {
+    {"kernels and runs", kV1KernelsAndRuns},
+    // {"crashes", kV2Crashes},  <- later issues append here
+};
+
+Result<int> read_user_version(sqlite3* db) {
+  auto stmt = Stmt::prepare(db, "PRAGMA user_version");
+  if (!stmt) return fail(stmt.error());
+  int rc = stmt->step();
+  if (rc != SQLITE_ROW)
+    return fail(sql_error(db, rc, "cannot read the schema version of database '" + db_path(db) + "'"));
+  return static_cast<int>(stmt->integer(0));
+}
+
+Status set_user_version(sqlite3* db, int version) {
+  // PRAGMA takes no bound parameters; the value is our own integer.
+  std::string sql = "PRAGMA user_version = " + std::to_string(version);
+  return exec(db, sql.c_str(), "cannot set the database schema version");
+}
+
+}  // namespace
+
+std::span<const Migration> migrations() { return kMigrations; }
+
+Result<int> read_schema_version(sqlite3* db) {
+  // Parsing the schema catches files whose header looks valid but whose
+  // pages do not; user_version alone only reads the header.
+  const std::string what = "cannot open database '" + db_path(db) + "'";
+  auto stmt = Stmt::prepare(db, "SELECT count(*) FROM sqlite_schema", what);
+  if (!stmt) return fail(stmt.error());
+  int rc = stmt->step();
+  if (rc != SQLITE_ROW) return fail(sql_error(db, rc, what));
+  return read_user_version(db);
+}
+
+Error newer_schema_error(const std::string& path, int theirs, int ours) {
+  return Error("database '" + path + "' has schema version " + std::to_string(theirs) +
+                   ", newer than this ktstr's " + std::to_string(ours),
+               "upgrade ktstr, or point KTSTR_CACHE_DIR to another directory");
+}
+
+Status migrate(sqlite3* db, std::span<const Migration> steps) {
+  const int target = static_cast<int>(steps.size());
+  for (;;) {
+    auto st = write_txn(db, "cannot migrate database '" + db_path(db) + "'", [&]() -> Result<bool> {
+      auto version = read_user_version(db);
+      if (!version) return fail(version.error());
+      if (*version > target) return fail(newer_schema_error(db_path(db), *version, target));
+      if (*version == target) return false;
+      const Migration& m = steps[static_cast<size_t>(*version)];
+      std::string what = "cannot migrate database '" + db_path(db) + "' to schema version " +
+                         std::to_string(*version + 1) + " (" + m.what + ")";
+      if (auto s = exec(db, m.sql, what); !s) return fail(s.error());
+      if (auto s = set_user_version(db, *version + 1); !s) return fail(s.error());
+      return true;
+    });
+    if (!st) return fail(st.error());
+    if (!*st) return {};
+  }
+}
+
+}  // namespace ktstr::db

@@ -1,0 +1,208 @@
+// ktstr-agent: PID 1 (/init) of a ktstr VM. Mounts the kernel filesystems,
+// reports HELLO/TOPOLOGY over the "ktstr.results" virtio port, reads the JOB
+// from "ktstr.control", runs the workers, streams their WORKER frames, sends
+// DONE and powers off. PID 1 must never exit (the kernel would panic): every
+// path ends in power_off().
+#include "guest/agent/mounts.hpp"
+#include "guest/agent/ports.hpp"
+#include "guest/agent/topology_report.hpp"
+#include "guest/agent/util.hpp"
+#include "guest/agent/workers.hpp"
+#include "guest/proto/messages.hpp"
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <exception>
+#include <fcntl.h>
+#include <sys/reboot.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace ktstr::agent {
+
+namespace {
+
+using namespace ktstr::proto;
+
+constexpr unsigned kDefaultJobTimeoutMs = 30000;
+constexpr unsigned kWriteTimeoutMs = 30000;
+
+// Kernel console: for people reading console.txt, and the only channel left
+// when the results port is missing.
+void console(const std::string& line) {
+  std::string text = "ktstr-agent: " + line + "\n";
+  ssize_t ignored = ::write(STDERR_FILENO, text.data(), text.size());
+  (void)ignored;
+}
+
+// The kernel hands PID 1 /dev/console as fds 0-2 only if the initramfs has
+// it; after devtmpfs is mounted it always exists.
+void ensure_console() {
+  if (::fcntl(STDERR_FILENO, F_GETFD) >= 0) return;
+  int fd = ::open("/dev/console", O_RDWR | O_NOCTTY);
+  if (fd < 0) return;
+  for (int target = 0; target <= 2; ++target) ::dup2(fd, target);
+  if (fd > 2) ::close(fd);
+}
+
+void reap_orphans() {
+  while (::waitpid(-1, nullptr, WNOHANG) > 0) {
+  }
+}
+
+[[noreturn]] void power_off() {
+  ::kill(-1, SIGKILL);  // every process but PID 1
+  reap_orphans();
+  ::sync();
+  ::reboot(RB_POWER_OFF);
+  console("power off failed: " + errno_text(errno));
+  for (;;) {  // PID 1 must not exit
+    ::pause();
+    reap_orphans();
+  }
+}
+
+class Agent {
+ public:
+  Agent(uint64_t started_ms, std::vector<MountOutcome> mounts)
+      : started_ms_(started_ms), mounts_(std::move(mounts)), mounted_ms_(boottime_ms()) {}
+
+  Status run();
+  void finish(const Status& status);
+
+ private:
+  template <typename Msg>
+  void send(const Msg& msg) {
+    if (!results_.is_open()) return;
+    if (auto ok = results_.write_all(encode_message(msg), kWriteTimeoutMs); !ok && !send_failed_) {
+      send_failed_ = true;
+      console("sending '" + msg_type_name(Msg::kType) + "' frame: " + ok.error().msg);
+    }
+  }
+  void stage(const char* name, uint64_t t_ms) { send(StageMsg{name, t_ms}); }
+  void log(const std::string& level, const std::string& text) {
+    if (level == "debug" && !verbose_) return;
+    if (verbose_ || level == "error") console(level + ": " + text);
+    send(LogMsg{level, text});
+  }
+  Result<JobMsg> receive_job(Port& control);
+
+  uint64_t started_ms_;
+  std::vector<MountOutcome> mounts_;
+  uint64_t mounted_ms_;
+  bool verbose_ = false;
+  unsigned job_timeout_ms_ = kDefaultJobTimeoutMs;
+  Port results_;
+  bool send_failed_ = false;
+};
+
+Status Agent::run() {
+  std::string cmdline = read_trimmed("/proc/cmdline").value_or("");
+  verbose_ = cmdline_value(cmdline, "ktstr.verbose").value_or("0") == "1";
+  if (auto t = cmdline_value(cmdline, "ktstr.job_timeout_ms")) {
+    if (auto v = parse_u64(*t); v && *v > 0 && *v < 3600000) job_timeout_ms_ = unsigned(*v);
+  }
+
+  auto results_dev = find_port_device(kResultsPort);
+  if (!results_dev)
+    return fail(std::string("virtio-serial port '") + kResultsPort + "' not found",
+                "start QEMU with -device virtserialport,name=ktstr.results");
+  auto results = Port::open(*results_dev, O_WRONLY);
+  if (!results) return fail(results.error());
+  results_ = std::move(*results);
+
+  utsname uts{};
+  ::uname(&uts);
+  send(HelloMsg{kAgentVersion, uts.release, started_ms_});
+  stage(stage::kInit, started_ms_);
+  for (const MountOutcome& m : mounts_)
+    if (!m.error.empty()) log("warn", "mounting '" + m.fstype + "' on '" + m.target + "': " + m.error);
+  stage(stage::kMounted, mounted_ms_);
+  send(read_topology());
+  log("debug", "kernel command line: " + cmdline);
+  log("debug", std::string("results port: ") + *results_dev);
+  if (auto sched = find_port_device(kSchedPort)) log("debug", std::string("scheduler port: ") + *sched);
+
+  auto control_dev = find_port_device(kControlPort);
+  if (!control_dev)
+    return fail(std::string("virtio-serial port '") + kControlPort + "' not found",
+                "start QEMU with -device virtserialport,name=ktstr.control");
+  auto control = Port::open(*control_dev, O_RDONLY);
+  if (!control) return fail(control.error());
+  auto job = receive_job(*control);
+  if (!job) return fail(job.error());
+  stage(stage::kJobReceived, boottime_ms());
+  if (job->verbose) verbose_ = true;
+  if (auto valid = validate_job(*job); !valid) return fail(valid.error().context("invalid job"));
+  log("debug", "job: " + dump_json(nlohmann::json(*job)));
+
+  WorkerCallbacks callbacks;
+  callbacks.log = [this](const std::string& level, const std::string& text) { log(level, text); };
+  callbacks.started = [this] { stage(stage::kWorkersStarted, boottime_ms()); };
+  callbacks.report = [this](const WorkerMsg& w) { send(w); };
+  WorkerOptions options;
+  options.cgroup_root = "/sys/fs/cgroup/ktstr";
+  Status workers = run_workers(*job, options, callbacks);
+  stage(stage::kWorkersDone, boottime_ms());
+  reap_orphans();
+  return workers;
+}
+
+Result<JobMsg> Agent::receive_job(Port& control) {
+  FrameDecoder decoder;
+  uint64_t deadline = monotonic_ns() + uint64_t(job_timeout_ms_) * 1000000ull;
+  for (;;) {
+    uint64_t now = monotonic_ns();
+    unsigned left = now >= deadline ? 0 : unsigned((deadline - now) / 1000000);
+    auto frame = control.read_frame(decoder, left);
+    for (const std::string& d : decoder.take_diagnostics()) log("warn", "control port: " + d);
+    if (!frame && monotonic_ns() >= deadline)
+      return fail("no job on port '" + std::string(kControlPort) + "' within " +
+                      std::to_string(job_timeout_ms_) + " ms",
+                  "the host must write a 'job' frame to the control port after 'hello'");
+    if (!frame) return fail(frame.error().context("waiting for the job"));
+    if (frame->type == MsgType::Job) return decode_payload<JobMsg>(*frame);
+    log("warn", "ignoring a '" + msg_type_name(frame->type) + "' frame before the job");
+  }
+}
+
+void Agent::finish(const Status& status) {
+  if (!status) {
+    console("error: " + status.error().msg);
+    if (!status.error().hint.empty()) console("hint: " + status.error().hint);
+    send(ErrorMsg{status.error().msg, status.error().hint});
+  }
+  stage(stage::kPoweroff, boottime_ms());
+  send(DoneMsg{bool(status), status ? std::string() : status.error().msg});
+  if (status) console("done, powering off");
+}
+
+}  // namespace
+}  // namespace ktstr::agent
+
+int main() {
+  using namespace ktstr::agent;
+  if (::getpid() != 1) {
+    std::fprintf(stderr, "ktstr-agent: error: must run as PID 1 (/init) inside a ktstr VM\n");
+    return 2;
+  }
+  uint64_t started_ms = boottime_ms();
+  auto mounts = mount_filesystems();
+  ensure_console();
+  console("started at " + std::to_string(started_ms) + " ms after boot");
+  try {
+    Agent agent(started_ms, std::move(mounts));
+    ktstr::Status status;
+    try {
+      status = agent.run();
+    } catch (const std::exception& e) {
+      status = ktstr::fail(std::string("unexpected exception: ") + e.what());
+    }
+    agent.finish(status);
+  } catch (...) {
+    console("error: unexpected exception while reporting");
+  }
+  power_off();
+}

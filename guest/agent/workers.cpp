@@ -1,0 +1,287 @@
+#include "guest/agent/workers.hpp"
+
+#include "guest/agent/util.hpp"
+
+#include <cerrno>
+#include <csignal>
+#include <climits>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace ktstr::agent {
+
+namespace {
+
+uint64_t thread_cpu_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
+}
+
+// A few microseconds of pure CPU work (longer under TCG): short enough that
+// the gap between iterations shows time spent off the CPU.
+void spin_unit() {
+  volatile uint64_t x = 0;
+  for (int i = 0; i < 1000; ++i) x = x + uint64_t(i);
+}
+
+// Sent child -> agent over a pipe in one write (< PIPE_BUF, so atomic).
+struct WorkerRecord {
+  uint32_t slot;
+  int32_t pid;
+  uint64_t iterations, cpu_time_ns, wall_ns, migrations, max_gap_ns;
+  uint64_t cpu_mask[kMaxTrackedCpus / 64];
+  char error[160];  // non-empty: the worker could not be placed
+};
+static_assert(sizeof(WorkerRecord) < PIPE_BUF);
+
+struct Slot {
+  const proto::CgroupPlan* plan;
+  uint32_t index;
+  std::string cgroup_dir;   // empty: no cgroup
+  bool use_affinity;        // cpuset unavailable: pin with sched_setaffinity
+  pid_t pid = -1;
+  bool reported = false;
+};
+
+void write_record(int fd, const WorkerRecord& rec) {
+  ssize_t n;
+  do {
+    n = ::write(fd, &rec, sizeof rec);
+  } while (n < 0 && errno == EINTR);
+}
+
+std::string place_self(const Slot& slot) {
+  if (!slot.cgroup_dir.empty()) {
+    std::string err = write_text(slot.cgroup_dir + "/cgroup.procs", std::to_string(::getpid()));
+    if (!err.empty()) return "joining cgroup '" + slot.cgroup_dir + "': " + err;
+  }
+  if (slot.use_affinity && !slot.plan->cpus.empty()) {
+    auto cpus = parse_cpulist(slot.plan->cpus);
+    if (!cpus) return "invalid cpulist '" + slot.plan->cpus + "'";
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (unsigned c : *cpus)
+      if (c < CPU_SETSIZE) CPU_SET(c, &set);
+    if (sched_setaffinity(0, sizeof set, &set) != 0)
+      return "setting affinity '" + slot.plan->cpus + "': " + errno_text(errno);
+  }
+  return {};
+}
+
+[[noreturn]] void worker_main(const Slot& slot, uint32_t slot_no, uint64_t duration_ms, int go_fd,
+                              int result_fd) {
+  WorkerRecord rec{};
+  rec.slot = slot_no;
+  rec.pid = ::getpid();
+  std::string err = place_self(slot);
+  char byte;
+  while (::read(go_fd, &byte, 1) < 0 && errno == EINTR) {
+  }  // EOF once the agent has forked everyone
+  if (err.empty()) {
+    WorkStats s = run_work(slot.plan->work, duration_ms);
+    rec.iterations = s.iterations;
+    rec.cpu_time_ns = s.cpu_time_ns;
+    rec.wall_ns = s.wall_ns;
+    rec.migrations = s.migrations;
+    rec.max_gap_ns = s.max_gap_ns;
+    for (unsigned c = 0; c < kMaxTrackedCpus; ++c)
+      if (s.cpus_used[c]) rec.cpu_mask[c / 64] |= 1ull << (c % 64);
+  } else {
+    std::snprintf(rec.error, sizeof rec.error, "%s", err.c_str());
+  }
+  write_record(result_fd, rec);
+  ::_exit(err.empty() ? 0 : 1);
+}
+
+// cgroup2 enables controllers one level at a time; "+cpuset" may be missing
+// from the kernel, so each controller is tried on its own.
+void enable_controllers(const std::string& dir, const WorkerCallbacks& cb) {
+  for (const char* ctl : {"+cpu", "+cpuset"}) {
+    std::string err = write_text(dir + "/cgroup.subtree_control", ctl);
+    if (!err.empty()) cb.log("warn", std::string("enabling '") + ctl + "' in '" + dir + "': " + err);
+  }
+}
+
+Status setup_cgroups(const WorkerOptions& options, std::vector<Slot>& slots,
+                     const WorkerCallbacks& cb) {
+  if (options.cgroup_root.empty()) {
+    for (Slot& s : slots) s.use_affinity = true;
+    return {};
+  }
+  std::string parent = options.cgroup_root.substr(0, options.cgroup_root.find_last_of('/'));
+  enable_controllers(parent, cb);
+  if (::mkdir(options.cgroup_root.c_str(), 0755) != 0 && errno != EEXIST)
+    return fail("creating cgroup '" + options.cgroup_root + "': " + errno_text(errno));
+  enable_controllers(options.cgroup_root, cb);
+  const proto::CgroupPlan* done = nullptr;
+  bool affinity = false;
+  for (Slot& s : slots) {
+    s.cgroup_dir = options.cgroup_root + "/" + s.plan->name;
+    if (s.plan != done) {  // slots of one plan are adjacent
+      done = s.plan;
+      affinity = false;
+      if (::mkdir(s.cgroup_dir.c_str(), 0755) != 0 && errno != EEXIST)
+        return fail("creating cgroup '" + s.cgroup_dir + "': " + errno_text(errno));
+      if (!s.plan->cpus.empty()) {
+        std::string err = write_text(s.cgroup_dir + "/cpuset.cpus", s.plan->cpus);
+        if (!err.empty()) {
+          cb.log("warn", "setting cpuset.cpus '" + s.plan->cpus + "' of '" + s.cgroup_dir +
+                             "': " + err + "; using CPU affinity instead");
+          affinity = true;
+        }
+      }
+    }
+    s.use_affinity = affinity;
+  }
+  return {};
+}
+
+proto::WorkerMsg to_message(const Slot& slot, const WorkerRecord& rec) {
+  proto::WorkerMsg msg;
+  msg.cgroup = slot.plan->name;
+  msg.index = slot.index;
+  msg.pid = rec.pid;
+  msg.work = slot.plan->work;
+  msg.iterations = rec.iterations;
+  msg.cpu_time_ns = rec.cpu_time_ns;
+  msg.wall_ns = rec.wall_ns;
+  msg.migrations = rec.migrations;
+  msg.max_gap_ns = rec.max_gap_ns;
+  for (unsigned c = 0; c < kMaxTrackedCpus; ++c)
+    if (rec.cpu_mask[c / 64] & (1ull << (c % 64))) msg.cpus_used.push_back(c);
+  return msg;
+}
+
+void kill_and_reap(std::vector<Slot>& slots) {
+  for (Slot& s : slots)
+    if (s.pid > 0 && !s.reported) ::kill(s.pid, SIGKILL);
+  for (Slot& s : slots) {
+    if (s.pid <= 0) continue;
+    while (::waitpid(s.pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
+    s.pid = -1;
+  }
+}
+
+}  // namespace
+
+WorkStats run_work(proto::WorkKind kind, uint64_t duration_ms) {
+  WorkStats s;
+  uint64_t start = monotonic_ns();
+  uint64_t end = start + duration_ms * 1000000ull;
+  uint64_t cpu_start = thread_cpu_ns();
+  int prev_cpu = sched_getcpu();
+  if (prev_cpu >= 0 && unsigned(prev_cpu) < kMaxTrackedCpus) s.cpus_used.set(prev_cpu);
+  uint64_t last = start;
+  for (;;) {
+    bool spin = kind == proto::WorkKind::Spin || (kind == proto::WorkKind::Mixed && s.iterations % 2 == 0);
+    if (spin)
+      spin_unit();
+    else
+      sched_yield();
+    uint64_t now = monotonic_ns();
+    if (now - last > s.max_gap_ns) s.max_gap_ns = now - last;
+    last = now;
+    ++s.iterations;
+    int cpu = sched_getcpu();
+    if (cpu >= 0) {
+      if (prev_cpu >= 0 && cpu != prev_cpu) ++s.migrations;
+      prev_cpu = cpu;
+      if (unsigned(cpu) < kMaxTrackedCpus) s.cpus_used.set(cpu);
+    }
+    if (now >= end) break;
+  }
+  s.wall_ns = last - start;
+  s.cpu_time_ns = thread_cpu_ns() - cpu_start;
+  return s;
+}
+
+Status run_workers(const proto::JobMsg& job, const WorkerOptions& options,
+                   const WorkerCallbacks& cb) {
+  if (auto valid = proto::validate_job(job); !valid) return valid;
+  std::vector<Slot> slots;
+  for (const proto::CgroupPlan& plan : job.scenario.cgroups)
+    for (uint32_t i = 0; i < plan.workers; ++i) slots.push_back(Slot{&plan, i, {}, false});
+  if (auto ok = setup_cgroups(options, slots, cb); !ok) return ok;
+
+  int go[2], results[2];
+  if (::pipe2(go, O_CLOEXEC) != 0) return fail("creating pipe: " + errno_text(errno));
+  if (::pipe2(results, O_CLOEXEC) != 0) {
+    ::close(go[0]);
+    ::close(go[1]);
+    return fail("creating pipe: " + errno_text(errno));
+  }
+  Status status;
+  for (uint32_t n = 0; n < slots.size(); ++n) {
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      ::close(go[1]);
+      ::close(results[0]);
+      worker_main(slots[n], n, job.scenario.duration_ms, go[0], results[1]);
+    }
+    if (pid < 0) {
+      status = fail("forking worker " + std::to_string(n) + ": " + errno_text(errno));
+      break;
+    }
+    slots[n].pid = pid;
+  }
+  ::close(go[0]);
+  ::close(results[1]);
+  ::close(go[1]);  // releases every worker at once
+  if (!status) {
+    ::close(results[0]);
+    kill_and_reap(slots);
+    return status;
+  }
+  if (cb.started) cb.started();
+
+  uint64_t deadline = monotonic_ns() + (job.scenario.duration_ms + options.slack_ms) * 1000000ull;
+  std::string pending;
+  size_t reported = 0;
+  while (reported < slots.size()) {
+    uint64_t now = monotonic_ns();
+    if (now >= deadline) break;
+    pollfd p{results[0], POLLIN, 0};
+    int r = ::poll(&p, 1, static_cast<int>((deadline - now) / 1000000 + 1));
+    if (r < 0 && errno != EINTR) break;
+    if (r <= 0) continue;
+    char buf[sizeof(WorkerRecord) * 4];
+    ssize_t n = ::read(results[0], buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // every worker has exited
+    pending.append(buf, static_cast<size_t>(n));
+    while (pending.size() >= sizeof(WorkerRecord)) {
+      WorkerRecord rec;
+      std::memcpy(&rec, pending.data(), sizeof rec);
+      pending.erase(0, sizeof rec);
+      if (rec.slot >= slots.size() || slots[rec.slot].reported) continue;
+      Slot& slot = slots[rec.slot];
+      slot.reported = true;
+      ++reported;
+      rec.error[sizeof rec.error - 1] = '\0';
+      if (rec.error[0] != '\0') {
+        std::string what = "worker " + slot.plan->name + "/" + std::to_string(slot.index) + ": " + rec.error;
+        cb.log("error", what);
+        if (status) status = fail(what);
+        continue;
+      }
+      if (cb.report) cb.report(to_message(slot, rec));
+    }
+  }
+  ::close(results[0]);
+  if (reported < slots.size() && status)
+    status = fail(std::to_string(slots.size() - reported) + " of " + std::to_string(slots.size()) +
+                  " workers did not report");
+  kill_and_reap(slots);
+  return status;
+}
+
+}  // namespace ktstr::agent

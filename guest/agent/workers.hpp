@@ -1,0 +1,51 @@
+// The scenario's workload: one cgroup per plan entry, N forked workers each,
+// all released at once, each measuring itself and reporting over a pipe.
+#pragma once
+
+#include "core/result.hpp"
+#include "guest/proto/messages.hpp"
+
+#include <bitset>
+#include <cstdint>
+#include <functional>
+#include <string>
+
+namespace ktstr::agent {
+
+inline constexpr unsigned kMaxTrackedCpus = 1024;
+
+struct WorkStats {
+  uint64_t iterations = 0;
+  uint64_t cpu_time_ns = 0;
+  uint64_t wall_ns = 0;
+  uint64_t migrations = 0;
+  uint64_t max_gap_ns = 0;
+  std::bitset<kMaxTrackedCpus> cpus_used;
+};
+
+// The measured loop of one worker, run in the calling thread: "spin" burns
+// CPU in small units, "yield" calls sched_yield(), "mixed" alternates. Runs
+// at least one iteration.
+WorkStats run_work(proto::WorkKind kind, uint64_t duration_ms);
+
+struct WorkerOptions {
+  // Parent of the per-plan cgroups, e.g. "/sys/fs/cgroup/ktstr"; its parent
+  // must be a cgroup2 directory. Empty: workers stay in the agent's cgroup
+  // (unit tests on the host) and "cpus" is applied as CPU affinity.
+  std::string cgroup_root;
+  // How long past duration_ms to wait for reports before killing workers.
+  unsigned slack_ms = 30000;
+};
+
+struct WorkerCallbacks {
+  std::function<void(const std::string& level, const std::string& text)> log;
+  std::function<void()> started;                           // all workers released
+  std::function<void(const proto::WorkerMsg&)> report;     // one per worker, as they finish
+};
+
+// Runs the job's workers to completion and reaps them. Fails if a cgroup
+// cannot be set up or a worker did not report.
+Status run_workers(const proto::JobMsg& job, const WorkerOptions& options,
+                   const WorkerCallbacks& callbacks);
+
+}  // namespace ktstr::agent

@@ -1,0 +1,160 @@
+// Payloads of the frames in frame.hpp: one struct per MsgType, carried as
+// JSON (nlohmann to_json/from_json). To add a message: a MsgType value, a
+// struct with `static constexpr MsgType kType`, to_json/from_json in
+// messages.cpp; encode_message()/decode_payload() then work for it.
+#pragma once
+
+#include "core/result.hpp"
+#include "guest/proto/frame.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ktstr::proto {
+
+inline constexpr const char* kAgentVersion = "0.1.0";
+
+// Progress markers, in the order the agent reaches them.
+namespace stage {
+inline constexpr const char* kInit = "init";
+inline constexpr const char* kMounted = "mounted";
+inline constexpr const char* kJobReceived = "job_received";
+inline constexpr const char* kWorkersStarted = "workers_started";
+inline constexpr const char* kWorkersDone = "workers_done";
+inline constexpr const char* kPoweroff = "poweroff";
+}  // namespace stage
+
+enum class WorkKind : uint8_t { Spin, Yield, Mixed };  // "spin", "yield", "mixed"
+const char* work_kind_name(WorkKind kind);
+
+struct HelloMsg {
+  static constexpr MsgType kType = MsgType::Hello;
+  std::string agent_version;
+  std::string kernel_release;
+  uint64_t boot_ms = 0;  // CLOCK_BOOTTIME when the agent started
+};
+
+struct CgroupPlan {
+  std::string name;      // directory under /sys/fs/cgroup/ktstr/
+  uint32_t workers = 1;
+  WorkKind work = WorkKind::Spin;
+  std::string cpus;      // cpuset cpulist ("0-1"); empty: no restriction
+};
+
+struct Scenario {
+  std::vector<CgroupPlan> cgroups;
+  uint64_t duration_ms = 0;
+};
+
+struct JobMsg {
+  static constexpr MsgType kType = MsgType::Job;
+  uint32_t version = 1;
+  Scenario scenario;
+  bool verbose = false;
+  std::string topology;  // informational, e.g. "1n2l2c1t"
+};
+
+// Limits a job must respect; the agent refuses anything else.
+inline constexpr uint32_t kMaxWorkersPerJob = 1024;
+inline constexpr uint64_t kMaxDurationMs = 3600 * 1000;
+Status validate_job(const JobMsg& job);
+
+struct StageMsg {
+  static constexpr MsgType kType = MsgType::Stage;
+  std::string stage;  // one of stage::k*
+  uint64_t t_ms = 0;  // CLOCK_BOOTTIME
+};
+
+struct TopologyMsg {
+  static constexpr MsgType kType = MsgType::Topology;
+  std::string cpus_online;              // /sys/devices/system/cpu/online
+  uint32_t cpus = 0;                    // number of online CPUs
+  std::vector<std::string> llc_groups;  // unique shared_cpu_list of index3, by first CPU
+  std::vector<std::string> numa_nodes;  // node*/cpulist, by node id
+  std::vector<std::string> smt_groups;  // unique thread_siblings_list, by first CPU
+};
+
+struct WorkerMsg {
+  static constexpr MsgType kType = MsgType::Worker;
+  std::string cgroup;
+  uint32_t index = 0;  // within its cgroup
+  int32_t pid = 0;
+  WorkKind work = WorkKind::Spin;
+  uint64_t iterations = 0;
+  uint64_t cpu_time_ns = 0;
+  uint64_t wall_ns = 0;
+  uint64_t migrations = 0;  // times sched_getcpu() changed between iterations
+  uint64_t max_gap_ns = 0;  // longest CLOCK_MONOTONIC gap between iterations
+  std::vector<uint32_t> cpus_used;
+};
+
+struct LogMsg {
+  static constexpr MsgType kType = MsgType::Log;
+  std::string level;  // "debug", "info", "warn", "error"
+  std::string text;
+};
+
+struct ErrorMsg {
+  static constexpr MsgType kType = MsgType::Error;
+  std::string what;    // what failed, git style ("mounting 'tracefs' ...")
+  std::string detail;  // errno text or context
+};
+
+struct DoneMsg {
+  static constexpr MsgType kType = MsgType::Done;
+  bool ok = false;
+  std::string error;  // empty when ok
+};
+
+void to_json(nlohmann::json& j, const WorkKind& v);
+void from_json(const nlohmann::json& j, WorkKind& v);
+void to_json(nlohmann::json& j, const HelloMsg& v);
+void from_json(const nlohmann::json& j, HelloMsg& v);
+void to_json(nlohmann::json& j, const CgroupPlan& v);
+void from_json(const nlohmann::json& j, CgroupPlan& v);
+void to_json(nlohmann::json& j, const Scenario& v);
+void from_json(const nlohmann::json& j, Scenario& v);
+void to_json(nlohmann::json& j, const JobMsg& v);
+void from_json(const nlohmann::json& j, JobMsg& v);
+void to_json(nlohmann::json& j, const StageMsg& v);
+void from_json(const nlohmann::json& j, StageMsg& v);
+void to_json(nlohmann::json& j, const TopologyMsg& v);
+void from_json(const nlohmann::json& j, TopologyMsg& v);
+void to_json(nlohmann::json& j, const WorkerMsg& v);
+void from_json(const nlohmann::json& j, WorkerMsg& v);
+void to_json(nlohmann::json& j, const LogMsg& v);
+void from_json(const nlohmann::json& j, LogMsg& v);
+void to_json(nlohmann::json& j, const ErrorMsg& v);
+void from_json(const nlohmann::json& j, ErrorMsg& v);
+void to_json(nlohmann::json& j, const DoneMsg& v);
+void from_json(const nlohmann::json& j, DoneMsg& v);
+
+// JSON text of a message; invalid UTF-8 in strings is replaced, never thrown.
+std::string dump_json(const nlohmann::json& j);
+
+// Parses a frame's payload as JSON, checking it is of type `expected`.
+Result<nlohmann::json> parse_payload(const Frame& frame, MsgType expected);
+// "decoding 'job' payload: <what>", without nlohmann's "[json.exception…]" tag.
+Error payload_error(MsgType type, const char* what);
+
+template <typename Msg>
+std::string encode_message(const Msg& msg) {
+  return encode_frame(Msg::kType, dump_json(nlohmann::json(msg)));
+}
+
+// Never throws: missing or mistyped fields come back as an Error.
+template <typename Msg>
+Result<Msg> decode_payload(const Frame& frame) {
+  auto j = parse_payload(frame, Msg::kType);
+  if (!j) return fail(j.error());
+  try {
+    return j->template get<Msg>();
+  } catch (const std::exception& e) {
+    return fail(payload_error(Msg::kType, e.what()));
+  }
+}
+
+}  // namespace ktstr::proto

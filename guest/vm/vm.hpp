@@ -1,0 +1,87 @@
+// Run one QEMU VM: listen on the channel sockets, start QEMU (argv only),
+// pump console and virtio-serial ports through a poll() loop, enforce the
+// watchdogs, and always kill and reap QEMU before returning.
+#pragma once
+
+#include "guest/vm/accel.hpp"
+#include "guest/vm/vm_config.hpp"
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace ktstr {
+
+// How a VM ended.
+enum class VmEnd {
+  kPoweredOff,        // the guest powered off ("reboot: Power down")
+  kPanicked,          // kernel panic (panic=-1 + -no-reboot make QEMU exit)
+  kRebooted,          // guest reboot or triple fault (-no-reboot makes QEMU exit)
+  kWatchdogNoOutput,  // neither console nor any port wrote for no_output_timeout
+  kWatchdogTimeout,   // overall_timeout passed
+  kOutputLimit,       // the console outgrew max_console_bytes
+  kQemuFailedToStart, // QEMU could not start or exited with an error before any guest output
+  kQemuFailed,        // QEMU exited with an error (or a signal) after the guest started
+  kInterrupted,       // Vm::request_stop()
+};
+
+const char* vm_end_name(VmEnd e);  // "powered_off", "watchdog_no_output", ...
+
+struct VmOutcome {
+  VmEnd end = VmEnd::kQemuFailedToStart;
+  int qemu_status = -1;                      // shell-style: exit code or 128 + signal
+  Accel accel = Accel::kTcg;
+  std::chrono::milliseconds wall_time{0};    // QEMU start to exit
+  std::optional<std::chrono::milliseconds> boot_time;  // QEMU start to the first port byte
+  std::string console_tail;                  // at most VmConfig::console_tail_bytes, the newest
+  size_t console_bytes = 0;                  // everything the console produced
+  std::string console_path;                  // <work_dir>/console.txt; empty if the work dir is gone
+  std::string qemu_log_tail;                 // QEMU's own stdout/stderr, last 16 KiB
+};
+
+class Vm;
+
+// Called from Vm::run()'s loop (same thread). They may call Vm::send() and
+// Vm::request_stop().
+struct VmCallbacks {
+  // QEMU connected the host end of this port (the guest may not have opened it yet;
+  // data sent now waits in the socket until it does).
+  std::function<void(Vm&, const std::string& port)> on_port_connected;
+  std::function<void(Vm&, const std::string& port, const char* data, size_t len)> on_port_data;
+  std::function<void(Vm&, const char* data, size_t len)> on_console;
+};
+
+class Vm {
+ public:
+  Vm(VmConfig cfg, VmCallbacks callbacks, Accel accel);
+  ~Vm();  // kills and reaps QEMU if it still runs
+  Vm(const Vm&) = delete;
+  Vm& operator=(const Vm&) = delete;
+
+  // Boot and run until QEMU exits or a watchdog fires. Call once. Errors are
+  // host-side problems (sockets, work dir); QEMU failing is an outcome.
+  Result<VmOutcome> run();
+
+  // Queue bytes for a port (by name); written as soon as the socket takes them.
+  Status send(const std::string& port, std::string_view bytes);
+
+  // End run() soon with VmEnd::kInterrupted.
+  void request_stop();
+
+  const VmConfig& config() const;
+  pid_t qemu_pid() const;  // -1 when not running
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+// Build a Vm and run it; `accel` empty: choose_accel(cache_dir()).
+Result<VmOutcome> run_vm(const VmConfig& cfg, VmCallbacks callbacks, std::optional<Accel> accel = std::nullopt);
+
+}  // namespace ktstr

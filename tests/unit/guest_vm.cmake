@@ -1,0 +1,4 @@
+# Unit tests of guest/vm (QEMU command line, accelerator choice) and guest/initramfs.
+
+ktstr_unit_test(test_qemu_args SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_qemu_args.cpp LIBS ktstr_vm)
+ktstr_unit_test(test_initramfs SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_initramfs.cpp LIBS ktstr_initramfs PkgConfig::LIBARCHIVE)

@@ -1,0 +1,6 @@
+# kbuild: vmlinux extraction and BTF (test_vmlinux), the kernel cache (test_kernel_cache).
+# Both need a real kernel image: label `kernel`.
+ktstr_unit_test(test_vmlinux SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_vmlinux.cpp
+  LIBS ktstr_kbuild LABELS kernel)
+ktstr_unit_test(test_kernel_cache SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_kernel_cache.cpp
+  LIBS ktstr_kbuild ktstr_db LABELS kernel)

@@ -1,0 +1,116 @@
+// Command dispatch, through the real ktstr binary: built-ins, ktstr-<cmd>
+// links, external commands from PATH, unknown commands and their hints.
+#include "core/fs.hpp"
+#include "core/subprocess.hpp"
+
+#include <gtest/gtest.h>
+
+#include <sys/stat.h>
+
+#include <string>
+
+namespace ktstr {
+namespace {
+
+const std::string kBin = std::string(KTSTR_BINARY_DIR) + "/bin";
+
+Completed ktstr(std::vector<std::string> args, std::vector<std::string> env = {},
+                const std::string& exe = "ktstr") {
+  args.insert(args.begin(), kBin + "/" + exe);
+  SpawnOptions o;
+  o.env_extra = std::move(env);
+  auto r = run(args, o, std::chrono::seconds(30));
+  EXPECT_TRUE(r.has_value());
+  return r ? *r : Completed{};
+}
+
+TEST(Dispatch, VersionAndHelp) {
+  auto v = ktstr({"--version"});
+  EXPECT_EQ(v.status, 0);
+  EXPECT_EQ(v.out.rfind("ktstr version ", 0), 0u) << v.out;
+  auto h = ktstr({"help"});
+  EXPECT_EQ(h.status, 0);
+  for (auto* c : {"test", "kernel", "repro", "pin", "bisect"}) EXPECT_NE(h.out.find(c), std::string::npos) << c;
+  auto ht = ktstr({"help", "test"});
+  EXPECT_EQ(ht.status, 0);
+  EXPECT_NE(ht.out.find("--scenario"), std::string::npos) << ht.out;
+}
+
+TEST(Dispatch, UnknownCommandHasHintAndStatus2) {
+  auto r = ktstr({"tset"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("ktstr: error: 'tset' is not a ktstr command"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("hint:"), std::string::npos);
+  EXPECT_NE(r.err.find("'test'"), std::string::npos) << r.err;
+  auto far = ktstr({"zzzzzzzz"});
+  EXPECT_EQ(far.status, 2);
+  EXPECT_NE(far.err.find("ktstr help"), std::string::npos) << far.err;
+}
+
+TEST(Dispatch, ExternalCommandGetsArgsAndEnvironment) {
+  auto dir = TempDir::create("ktstr-dispatch");
+  ASSERT_TRUE(dir);
+  std::string script = dir->path() + "/ktstr-hello";
+  ASSERT_TRUE(write_file_atomic(script, "#!/bin/sh\necho \"hello $1 $2 $KTSTR_PROBE\"\nexit 7\n", 0755));
+  std::string path = dir->path() + ":" + std::getenv("PATH");
+  auto r = ktstr({"hello", "a b", "c"}, {"PATH=" + path, "KTSTR_PROBE=env-ok"});
+  EXPECT_EQ(r.status, 7);
+  EXPECT_EQ(r.out, "hello a b c env-ok\n");
+}
+
+TEST(Dispatch, LinksBehaveLikeBuiltins) {
+  for (auto* c : {"test", "repro", "bisect", "pin", "kernel"}) {
+    struct stat st {};
+    EXPECT_EQ(::stat((kBin + "/ktstr-" + c).c_str(), &st), 0) << c;
+  }
+  auto t = ktstr({"--help"}, {}, "ktstr-test");
+  EXPECT_EQ(t.status, 0);
+  EXPECT_NE(t.out.find("--scenario"), std::string::npos);
+  auto repro = ktstr({"abc"}, {}, "ktstr-repro");
+  EXPECT_EQ(repro.status, 2);
+  EXPECT_NE(repro.err.find("'repro' is not implemented yet"), std::string::npos) << repro.err;
+}
+
+TEST(Dispatch, BadTestInputIsStatus2AndLeavesNoStore) {
+  auto dir = TempDir::create("ktstr-dispatch");
+  ASSERT_TRUE(dir);
+  std::string cache = dir->path() + "/cache";
+  std::vector<std::string> env = {"KTSTR_CACHE_DIR=" + cache};
+  auto missing = ktstr({"test", dir->path() + "/nope.toml"}, env);
+  EXPECT_EQ(missing.status, 2);
+  EXPECT_NE(missing.err.find("ktstr: error: cannot read spec"), std::string::npos) << missing.err;
+  auto topo = ktstr({"test", "--scenario", "steady", "--topo", "0n1l1c1t"}, env);
+  EXPECT_EQ(topo.status, 2);
+  EXPECT_NE(topo.err.find("invalid topology '0n1l1c1t'"), std::string::npos) << topo.err;
+  EXPECT_NE(topo.err.find("hint:"), std::string::npos);
+  auto big = ktstr({"test", "--scenario", "steady", "--topo", "1n4l16c4t"}, env);
+  EXPECT_EQ(big.status, 2);
+  std::string bad = dir->path() + "/bad.toml";
+  ASSERT_TRUE(write_file_atomic(bad, "[[test]]\nname = \"x\"\nduraton_s = 2\n"));
+  auto unknown = ktstr({"test", bad}, env);
+  EXPECT_EQ(unknown.status, 2);
+  EXPECT_NE(unknown.err.find("bad.toml:3"), std::string::npos) << unknown.err;
+  EXPECT_FALSE(path_exists(cache)) << "bad input must not create the store";
+}
+
+TEST(Dispatch, UnusableCacheDirIsOneErrorLine) {
+  auto dir = TempDir::create("ktstr-dispatch");
+  ASSERT_TRUE(dir);
+  std::string file = dir->path() + "/plainfile";
+  ASSERT_TRUE(write_file_atomic(file, "x"));
+  // A cache dir below a regular file cannot be created, even by root.
+  auto r = ktstr({"kernel", "list"}, {"KTSTR_CACHE_DIR=" + file + "/cache"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.err.rfind("ktstr: error: ", 0), 0u) << r.err;
+  std::string notdb = dir->path() + "/notdb";
+  ASSERT_TRUE(make_dirs(notdb));
+  ASSERT_TRUE(write_file_atomic(notdb + "/ktstr.db", std::string(4096, 'z')));
+  auto before = sha256_file_hex(notdb + "/ktstr.db");
+  auto r2 = ktstr({"kernel", "list"}, {"KTSTR_CACHE_DIR=" + notdb});
+  EXPECT_EQ(r2.status, 2);
+  EXPECT_NE(r2.err.find("ktstr: error: "), std::string::npos);
+  EXPECT_EQ(sha256_file_hex(notdb + "/ktstr.db"), before);
+}
+
+}  // namespace
+}  // namespace ktstr
