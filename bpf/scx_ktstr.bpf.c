@@ -107,8 +107,7 @@ void BPF_STRUCT_OPS(ktstr_dispatch, s32 cpu, struct task_struct *prev)
 #pragma clang loop unroll(disable)
 		for (i = 0; i < 256; i++)
 			ktstr_table[i & (KTSTR_TABLE_LEN - 1)] += i;
-		ktstr_opaque(i);
-		/* i == 256 here: 2 MiB past the start, beyond the whole .bss value. */
+		ktstr_opaque(i); /* i == 256: index 2 MiB in, past all of .bss */
 		ktstr_table[0] += ktstr_table[i << 10];
 	}
 

@@ -22,6 +22,8 @@ const char* kKernelFooter =
     "REF (for rm, and --kernel elsewhere): an id, a unique id prefix, a version\n"
     "(7.3.4, or 6.17 for the newest 6.17.x cached) or a name.";
 
+const std::vector<std::string> kSubcommands = {"fetch", "add", "list", "rm"};
+
 void progress_line(const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); }
 
 nlohmann::json to_json(const KernelRecord& k) {
@@ -131,6 +133,9 @@ int cmd_kernel(db::Store& store, const std::vector<std::string>& args) {
 
   if (args.empty())
     throw Fatal(Error("kernel: a subcommand is required", "use fetch, add, list or rm; see 'ktstr kernel --help'"));
+  const bool known = std::find(kSubcommands.begin(), kSubcommands.end(), args[0]) != kSubcommands.end();
+  if (!known && args[0].rfind('-', 0) != 0)
+    throw Fatal(Error("kernel: '" + args[0] + "' is not a kernel command", "use fetch, add, list or rm"));
   std::vector<std::string> reversed(args.rbegin(), args.rend());
   try {
     app.parse(reversed);
@@ -142,7 +147,9 @@ int cmd_kernel(db::Store& store, const std::vector<std::string>& args) {
     return kExitOk;
   } catch (const CLI::ParseError& e) {
     std::string msg = e.what();
-    if (!msg.empty()) msg[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(msg[0])));
+    // git style: lowercase first word, unless it is a name ("PATH is required").
+    if (msg.size() > 1 && std::islower(static_cast<unsigned char>(msg[1])))
+      msg[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(msg[0])));
     throw Fatal(Error("kernel: " + msg, "see 'ktstr kernel --help'"));
   }
 

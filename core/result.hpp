@@ -21,6 +21,8 @@ struct Error {
 
   // Prefix context: Error("x").context("loading 'a'") -> "loading 'a': x".
   Error context(const std::string& what) const { return Error(what + ": " + msg, hint); }
+
+  bool operator==(const Error&) const = default;
 };
 
 template <typename T>

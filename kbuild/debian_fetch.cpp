@@ -168,8 +168,9 @@ Result<PackageInfo> show_package(const AptEnv& apt, const std::string& package) 
 }
 
 std::string human_size(uint64_t bytes) {
-  if (bytes >= 1000000) return fmt::format("{} MB", (bytes + 500000) / 1000000);
-  return fmt::format("{} kB", (bytes + 500) / 1000);
+  constexpr uint64_t kKiB = 1024, kMiB = 1024 * 1024;
+  if (bytes >= kMiB) return fmt::format("{} MB", (bytes + kMiB / 2) / kMiB);
+  return fmt::format("{} kB", (bytes + kKiB / 2) / kKiB);
 }
 
 // Download one package and unpack it into `root`.

@@ -30,7 +30,11 @@ const char* payload_format_name(PayloadFormat f) {
 
 namespace {
 
-constexpr size_t kChunk = size_t{1} << 20;
+constexpr size_t kChunk = size_t{1} << 20;          // output step of zstd/xz/gzip
+constexpr size_t kScratchBytes = size_t{8} << 20;   // an lz4 legacy block
+// Real images have a handful of magic matches before the payload; garbage
+// made of magics would otherwise cost seconds per megabyte.
+constexpr size_t kMaxCandidates = 4096;
 constexpr std::string_view kElfMagic{"\x7f" "ELF", 4};
 
 // Why one candidate failed; kNotElf is the common, quiet case.
@@ -52,6 +56,7 @@ const char* outcome_text(Outcome o) {
 struct Sink {
   std::string& out;
   size_t max;
+  std::vector<char>& scratch;  // one buffer for every candidate (8 MiB: an lz4 block)
   bool elf_seen = false;
   Outcome stop = Outcome::kOk;
 
@@ -77,32 +82,33 @@ struct Sink {
 Outcome decompress_zstd(std::string_view in, Sink& sink) {
   std::unique_ptr<ZSTD_DCtx, size_t (*)(ZSTD_DCtx*)> dctx(ZSTD_createDCtx(), ZSTD_freeDCtx);
   if (!dctx) return Outcome::kCorrupt;
-  std::vector<char> buf(kChunk);
+  std::vector<char>& buf = sink.scratch;
   ZSTD_inBuffer ib{in.data(), in.size(), 0};
   for (;;) {
-    ZSTD_outBuffer ob{buf.data(), buf.size(), 0};
+    ZSTD_outBuffer ob{buf.data(), kChunk, 0};
     size_t before = ib.pos;
     size_t r = ZSTD_decompressStream(dctx.get(), &ob, &ib);
     if (ZSTD_isError(r)) return sink.elf_seen ? Outcome::kCorrupt : Outcome::kNotElf;
     if (!sink.append(buf.data(), ob.pos)) return sink.stop;
     if (r == 0) return sink.finish();  // frame complete
-    if (ob.pos == 0 && ib.pos == before) return Outcome::kTruncated;
+    if (ob.pos == 0 && ib.pos == before) return sink.elf_seen ? Outcome::kTruncated : Outcome::kNotElf;
   }
 }
 
 Outcome decompress_xz(std::string_view in, Sink& sink) {
   lzma_stream s = LZMA_STREAM_INIT;
   // One stream only (no LZMA_CONCATENATED): bytes after it are the rest of the image.
-  if (lzma_stream_decoder(&s, uint64_t{1} << 30, 0) != LZMA_OK) return Outcome::kCorrupt;
+  // The kernel's xz dictionary is at most 32 MiB; the limit stops garbage headers asking for more.
+  if (lzma_stream_decoder(&s, uint64_t{256} << 20, 0) != LZMA_OK) return Outcome::kCorrupt;
   std::unique_ptr<lzma_stream, void (*)(lzma_stream*)> guard(&s, lzma_end);
-  std::vector<uint8_t> buf(kChunk);
+  auto* buf = reinterpret_cast<uint8_t*>(sink.scratch.data());
   s.next_in = reinterpret_cast<const uint8_t*>(in.data());
   s.avail_in = in.size();
   for (;;) {
-    s.next_out = buf.data();
-    s.avail_out = buf.size();
+    s.next_out = buf;
+    s.avail_out = kChunk;
     lzma_ret r = lzma_code(&s, LZMA_FINISH);
-    if (!sink.append(buf.data(), buf.size() - s.avail_out)) return sink.stop;
+    if (!sink.append(buf, kChunk - s.avail_out)) return sink.stop;
     if (r == LZMA_STREAM_END) return sink.finish();
     if (r == LZMA_BUF_ERROR) return sink.elf_seen ? Outcome::kTruncated : Outcome::kNotElf;
     if (r != LZMA_OK) return sink.elf_seen ? Outcome::kCorrupt : Outcome::kNotElf;
@@ -113,14 +119,14 @@ Outcome decompress_gzip(std::string_view in, Sink& sink) {
   z_stream z{};
   if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) return Outcome::kCorrupt;
   std::unique_ptr<z_stream, int (*)(z_stream*)> guard(&z, inflateEnd);
-  std::vector<unsigned char> buf(kChunk);
+  auto* buf = reinterpret_cast<unsigned char*>(sink.scratch.data());
   z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
   z.avail_in = static_cast<uInt>(std::min<size_t>(in.size(), UINT_MAX));
   for (;;) {
-    z.next_out = buf.data();
-    z.avail_out = static_cast<uInt>(buf.size());
+    z.next_out = buf;
+    z.avail_out = static_cast<uInt>(kChunk);
     int r = inflate(&z, Z_NO_FLUSH);
-    if (!sink.append(buf.data(), buf.size() - z.avail_out)) return sink.stop;
+    if (!sink.append(buf, kChunk - z.avail_out)) return sink.stop;
     if (r == Z_STREAM_END) return sink.finish();
     if (r == Z_BUF_ERROR) return sink.elf_seen ? Outcome::kTruncated : Outcome::kNotElf;
     if (r != Z_OK) return sink.elf_seen ? Outcome::kCorrupt : Outcome::kNotElf;
@@ -132,7 +138,7 @@ Outcome decompress_gzip(std::string_view in, Sink& sink) {
 Outcome decompress_lz4_legacy(std::string_view in, Sink& sink) {
   constexpr size_t kBlock = size_t{8} << 20;
   const size_t max_compressed = static_cast<size_t>(LZ4_compressBound(static_cast<int>(kBlock)));
-  std::vector<char> buf(kBlock);
+  std::vector<char>& buf = sink.scratch;
   size_t pos = 4;  // past the magic
   bool any = false;
   while (pos + 4 <= in.size()) {
@@ -144,7 +150,7 @@ Outcome decompress_lz4_legacy(std::string_view in, Sink& sink) {
     }
     if (n == 0 || n > max_compressed || n > in.size() - pos - 4) break;  // the end (e.g. size trailer)
     int got = LZ4_decompress_safe(in.data() + pos + 4, buf.data(), static_cast<int>(n),
-                                  static_cast<int>(buf.size()));
+                                  static_cast<int>(kBlock));
     if (got < 0) {
       if (!any) return Outcome::kNotElf;
       break;  // what follows is not ours
@@ -233,13 +239,20 @@ Result<ExtractedVmlinux> extract_vmlinux_from_memory(std::string_view image, con
                                                      size_t max_out) {
   // The failure worth reporting: a candidate that began as an ELF and then broke.
   std::string best_failure;
+  std::vector<char> scratch;
+  size_t candidates = 0;
   for (size_t off = 0; off < image.size(); ++off) {
     const unsigned char c = static_cast<unsigned char>(image[off]);
     if (c != 0x28 && c != 0xfd && c != 0x1f && c != 0x02) continue;
     for (const Magic& m : kMagics) {
       if (image.compare(off, m.bytes.size(), m.bytes) != 0) continue;
+      if (++candidates > kMaxCandidates)
+        return fail("no compressed vmlinux found in '" + what + "' (gave up after " +
+                        std::to_string(kMaxCandidates) + " false payload candidates)",
+                    "is it a bzImage?");
       ExtractedVmlinux r;
-      Sink sink{r.elf, max_out};
+      if (scratch.empty()) scratch.resize(kScratchBytes);
+      Sink sink{r.elf, max_out, scratch};
       Outcome o = decompress(m.format, image.substr(off), sink);
       if (o == Outcome::kNotElf) continue;
       if (o != Outcome::kOk) {

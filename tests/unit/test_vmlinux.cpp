@@ -280,6 +280,13 @@ TEST(Vmlinux, GarbageAndEmptyInputAreErrors) {
   z.resize(ZSTD_compress(z.data(), z.size(), text.data(), text.size(), 1));
   auto not_elf = extract_vmlinux_from_memory(junk(100, 3) + z, "text");
   ASSERT_FALSE(not_elf);
+  // Nothing but magics: every offset is a candidate, none may crash or hang.
+  std::string magics;
+  while (magics.size() < (1u << 20))
+    magics += std::string("\x1f\x8b\x08\x00\x28\xb5\x2f\xfd\xfd\x37\x7a\x58\x5a\x00\x02\x21\x4c\x18", 18);
+  auto many = extract_vmlinux_from_memory(magics, "magics");
+  ASSERT_FALSE(many);
+  EXPECT_NE(many.error().msg.find("gave up"), std::string::npos) << many.error().msg;
   // Only the magic, nothing after it.
   EXPECT_FALSE(extract_vmlinux_from_memory(std::string("\x28\xb5\x2f\xfd", 4), "magic"));
   EXPECT_FALSE(extract_vmlinux_from_memory(std::string("\x02\x21\x4c\x18\xff\xff\x00\x00", 8), "lz4"));

@@ -1,0 +1,127 @@
+// Benchmark (prints figures; not a test). In one run on this machine:
+//  1. bare boot: QEMU boots the same kernel to an init that powers off at
+//     once (same topology, memory and accelerator ktstr uses);
+//  2. `ktstr test` of a 2 s steady scenario, wall time, and ktstr's own peak
+//     RSS (QEMU excluded: ktstr reports getrusage(RUSAGE_SELF));
+//  3. the smallest guest memory at which every canned scenario still passes.
+// Target: ktstr wall <= 1.3 x bare boot + 2 s; peak RSS < 50 MB.
+#include "core/fs.hpp"
+#include "core/subprocess.hpp"
+#include "guest/initramfs/initramfs.hpp"
+#include "guest/vm/vm.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+using namespace ktstr;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::string bin_dir() { return exe_dir(); }
+
+Result<nlohmann::json> ktstr_json(std::vector<std::string> args, double* wall_s) {
+  args.insert(args.begin(), {bin_dir() + "/ktstr", "test", "--json"});
+  auto t0 = Clock::now();
+  auto r = run(args, {}, std::chrono::minutes(10));
+  *wall_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  if (!r) return tl::unexpected(r.error());
+  try {
+    return nlohmann::json::parse(r->out);
+  } catch (const std::exception& e) {
+    return fail("ktstr printed no JSON (status " + std::to_string(r->status) + "): " + r->err);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int reps = argc > 1 ? std::atoi(argv[1]) : 3;
+  std::string topo = "1n1l2c1t";
+
+  // The kernel ktstr would use: ask it.
+  auto list = run({bin_dir() + "/ktstr", "kernel", "list", "--json"});
+  if (!list || !list->ok()) {
+    std::fprintf(stderr, "bench: cannot list kernels: %s\n", list ? list->err.c_str() : list.error().msg.c_str());
+    return 2;
+  }
+  auto kernels = nlohmann::json::parse(list->out);
+  std::string image;
+  for (auto& k : kernels)
+    if (k.value("sched_ext", false) && !k.value("corrupt", true)) {
+      image = k.value("image", "");
+      break;
+    }
+  if (image.empty()) {
+    std::fprintf(stderr, "bench: no sched_ext kernel cached; run 'ktstr kernel fetch'\n");
+    return 2;
+  }
+
+  auto tmp = TempDir::create("ktstr-bench");
+  if (!tmp) return 2;
+  auto initrd = build_initramfs_cached(
+      {InitramfsEntry::file_from_host("init", bin_dir() + "/ktstr-bench-poweroff-init", 0755),
+       InitramfsEntry::directory("dev")},
+      tmp->path());
+  if (!initrd) {
+    std::fprintf(stderr, "bench: %s\n", initrd.error().msg.c_str());
+    return 2;
+  }
+
+  double bare_total = 0, ktstr_total = 0;
+  long rss_max = 0;
+  for (int i = 0; i < reps; ++i) {
+    VmConfig cfg;
+    cfg.kernel_image = image;
+    cfg.initramfs = *initrd;
+    cfg.topology = *Topology::parse(topo);
+    cfg.memory_mb = 256;
+    auto t0 = Clock::now();
+    auto out = run_vm(cfg, {});
+    double bare = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (!out || out->end != VmEnd::kPoweredOff) {
+      std::fprintf(stderr, "bench: bare boot did not power off\n");
+      return 1;
+    }
+    double wall = 0;
+    auto doc = ktstr_json({"--scenario", "steady", "--topo", topo, "--duration", "2"}, &wall);
+    if (!doc || (*doc)["summary"]["failed"] != 0) {
+      std::fprintf(stderr, "bench: ktstr test failed\n");
+      return 1;
+    }
+    long rss = (*doc)["host"]["peak_rss_kb"].get<long>();
+    rss_max = std::max(rss_max, rss);
+    std::printf("run %d: bare boot %.2fs, ktstr test (2 s scenario) %.2fs, ktstr peak RSS %.1f MB\n", i + 1, bare,
+                wall, rss / 1024.0);
+    bare_total += bare;
+    ktstr_total += wall;
+  }
+  double bare = bare_total / reps, kt = ktstr_total / reps;
+  double budget = 1.3 * bare + 2.0;
+  std::printf("mean: bare boot %.2fs, ktstr test %.2fs; target <= 1.3 x bare + 2 s = %.2fs: %s (ratio %.2f of budget)\n",
+              bare, kt, budget, kt <= budget ? "met" : "MISSED", kt / budget);
+  std::printf("ktstr peak RSS %.1f MB (target < 50 MB): %s\n", rss_max / 1024.0, rss_max < 50 * 1024 ? "met" : "MISSED");
+
+  // Smallest memory at which every canned scenario passes.
+  const std::vector<std::string> scenarios = {"steady", "yield_heavy", "mixed", "custom_crash_light"};
+  unsigned smallest = 0;
+  for (unsigned mem : {256u, 192u, 160u, 128u, 112u, 96u, 80u, 64u}) {
+    bool all = true;
+    for (auto& s : scenarios) {
+      double wall = 0;
+      auto doc = ktstr_json({"--scenario", s, "--topo", topo, "--duration", "1", "--memory", std::to_string(mem)}, &wall);
+      bool ok = doc && (*doc)["summary"]["failed"] == 0;
+      std::printf("memory %u MB, %s: %s (%.1fs)\n", mem, s.c_str(), ok ? "pass" : "FAIL", wall);
+      all = all && ok;
+      if (!ok) break;
+    }
+    if (!all) break;
+    smallest = mem;
+  }
+  std::printf("smallest guest memory where every scenario runs: %u MB (default 256 MB)\n", smallest);
+  return 0;
+}
