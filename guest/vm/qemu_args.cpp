@@ -1,3 +1,4 @@
+#include <cstdlib>
 #include "guest/vm/vm_config.hpp"
 
 namespace ktstr {
@@ -48,6 +49,11 @@ unsigned memory_per_node_mb(const VmConfig& cfg) {
   return (cfg.memory_mb / nodes) & ~1u;
 }
 
+std::string tcg_thread_mode() {
+  const char* t = std::getenv("KTSTR_TCG_THREAD");
+  return t && std::string(t) == "multi" ? "multi" : "single";
+}
+
 std::vector<std::string> qemu_argv(const VmConfig& cfg, Accel accel) {
   const Topology& t = cfg.topology;
   std::vector<std::string> a = {cfg.qemu_binary, "-nodefaults", "-no-user-config", "-display", "none",
@@ -55,7 +61,7 @@ std::vector<std::string> qemu_argv(const VmConfig& cfg, Accel accel) {
   if (accel == Accel::kKvm) {
     a.insert(a.end(), {"-accel", "kvm", "-cpu", "host"});
   } else {
-    a.insert(a.end(), {"-accel", "tcg,thread=multi", "-cpu", "max"});
+    a.insert(a.end(), {"-accel", "tcg,thread=" + tcg_thread_mode(), "-cpu", "max"});
   }
 
   // NUMA nodes need one memory backend each, and their sizes must add up to -m.

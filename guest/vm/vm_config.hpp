@@ -53,4 +53,10 @@ unsigned memory_per_node_mb(const VmConfig& cfg);
 // sockets the host already listens on (see Vm), so there is no start-up race.
 std::vector<std::string> qemu_argv(const VmConfig& cfg, Accel accel);
 
+// TCG's threading: "single" by default (all vCPUs on one host thread):
+// multi-threaded TCG lets a vCPU run stale code while the kernel patches
+// itself (static keys via int3), seen here as random "Oops: int3" in 2 of 11
+// boots; single was no slower on 2 host cores. KTSTR_TCG_THREAD=multi opts in.
+std::string tcg_thread_mode();
+
 }  // namespace ktstr

@@ -48,8 +48,13 @@ TEST(QemuArgs, FixedOptionsAndKernel) {
 }
 
 TEST(QemuArgs, Accelerators) {
+  ::unsetenv("KTSTR_TCG_THREAD");
   auto tcg = qemu_argv(config_for("1n1l2c1t"), Accel::kTcg);
-  EXPECT_EQ(values_of(tcg, "-accel"), std::vector<std::string>{"tcg,thread=multi"});
+  EXPECT_EQ(values_of(tcg, "-accel"), std::vector<std::string>{"tcg,thread=single"});
+  ::setenv("KTSTR_TCG_THREAD", "multi", 1);
+  EXPECT_EQ(values_of(qemu_argv(config_for("1n1l2c1t"), Accel::kTcg), "-accel"),
+            std::vector<std::string>{"tcg,thread=multi"});
+  ::unsetenv("KTSTR_TCG_THREAD");
   EXPECT_EQ(values_of(tcg, "-cpu"), std::vector<std::string>{"max"});
   auto kvm = qemu_argv(config_for("1n1l2c1t"), Accel::kKvm);
   EXPECT_EQ(values_of(kvm, "-accel"), std::vector<std::string>{"kvm"});
