@@ -69,9 +69,8 @@ std::string find_in_path(const std::string& name) {
   while (start <= p.size()) {
     size_t end = p.find(':', start);
     if (end == std::string::npos) end = p.size();
-    std::string dir = p.substr(start, end - start);
-    if (dir.empty()) dir = ".";
-    std::string cand = dir + "/" + name;
+    // An empty PATH entry means the current directory.
+    std::string cand = (end > start ? p.substr(start, end - start) : std::string(".")) + "/" + name;
     struct stat st {};
     if (::stat(cand.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(cand.c_str(), X_OK) == 0)
       return cand;
