@@ -3,6 +3,7 @@
 #include "cmd/commands.hpp"
 #include "cmd/pipeline.hpp"
 #include "cmd/progress.hpp"
+#include "core/filterset.hpp"
 #include "core/fs.hpp"
 #include "core/report.hpp"
 #include "kbuild/kernel_cache.hpp"
@@ -28,6 +29,8 @@ struct TestArgs {
   double duration = 3;
   unsigned memory = 0;
   std::string name;
+  std::vector<std::string> filters;
+  bool list = false;
 };
 
 // Spec files named on the command line; directories expand to their *.toml.
@@ -82,6 +85,9 @@ int cmd_test(Context& ctx, const std::vector<std::string>& argv) {
   app.add_option("--duration", a.duration, "seconds, for --scenario")->capture_default_str();
   app.add_option("--memory", a.memory, "guest memory in MB (overrides the spec)");
   app.add_option("--name", a.name, "test name for --scenario");
+  app.add_flag("--list", a.list, "print the selected tests' names and exit");
+  app.add_option("-E,--filter", a.filters,
+                 "select tests by name, nextest style: test(name), test(=exact), test(/regex/), not, and, or");
   std::vector<std::string> rev(argv.rbegin(), argv.rend());
   try {
     app.parse(rev);
@@ -106,6 +112,24 @@ int cmd_test(Context& ctx, const std::vector<std::string>& argv) {
                           "name spec files, use --scenario, or set KTSTR_TEST_DIR"));
     }
     specs = value_or_die(load_specs(a.specs));
+  }
+  if (!a.filters.empty()) {
+    // Several -E filters select the union, as in nextest.
+    std::vector<Filterset> sets;
+    for (auto& f : a.filters) sets.push_back(value_or_die(Filterset::parse(f)));
+    std::vector<TestSpec> kept;
+    for (auto& s : specs)
+      for (auto& f : sets)
+        if (f.matches(s.name)) {
+          kept.push_back(s);
+          break;
+        }
+    specs = std::move(kept);
+    if (specs.empty()) throw Fatal(Error("no test matches the filter", "list the names with 'ktstr test --list'"));
+  }
+  if (a.list) {
+    for (auto& s : specs) std::printf("%s\n", s.name.c_str());
+    return kExitOk;
   }
   if (a.memory && (a.memory < 64 || a.memory > 65536))
     throw Fatal(Error("--memory " + std::to_string(a.memory) + " is out of range", "use 64 to 65536 MB"));
@@ -133,6 +157,12 @@ int cmd_test(Context& ctx, const std::vector<std::string>& argv) {
     auto result = value_or_die(run_test(store, spec, kernel, popt));
     progress.clear();
     if (auto st = record_run(store, result, started); !st) throw Fatal(st.error());
+    // An unexpected scheduler crash is recorded (an expected one is the
+    // test passing, not news).
+    if (!result.passed && result.exit) {
+      if (auto st = record_crash(store, result, spec, kernel); !st)
+        result.diagnostics.push_back("could not record the crash: " + st.error().msg);
+    }
     (result.passed ? passed : failed)++;
     if (a.json) {
       doc["tests"].push_back(to_json(result));

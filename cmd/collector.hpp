@@ -17,6 +17,12 @@ class ResultCollector {
  public:
   static constexpr size_t kMaxWorkers = 4096;
   static constexpr size_t kMaxLogLines = 1000;
+  // sched_ext captures; a little above the agent's own caps.
+  static constexpr size_t kMaxSchedLogBytes = 5u << 20;
+  static constexpr size_t kMaxTraceBytes = 3u << 20;
+  static constexpr size_t kMaxDmesgBytes = 2u << 20;
+  static constexpr size_t kMaxMonitorSamples = 10000;
+  static constexpr size_t kMaxSchedEvents = 256;  // state changes, map writes
 
   void feed(const char* data, size_t len);
   // End of stream: a truncated last frame becomes a diagnostic.
@@ -35,6 +41,25 @@ class ResultCollector {
   const std::vector<std::string>& errors() const { return errors_; }
   std::vector<std::string> diagnostics() const;
 
+  // sched_ext runs. Times are seconds into the test (0 = workers_started;
+  // when the workload never started, 0 = the last time the guest reported,
+  // so everything reads as "before").
+  double test_seconds(uint64_t t_ms) const;
+  // Empty when the guest started no scheduler. name/args are left for the
+  // caller (they come from the spec).
+  std::optional<SchedulerRun> sched_run() const;
+  // Payloads of the sched_ext_dump trace lines (text after
+  // "sched_ext_dump: "), newline-joined.
+  std::string sched_ext_dump() const;
+  const std::vector<std::string>& trace_lines() const { return trace_lines_; }
+  std::string dmesg() const;
+  std::vector<MonitorSample> monitor() const;
+  // CLOCK_BOOTTIME ms of the scheduler's exit record, when it came.
+  std::optional<uint64_t> sched_exit_time_ms() const;
+  // The agent stopped the scheduler at the end of the run (SIGINT after the
+  // workload, or after an attach timeout): its exit is not a death.
+  bool sched_stopped_by_agent() const { return sched_stopped_by_agent_; }
+
  private:
   void handle(const proto::Frame& f);
 
@@ -51,6 +76,37 @@ class ResultCollector {
   std::vector<std::string> errors_;
   std::vector<std::string> payload_problems_;
   uint64_t dropped_ = 0;
+  uint64_t last_t_ms_ = 0;
+
+  // sched_ext, with guest CLOCK_BOOTTIME times (converted on the way out).
+  struct TimedState {
+    uint64_t t_ms;
+    std::string state;
+  };
+  struct TimedWrite {
+    uint64_t t_ms;
+    MapWriteEvent event;
+  };
+  struct TimedSample {
+    uint64_t t_ms;
+    MonitorSample sample;
+  };
+  bool sched_started_ = false;
+  uint64_t sched_start_ms_ = 0;
+  bool sched_exited_ = false;
+  bool sched_stopped_by_agent_ = false;
+  uint64_t sched_exit_ms_ = 0;
+  int sched_exit_code_ = -1, sched_signal_ = 0;
+  std::string sched_log_;
+  bool sched_log_truncated_ = false;
+  std::vector<TimedState> states_;
+  std::vector<TimedWrite> map_writes_;
+  std::vector<std::string> trace_lines_;
+  size_t trace_bytes_ = 0;
+  std::vector<std::string> dmesg_lines_;
+  size_t dmesg_bytes_ = 0;
+  bool kernel_log_truncated_ = false;
+  std::vector<TimedSample> samples_;
 };
 
 }  // namespace ktstr::cmd

@@ -1,6 +1,8 @@
 // Pass or fail, and why, from what the guest sent and how the VM ended.
 #include "cmd/pipeline.hpp"
 
+#include "core/crash_parse.hpp"
+#include "core/matcher.hpp"
 #include "core/scenario.hpp"
 #include "guest/proto/messages.hpp"
 
@@ -32,11 +34,81 @@ std::string topology_mismatch(const Topology& t, const GuestTopology& g) {
 
 }  // namespace
 
+// Sets the verdict and returns true when the scheduler failed: it never
+// attached (verifier rejection or otherwise), or it died or was ejected.
+bool judge_scheduler(RunResult& r) {
+  const SchedulerRun& s = *r.sched;
+  if (!s.attached) {
+    r.passed = false;
+    r.fail_at_s = 0;
+    if (looks_like_verifier_failure(s.log)) {
+      r.failure_kind = "verifier";
+      r.verifier_log = collapse_verifier_log(s.log);
+      std::string last = verifier_error_line(s.log);
+      r.reason = "scheduler failed to load: the BPF verifier rejected it" + (last.empty() ? "" : " (" + last + ")");
+    } else {
+      r.failure_kind = "attach_failed";
+      r.reason = s.exited ? fmt::format("scheduler never attached (it exited with status {})", s.exit_code)
+                          : "scheduler never attached";
+    }
+    return true;
+  }
+  bool left_enabled = false;
+  double left_at = 0;
+  for (auto& st : s.states)
+    if (st.t_s >= 0 && st.state != "enabled" && !left_enabled) {
+      left_enabled = true;
+      left_at = st.t_s;
+    }
+  if (!s.exited && !left_enabled) return false;
+
+  auto exit = exit_from_captures(s.log, r.sched_ext_dump, r.dmesg);
+  if (exit) r.exit = std::move(*exit);
+  r.passed = false;
+  r.failure_kind = r.exit && r.exit->is_stall() ? "stall" : "scheduler_died";
+  r.reason = "scheduler process died unexpectedly during workload";
+  if (!s.exited) r.reason = "the kernel disabled the scheduler during workload";
+  r.fail_at_s = left_enabled ? left_at : s.exit_t_s;
+  return true;
+}
+
+// expect_err: a scheduler failure is the expected outcome; no failure is not.
+void apply_expect_err(RunResult& r, const TestSpec& spec) {
+  if (!spec.expect_err) return;
+  static const std::vector<std::string> kSchedFailures = {"scheduler_died", "stall", "verifier", "attach_failed"};
+  bool sched_failed = std::find(kSchedFailures.begin(), kSchedFailures.end(), r.failure_kind) != kSchedFailures.end();
+  if (r.passed) {
+    r.passed = false;
+    r.failure_kind = "check";
+    r.reason = no_error_message();
+    return;
+  }
+  if (!sched_failed) return;  // a VM or agent failure is not the expected error
+  // The matchers pin which error: a different crash is never a pass.
+  std::string corpus = matcher_corpus(r.sched ? r.sched->log : "", r.sched_ext_dump);
+  MatchOutcome m = evaluate_matchers(spec, corpus);
+  if (!m.ok) {
+    r.diagnostics.push_back("the scheduler failed (" + r.reason + "), but not with the pinned error");
+    r.failure_kind = "matcher";
+    r.reason = m.message;
+    return;
+  }
+  r.diagnostics.push_back("expected failure (expect_err = true): " + r.reason);
+  r.passed = true;
+  r.expected_failure = true;
+}
+
 void evaluate(RunResult& r, const TestSpec& spec, const ResultCollector& c, const VmOutcome& vm) {
+  evaluate_run(r, spec, c, vm);
+  apply_expect_err(r, spec);
+}
+
+void evaluate_run(RunResult& r, const TestSpec& spec, const ResultCollector& c, const VmOutcome& vm) {
   auto failed = [&](std::string reason, double at_s) {
     r.passed = false;
     r.reason = std::move(reason);
     r.fail_at_s = at_s;
+    if (r.failure_kind.empty()) r.failure_kind = "vm";
   };
   double wall = vm.wall_time.count() / 1000.0;
   // Seconds into the test: from the moment workers started, when known.
@@ -66,6 +138,18 @@ void evaluate(RunResult& r, const TestSpec& spec, const ResultCollector& c, cons
   }
   if (!c.done_ok()) return failed("guest agent failed: " + c.done_error(), wall);
 
+  // A BPF scheduler's faults come before the workload checks: once it died,
+  // the workers' numbers say little.
+  if (r.sched && judge_scheduler(r)) return;
+  if (r.sched) {
+    for (auto& m : r.sched->map_writes)
+      if (!m.ok) {
+        r.failure_kind = "map_write";
+        return failed(fmt::format("map write {}:{} = {} failed: {}", m.map, m.var, m.value, m.error), m.t_s);
+      }
+  }
+
+  r.failure_kind = "check";
   if (!c.topology()) return failed("the guest did not report its topology", wall);
   if (auto m = topology_mismatch(spec.topology, *c.topology()); !m.empty())
     return failed("topology mismatch: " + m, 0);
@@ -92,6 +176,7 @@ void evaluate(RunResult& r, const TestSpec& spec, const ResultCollector& c, cons
   }
   r.passed = true;
   r.reason.clear();
+  r.failure_kind.clear();
 }
 
 }  // namespace ktstr::cmd

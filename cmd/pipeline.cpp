@@ -25,6 +25,17 @@ proto::WorkKind work_kind(const std::string& w) {
   return proto::WorkKind::Spin;
 }
 
+// Where the scheduler binary sits inside the guest: the fixture at
+// /bin/scx-ktstr, an external binary at /sched/<basename>.
+constexpr const char* kFixtureScheduler = "scx-ktstr";
+constexpr uint32_t kAttachTimeoutMs = 30000;
+
+std::string guest_scheduler_path(const TestSpec& spec) {
+  if (!spec.uses_bpf_scheduler()) return "";
+  if (spec.scheduler == kFixtureScheduler) return "/bin/scx-ktstr";
+  return "/sched/" + spec.scheduler.substr(spec.scheduler.find_last_of('/') + 1);
+}
+
 proto::JobMsg make_job(const ScenarioPlan& plan, const TestSpec& spec, bool verbose) {
   proto::JobMsg job;
   job.verbose = verbose;
@@ -38,7 +49,82 @@ proto::JobMsg make_job(const ScenarioPlan& plan, const TestSpec& spec, bool verb
     p.cpus = cg.cpus;
     job.scenario.cgroups.push_back(std::move(p));
   }
+  job.scheduler.path = guest_scheduler_path(spec);
+  job.scheduler.args = spec.sched_args;
+  job.scheduler.attach_timeout_ms = kAttachTimeoutMs;
+  for (const MapWrite& w : plan.map_writes)
+    job.map_writes.push_back(proto::MapWritePlan{w.map, w.var, w.value, w.after_ms});
   return job;
+}
+
+// The fixture loader, built beside ktstr like the agent.
+Result<std::string> find_fixture_scheduler() {
+  for (auto& cand : {exe_dir() + "/scx-ktstr", exe_dir() + "/../libexec/ktstr/scx-ktstr"})
+    if (::access(cand.c_str(), X_OK) == 0) return cand;
+  return fail("the fixture scheduler 'scx-ktstr' was not found next to ktstr",
+              "build it (ninja scx-ktstr) or rerun scripts/setup.sh");
+}
+
+// Initramfs entries for the spec's scheduler: the binary, and for a dynamic
+// one every shared library at its own absolute path. Checked before boot.
+Result<std::vector<InitramfsEntry>> scheduler_entries(const TestSpec& spec) {
+  std::vector<InitramfsEntry> entries;
+  if (!spec.uses_bpf_scheduler()) return entries;
+  std::string host_path;
+  if (spec.scheduler == kFixtureScheduler) {
+    auto fixture = find_fixture_scheduler();
+    if (!fixture) return tl::unexpected(fixture.error());
+    host_path = *fixture;
+  } else if (spec.scheduler.find('/') != std::string::npos) {
+    host_path = spec.scheduler;
+    if (::access(host_path.c_str(), F_OK) != 0)
+      return fail("scheduler '" + host_path + "' does not exist",
+                  "set scheduler to the path of a built scheduler binary, or \"scx-ktstr\"");
+    if (::access(host_path.c_str(), X_OK) != 0)
+      return fail("scheduler '" + host_path + "' is not executable", "chmod +x '" + host_path + "'");
+  } else {
+    return fail("unknown scheduler '" + spec.scheduler + "'",
+                "use \"eevdf\", \"scx-ktstr\" or a path containing '/'");
+  }
+  entries.push_back(InitramfsEntry::file_from_host(guest_scheduler_path(spec).substr(1), host_path, 0755));
+  auto libs = elf_shared_libraries(host_path);
+  if (!libs)
+    return tl::unexpected(libs.error().context("scheduler '" + spec.scheduler + "'"));
+  for (const std::string& lib : *libs) {
+    if (::access(lib.c_str(), R_OK) != 0)
+      return fail("library '" + lib + "' needed by scheduler '" + spec.scheduler + "' is not readable");
+    entries.push_back(InitramfsEntry::file_from_host(lib.substr(lib.find_first_not_of('/')), lib, 0755));
+  }
+  return entries;
+}
+
+Result<std::string> cached_initramfs(db::Store& store, const std::vector<InitramfsEntry>& entries) {
+  std::string dir = store.artifacts_dir() + "/initramfs";
+  if (auto st = make_dirs(dir); !st) return tl::unexpected(st.error());
+  return build_initramfs_cached(entries, dir);
+}
+
+Result<std::vector<InitramfsEntry>> agent_entries() {
+  auto agent = find_agent_binary();
+  if (!agent) return tl::unexpected(agent.error());
+  return std::vector<InitramfsEntry>{
+      InitramfsEntry::file_from_host("init", *agent, 0755),
+      InitramfsEntry::directory("dev"),
+      InitramfsEntry::directory("proc"),
+      InitramfsEntry::directory("sys"),
+      InitramfsEntry::directory("tmp", 01777),
+      InitramfsEntry::char_device("dev/console", 5, 1),
+  };
+}
+
+// The agent plus the spec's scheduler.
+Result<std::string> test_initramfs(db::Store& store, const TestSpec& spec) {
+  auto entries = agent_entries();
+  if (!entries) return tl::unexpected(entries.error());
+  auto sched = scheduler_entries(spec);
+  if (!sched) return tl::unexpected(sched.error());
+  entries->insert(entries->end(), sched->begin(), sched->end());
+  return cached_initramfs(store, *entries);
 }
 
 }  // namespace
@@ -55,19 +141,9 @@ Result<std::string> find_agent_binary() {
 }
 
 Result<std::string> agent_initramfs(db::Store& store) {
-  auto agent = find_agent_binary();
-  if (!agent) return tl::unexpected(agent.error());
-  std::vector<InitramfsEntry> entries = {
-      InitramfsEntry::file_from_host("init", *agent, 0755),
-      InitramfsEntry::directory("dev"),
-      InitramfsEntry::directory("proc"),
-      InitramfsEntry::directory("sys"),
-      InitramfsEntry::directory("tmp", 01777),
-      InitramfsEntry::char_device("dev/console", 5, 1),
-  };
-  std::string dir = store.artifacts_dir() + "/initramfs";
-  if (auto st = make_dirs(dir); !st) return tl::unexpected(st.error());
-  return build_initramfs_cached(entries, dir);
+  auto entries = agent_entries();
+  if (!entries) return tl::unexpected(entries.error());
+  return cached_initramfs(store, *entries);
 }
 
 Result<RunResult> run_test(db::Store& store, const TestSpec& spec, const KernelRecord& kernel,
@@ -84,17 +160,12 @@ Result<RunResult> run_test(db::Store& store, const TestSpec& spec, const KernelR
   r.kernel_version = kernel.version;
   r.memory_mb = opts.memory_mb.value_or(spec.memory_mb);
 
-  if (spec.uses_bpf_scheduler())
-    return fail("test '" + spec.name + "' uses scheduler '" + spec.scheduler +
-                    "', but only 'eevdf' runs in this version",
-                "set scheduler = \"eevdf\" (sched_ext schedulers land with the crash-path issue)");
-
   auto plan = plan_scenario(spec, spec.topology);
   if (!plan) return tl::unexpected(plan.error().context("test '" + spec.name + "'"));
 
   progress("preparing initramfs");
-  auto initrd = agent_initramfs(store);
-  if (!initrd) return tl::unexpected(initrd.error());
+  auto initrd = test_initramfs(store, spec);
+  if (!initrd) return tl::unexpected(initrd.error().context("test '" + spec.name + "'"));
 
   VmConfig cfg;
   cfg.kernel_image = kernel.image_path;
@@ -105,9 +176,13 @@ Result<RunResult> run_test(db::Store& store, const TestSpec& spec, const KernelR
   cfg.ports = {kControlPort, kResultsPort, kSchedPort};
   // The agent is quiet while workers run, so the no-output watchdog must
   // outlast the scenario; a spec can tighten it.
+  // A scheduler run is also quiet while it attaches (up to the attach
+  // timeout) and while it is stopped at the end.
   unsigned duration_s = (plan->duration_ms + 999) / 1000;
-  cfg.no_output_timeout = std::chrono::seconds(spec.watchdog_timeout_s.value_or(duration_s + 60));
-  cfg.overall_timeout = std::chrono::seconds(duration_s + 180);
+  unsigned attach_s = spec.uses_bpf_scheduler() ? kAttachTimeoutMs / 1000 + 10 : 0;
+  cfg.no_output_timeout =
+      std::chrono::seconds(spec.watchdog_timeout_s.value_or(attach_s + duration_s + 60));
+  cfg.overall_timeout = std::chrono::seconds(attach_s + duration_s + 180);
 
   ResultCollector collector;
   std::string job_frame = proto::encode_message(make_job(*plan, spec, opts.verbose));
@@ -142,6 +217,14 @@ Result<RunResult> run_test(db::Store& store, const TestSpec& spec, const KernelR
   r.workers = collector.workers();
   r.guest_topology = collector.topology();
   r.diagnostics = collector.diagnostics();
+  if (auto sched = collector.sched_run()) {
+    sched->name = spec.scheduler;
+    sched->args = spec.sched_args;
+    r.sched = std::move(*sched);
+  }
+  r.sched_ext_dump = collector.sched_ext_dump();
+  r.dmesg = collector.dmesg();
+  r.monitor = collector.monitor();
   for (auto& e : collector.errors()) r.diagnostics.push_back("guest: " + e);
   if (outcome->end == VmEnd::kQemuFailedToStart && !outcome->qemu_log_tail.empty())
     r.diagnostics.push_back("qemu: " + outcome->qemu_log_tail);

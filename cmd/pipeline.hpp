@@ -40,8 +40,15 @@ Result<RunResult> run_test(db::Store& store, const TestSpec& spec, const KernelR
 // Decide pass/fail from what was collected and how the VM ended. Pure: unit
 // tested on captured streams.
 void evaluate(RunResult& r, const TestSpec& spec, const ResultCollector& c, const VmOutcome& vm);
+// The verdict before expect_err is applied.
+void evaluate_run(RunResult& r, const TestSpec& spec, const ResultCollector& c, const VmOutcome& vm);
 
 // Record the run in the store (fills r.run_id).
 Status record_run(db::Store& store, RunResult& r, int64_t started_at);
+
+// Record a scheduler crash (r.exit set, the test failed): artifacts under
+// <artifacts>/crashes/<id>/ and a row in the crashes table; fills r.crash_id.
+// `report` is the rendered report to keep with it.
+Status record_crash(db::Store& store, RunResult& r, const TestSpec& spec, const KernelRecord& kernel);
 
 }  // namespace ktstr::cmd

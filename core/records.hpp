@@ -40,4 +40,29 @@ struct RunRecord {
   std::string result_json;      // the full RunResult as JSON
 };
 
+// One recorded crash occurrence, with everything needed to replay it.
+// Occurrences with the same signature_key are the same crash.
+struct CrashRecord {
+  std::string id;                 // 12 hex digits, resolved by unique prefix like git
+  std::string signature_key;      // Signature::key()
+  int64_t kind = -1;              // signature: exit kind
+  std::string message;            // signature: masked message
+  std::string bpf_prog;           // signature: failing BPF program
+  std::string source;             // signature: source location ("bpf/scx_ktstr.bpf.c:115")
+  std::string summary;            // unmasked "scx_bpf_error (bpf/...: msg)"
+  std::string test_name;
+  std::string kernel_id;
+  std::string scheduler;          // "scx-ktstr" or a path
+  std::string scheduler_sha256;   // the scheduler build that crashed
+  std::vector<std::string> sched_args;
+  std::string topology;
+  std::string spec_toml;          // the test as run (spec_to_toml), map writes included
+  uint64_t seed = 0;
+  int64_t run_id = 0;
+  int64_t created_at = 0;         // unix seconds
+  std::string report;             // the rendered report text
+  std::string result_json;        // the RunResult
+  std::string artifacts_dir;      // <artifacts>/crashes/<id>/: sched.log, dump.txt, dmesg.txt, console.txt
+};
+
 }  // namespace ktstr

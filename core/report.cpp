@@ -36,6 +36,44 @@ nlohmann::json to_json(const RunResult& r) {
   j["diagnostics"] = r.diagnostics;
   if (!r.passed) j["console_tail"] = r.console_tail;
   if (r.run_id) j["run_id"] = r.run_id;
+  if (!r.failure_kind.empty()) j["failure_kind"] = r.failure_kind;
+  if (r.sched) {
+    const auto& s = *r.sched;
+    nlohmann::json js = {{"name", s.name}, {"args", s.args}, {"started", s.started}, {"attached", s.attached},
+                         {"attach_s", s.attach_s}, {"exited", s.exited}, {"exit_code", s.exit_code},
+                         {"signal", s.signal}, {"exit_t_s", s.exit_t_s}, {"log", s.log},
+                         {"log_truncated", s.log_truncated}};
+    js["states"] = nlohmann::json::array();
+    for (auto& st : s.states) js["states"].push_back({{"t_s", st.t_s}, {"state", st.state}});
+    js["map_writes"] = nlohmann::json::array();
+    for (auto& m : s.map_writes)
+      js["map_writes"].push_back({{"t_s", m.t_s}, {"map", m.map}, {"var", m.var}, {"value", m.value},
+                                  {"ok", m.ok}, {"resolved_map", m.resolved_map}, {"error", m.error}});
+    j["sched"] = std::move(js);
+  }
+  if (!r.sched_ext_dump.empty()) j["sched_ext_dump"] = r.sched_ext_dump;
+  if (!r.dmesg.empty()) j["dmesg"] = r.dmesg;
+  if (!r.monitor.empty()) {
+    auto& mon = j["monitor"] = nlohmann::json::array();
+    for (auto& m : r.monitor) {
+      nlohmann::json ev = nlohmann::json::object();
+      for (auto& [k, v] : m.events) ev[k] = v;
+      mon.push_back({{"t_s", m.t_s}, {"nr_running", m.nr_running}, {"events", ev}, {"dsq_depth", m.dsq_depth},
+                     {"sched_state", m.sched_state}});
+    }
+  }
+  if (r.exit) {
+    const auto& e = *r.exit;
+    nlohmann::json frames = nlohmann::json::array();
+    for (auto& f : e.backtrace)
+      frames.push_back({{"function", f.function}, {"offset", f.offset}, {"bpf_prog", f.bpf_prog}, {"bpf_tag", f.bpf_tag}});
+    j["exit"] = {{"kind", e.kind}, {"reason", e.reason}, {"msg", e.msg}, {"summary", e.summary()},
+                 {"trigger", e.trigger}, {"exit_cpu", e.exit_cpu}, {"backtrace", frames},
+                 {"scheduler_state", e.scheduler_state}, {"source_location", e.source_location},
+                 {"failing_prog", e.failing_prog}};
+  }
+  if (!r.verifier_log.empty()) j["verifier_log"] = r.verifier_log;
+  if (!r.crash_id.empty()) j["crash_id"] = r.crash_id;
   return j;
 }
 
@@ -107,11 +145,20 @@ std::string render_diagnostics(const RunResult& r, const ReportOptions& opt) {
 
 std::string render_failure(const RunResult& r, const ReportOptions& opt) {
   if (r.passed) return "";
-  std::string s = render_header(r) + "\n";
+  std::string s = render_bug_summary(r);
+  s += render_header(r) + "\n";
   s += render_stats(r);
-  // Diagnostics appear on every failure in verbose mode, and whenever the
-  // run never got as far as results (there is nothing else to read then).
-  if (opt.verbose || r.workers.empty()) s += render_diagnostics(r, opt);
+  // Diagnostics appear on every failure in verbose mode, whenever the
+  // scheduler died, and when the run never got as far as results.
+  bool sched_died = r.sched && (r.sched->exited || r.exit);
+  if (opt.verbose || sched_died || r.workers.empty()) s += render_diagnostics(r, opt);
+  s += render_timeline(r);
+  s += render_scheduler_log(r);
+  if (!r.verifier_log.empty() && (!r.sched || r.sched->log.find(r.verifier_log) == std::string::npos))
+    s += "--- verifier log ---\n" + r.verifier_log + (r.verifier_log.back() == '\n' ? "" : "\n");
+  s += render_monitor(r);
+  s += render_sched_ext_dump(r);
+  s += render_crash_footer(r);
   return s;
 }
 

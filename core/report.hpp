@@ -19,6 +19,14 @@ std::string render_stats(const RunResult& r);
 std::string render_diagnostics(const RunResult& r, const ReportOptions& o);
 // The whole failure report (header + relevant sections); empty for a pass.
 std::string render_failure(const RunResult& r, const ReportOptions& o);
+// sched_ext sections (report_sched.cpp); each is empty when not relevant.
+std::string render_bug_summary(const RunResult& r);
+std::string render_timeline(const RunResult& r);
+std::string render_scheduler_log(const RunResult& r, size_t max_lines = 400);
+std::string render_monitor(const RunResult& r);
+std::string render_sched_ext_dump(const RunResult& r, size_t max_lines = 400);
+std::string render_crash_footer(const RunResult& r);
+
 // One line per test: "PASS [   4.2s] name (topo=1n1l2c1t)".
 std::string render_summary_line(const RunResult& r);
 

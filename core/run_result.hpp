@@ -3,6 +3,8 @@
 // table, printed by --json.
 #pragma once
 
+#include "core/sched_exit.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
@@ -32,6 +34,48 @@ struct GuestTopology {
   std::vector<std::string> smt_groups;
 };
 
+// Times below are seconds into the test: 0 is when the workload started
+// (right after the scheduler attached); negative is before.
+struct SchedStateChange {
+  double t_s = 0;
+  std::string state;             // /sys/kernel/sched_ext/state: enabled, disabling, disabled, ...
+};
+
+struct MapWriteEvent {
+  double t_s = 0;
+  std::string map;               // as asked (".bss")
+  std::string var;
+  int64_t value = 0;
+  bool ok = false;
+  std::string resolved_map;      // the map actually written ("scx_ktst.bss")
+  std::string error;             // why it failed
+};
+
+// One sample of the in-guest monitor.
+struct MonitorSample {
+  double t_s = 0;
+  std::vector<unsigned> nr_running;              // per CPU
+  std::vector<std::pair<std::string, int64_t>> events;  // sched_ext event counters, cumulative
+  int64_t dsq_depth = -1;                         // tasks queued in DSQs, -1 unknown
+  std::string sched_state;                        // sched_ext state at the sample
+};
+
+struct SchedulerRun {
+  std::string name;              // "scx-ktstr" or the binary path
+  std::vector<std::string> args;
+  bool started = false;
+  bool attached = false;         // /sys/kernel/sched_ext/state reached "enabled"
+  double attach_s = -1;          // seconds from start to enabled
+  bool exited = false;           // the scheduler process ended
+  int exit_code = -1;            // its exit status, when it exited
+  int signal = 0;                // the signal that killed it, 0 if none
+  double exit_t_s = 0;           // when it ended (seconds into test)
+  std::string log;               // stdout + stderr in arrival order (bounded)
+  bool log_truncated = false;
+  std::vector<SchedStateChange> states;
+  std::vector<MapWriteEvent> map_writes;
+};
+
 struct RunResult {
   std::string test_name;
   std::string scheduler = "eevdf";
@@ -58,6 +102,17 @@ struct RunResult {
   std::vector<std::string> diagnostics;  // decoder complaints, agent errors
 
   int64_t run_id = 0;
+
+  // sched_ext (absent for EEVDF runs)
+  std::optional<SchedulerRun> sched;
+  std::string sched_ext_dump;    // the kernel's dump as traced (sched_ext_dump lines), bounded
+  std::string dmesg;             // guest kernel log lines captured during the run, bounded
+  std::vector<MonitorSample> monitor;
+  std::optional<SchedExit> exit; // parsed when the scheduler died
+  std::string verifier_log;      // collapsed, when the scheduler failed to load
+  std::string crash_id;          // set once the crash is recorded
+  bool expected_failure = false; // expect_err = true and the scheduler failed as expected
+  std::string failure_kind;      // "", "scheduler_died", "stall", "attach_failed", "verifier", "vm", "check"
 };
 
 nlohmann::json to_json(const RunResult& r);

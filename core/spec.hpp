@@ -97,8 +97,8 @@ Result<std::vector<TestSpec>> parse_spec_text(std::string_view toml, const std::
 // Checks of the scx_bpf_error matchers that also apply to specs built in
 // code (ktstr pin): a set matcher needs expect_err = true and must not be
 // empty (an empty pattern matches any text, so it would pin nothing).
-// TODO(pcre2): compile expect_scx_bpf_error_matches here once core has the
-// PCRE2 wrapper, so a bad regex fails at load time, not after a VM run.
+// A regex must also compile and must not match the empty string, so a bad
+// pattern fails at load time, not after a VM run.
 Status validate_matchers(const TestSpec& spec);
 
 // One [[test]] table in exactly the format the parser reads; defaults that

@@ -5,6 +5,8 @@
 // JSON for --json output.
 #include "core/spec.hpp"
 
+#include "core/matcher.hpp"
+
 #include <nlohmann/json.hpp>
 #include <toml++/toml.h>
 
@@ -100,9 +102,12 @@ std::optional<spec_detail::MatcherIssue> spec_detail::check_matchers(const TestS
     if (!spec.expect_err)
       return spec_detail::MatcherIssue{key, Error("'" + std::string(key) + "' in " + label + " requires expect_err = true",
                                      "add 'expect_err = true' to the test, or remove the matcher")};
+    // The regex compiles and cannot match "" (core/matcher.hpp), so a bad
+    // pattern fails at load time, not after a VM run.
+    auto valid = value == &spec.expect_scx_bpf_error_matches ? validate_match_regex(**value)
+                                                             : validate_contains_literal(**value);
+    if (!valid) return spec_detail::MatcherIssue{key, valid.error().context("'" + std::string(key) + "' in " + label)};
   }
-  // TODO(pcre2): compile expect_scx_bpf_error_matches with the core PCRE2
-  // wrapper and report the compiler's message and offset.
   return std::nullopt;
 }
 

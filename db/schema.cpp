@@ -45,9 +45,40 @@ CREATE INDEX runs_by_started_at ON runs(started_at);
 CREATE INDEX runs_by_kernel ON runs(kernel_id);
 )sql";
 
+// Version 2: crash occurrences (core/records.hpp CrashRecord). sched_args is
+// a JSON array of strings; seed is the uint64 stored as its int64 bit pattern.
+// Occurrences with one signature_key are one crash (`ktstr crash list`).
+constexpr const char* kV2Crashes = R"sql(
+CREATE TABLE crashes (
+  id                TEXT PRIMARY KEY NOT NULL,
+  signature_key     TEXT NOT NULL,
+  kind              INTEGER NOT NULL DEFAULT -1,
+  message           TEXT NOT NULL DEFAULT '',
+  bpf_prog          TEXT NOT NULL DEFAULT '',
+  source            TEXT NOT NULL DEFAULT '',
+  summary           TEXT NOT NULL DEFAULT '',
+  test_name         TEXT NOT NULL DEFAULT '',
+  kernel_id         TEXT NOT NULL DEFAULT '',
+  scheduler         TEXT NOT NULL DEFAULT '',
+  scheduler_sha256  TEXT NOT NULL DEFAULT '',
+  sched_args        TEXT NOT NULL DEFAULT '[]',
+  topology          TEXT NOT NULL DEFAULT '',
+  spec_toml         TEXT NOT NULL DEFAULT '',
+  seed              INTEGER NOT NULL DEFAULT 0,
+  run_id            INTEGER NOT NULL DEFAULT 0,
+  created_at        INTEGER NOT NULL DEFAULT 0,
+  report            TEXT NOT NULL DEFAULT '',
+  result_json       TEXT NOT NULL DEFAULT '',
+  artifacts_dir     TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX crashes_by_signature ON crashes(signature_key, created_at);
+CREATE INDEX crashes_by_created_at ON crashes(created_at);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {"kernels and runs", kV1KernelsAndRuns},
-    // {"crashes", kV2Crashes},  <- later issues append here
+    {"crashes", kV2Crashes},
+    // later issues append here
 };
 
 Result<int> read_user_version(sqlite3* db) {

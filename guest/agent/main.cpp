@@ -5,6 +5,7 @@
 // path ends in power_off().
 #include "guest/agent/mounts.hpp"
 #include "guest/agent/ports.hpp"
+#include "guest/agent/sched_session.hpp"
 #include "guest/agent/topology_report.hpp"
 #include "guest/agent/util.hpp"
 #include "guest/agent/workers.hpp"
@@ -88,6 +89,7 @@ class Agent {
     send(LogMsg{level, text});
   }
   Result<JobMsg> receive_job(Port& control);
+  Status run_with_scheduler(const JobMsg& job, WorkerCallbacks callbacks, const WorkerOptions& options);
 
   uint64_t started_ms_;
   std::vector<MountOutcome> mounts_;
@@ -144,8 +146,43 @@ Status Agent::run() {
   callbacks.report = [this](const WorkerMsg& w) { send(w); };
   WorkerOptions options;
   options.cgroup_root = "/sys/fs/cgroup/ktstr";
+  if (!job->scheduler.path.empty()) return run_with_scheduler(*job, std::move(callbacks), options);
   Status workers = run_workers(*job, options, callbacks);
   stage(stage::kWorkersDone, boottime_ms());
+  reap_orphans();
+  return workers;
+}
+
+// A sched_ext run: the scheduler first; workers only once it is enabled. A
+// scheduler that dies or fails to attach is a result, not an agent error:
+// the host judges it from the SCHED_* frames.
+Status Agent::run_with_scheduler(const JobMsg& job, WorkerCallbacks callbacks,
+                                 const WorkerOptions& options) {
+  SchedSink sink;
+  sink.send = [this](const std::string& frame) {
+    if (!results_.is_open()) return;
+    if (auto ok = results_.write_all(frame, kWriteTimeoutMs); !ok && !send_failed_) {
+      send_failed_ = true;
+      console("sending a scheduler frame: " + ok.error().msg);
+    }
+  };
+  sink.log = [this](const std::string& level, const std::string& text) { log(level, text); };
+  SchedSession session(job, sink);
+  if (auto started = session.start(); !started) return started;
+  AttachOutcome attach = session.wait_attached();
+  if (attach != AttachOutcome::kEnabled) {
+    session.finish();
+    reap_orphans();
+    return {};
+  }
+  callbacks.started = [this, &session] {
+    stage(stage::kWorkersStarted, boottime_ms());
+    session.workload_started();
+  };
+  callbacks.tick = [&session] { return session.tick(); };
+  Status workers = run_workers(job, options, callbacks);
+  stage(stage::kWorkersDone, boottime_ms());
+  session.finish();
   reap_orphans();
   return workers;
 }

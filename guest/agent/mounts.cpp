@@ -24,6 +24,8 @@ constexpr MountSpec kMounts[] = {
     {"sysfs", "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC},
     {"tracefs", "/sys/kernel/tracing", "tracefs", MS_NOSUID | MS_NODEV | MS_NOEXEC},
     {"cgroup2", "/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC},
+    // sched/debug: per-CPU nr_running for the scheduler monitor.
+    {"debugfs", "/sys/kernel/debug", "debugfs", MS_NOSUID | MS_NODEV | MS_NOEXEC},
 };
 
 }  // namespace

@@ -12,7 +12,7 @@ struct MountOutcome {
   std::string error;  // empty when mounted (or already mounted)
 };
 
-// Mounts devtmpfs, proc, sysfs, tracefs and cgroup2, creating mount points.
+// Mounts devtmpfs, proc, sysfs, tracefs, cgroup2 and debugfs, creating mount points.
 // Failures do not stop the rest; the caller reports them.
 std::vector<MountOutcome> mount_filesystems();
 

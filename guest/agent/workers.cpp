@@ -2,6 +2,7 @@
 
 #include "guest/agent/util.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <climits>
@@ -18,6 +19,12 @@
 namespace ktstr::agent {
 
 namespace {
+
+static_assert(kWorkerStopSignal == SIGUSR1);
+
+volatile std::sig_atomic_t g_stop_requested = 0;
+
+void on_stop_signal(int) { g_stop_requested = 1; }
 
 uint64_t thread_cpu_ns() {
   timespec ts{};
@@ -78,6 +85,9 @@ std::string place_self(const Slot& slot) {
 
 [[noreturn]] void worker_main(const Slot& slot, uint32_t slot_no, uint64_t duration_ms, int go_fd,
                               int result_fd) {
+  struct sigaction sa{};
+  sa.sa_handler = on_stop_signal;
+  ::sigaction(SIGUSR1, &sa, nullptr);
   WorkerRecord rec{};
   rec.slot = slot_no;
   rec.pid = ::getpid();
@@ -197,7 +207,7 @@ WorkStats run_work(proto::WorkKind kind, uint64_t duration_ms) {
       prev_cpu = cpu;
       if (unsigned(cpu) < kMaxTrackedCpus) s.cpus_used.set(cpu);
     }
-    if (now >= end) break;
+    if (now >= end || g_stop_requested) break;
   }
   s.wall_ns = last - start;
   s.cpu_time_ns = thread_cpu_ns() - cpu_start;
@@ -246,11 +256,23 @@ Status run_workers(const proto::JobMsg& job, const WorkerOptions& options,
   uint64_t deadline = monotonic_ns() + (job.scenario.duration_ms + options.slack_ms) * 1000000ull;
   std::string pending;
   size_t reported = 0;
+  bool stopping = false;
   while (reported < slots.size()) {
     uint64_t now = monotonic_ns();
     if (now >= deadline) break;
+    int wait_ms = static_cast<int>((deadline - now) / 1000000 + 1);
+    if (cb.tick && !stopping) {
+      if (cb.tick()) {
+        stopping = true;
+        for (Slot& s : slots)
+          if (s.pid > 0 && !s.reported) ::kill(s.pid, SIGUSR1);
+        deadline = monotonic_ns() + options.slack_ms * 1000000ull;
+        continue;
+      }
+      wait_ms = std::min(wait_ms, static_cast<int>(cb.tick_ms));
+    }
     pollfd p{results[0], POLLIN, 0};
-    int r = ::poll(&p, 1, static_cast<int>((deadline - now) / 1000000 + 1));
+    int r = ::poll(&p, 1, wait_ms);
     if (r < 0 && errno != EINTR) break;
     if (r <= 0) continue;
     char buf[sizeof(WorkerRecord) * 4];

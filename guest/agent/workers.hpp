@@ -41,7 +41,14 @@ struct WorkerCallbacks {
   std::function<void(const std::string& level, const std::string& text)> log;
   std::function<void()> started;                           // all workers released
   std::function<void(const proto::WorkerMsg&)> report;     // one per worker, as they finish
+  // Called about every tick_ms while the workers run; returning true stops
+  // them early (SIGUSR1: each ends its loop and still reports what it did).
+  std::function<bool()> tick;
+  unsigned tick_ms = 20;
 };
+
+// The signal that ends a worker's loop early.
+inline constexpr int kWorkerStopSignal = 10;  // SIGUSR1
 
 // Runs the job's workers to completion and reaps them. Fails if a cgroup
 // cannot be set up or a worker did not report.

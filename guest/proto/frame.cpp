@@ -48,6 +48,13 @@ std::string msg_type_name(MsgType type) {
     case MsgType::Log: return "log";
     case MsgType::Error: return "error";
     case MsgType::Done: return "done";
+    case MsgType::SchedStarted: return "sched_started";
+    case MsgType::SchedState: return "sched_state";
+    case MsgType::SchedOutput: return "sched_output";
+    case MsgType::SchedExited: return "sched_exited";
+    case MsgType::MapWriteResult: return "map_write_result";
+    case MsgType::KernelLog: return "kernel_log";
+    case MsgType::Monitor: return "monitor";
   }
   return "type-" + std::to_string(static_cast<uint16_t>(type));
 }

@@ -32,6 +32,13 @@ enum class MsgType : uint16_t {
   Log = 6,       // guest -> host: a log line
   Error = 7,     // guest -> host: something failed
   Done = 8,      // guest -> host: last frame of a run
+  SchedStarted = 32,    // guest -> host: scheduler process spawned
+  SchedState = 33,      // guest -> host: /sys/kernel/sched_ext/state changed
+  SchedOutput = 34,     // guest -> host: a chunk of the scheduler's stdout/stderr
+  SchedExited = 35,     // guest -> host: scheduler process ended
+  MapWriteResult = 36,  // guest -> host: outcome of one BPF map write
+  KernelLog = 37,       // guest -> host: trace_pipe / dmesg lines
+  Monitor = 38,         // guest -> host: one monitor sample
 };
 
 // "hello", "job", ...; "type-<n>" for values this build does not know.

@@ -23,6 +23,24 @@ void get_unsigned(const json& j, const char* key, U& out) {
   out = static_cast<U>(n);
 }
 
+template <typename S>
+void get_signed(const json& j, const char* key, S& out) {
+  const json& v = j.at(key);
+  if (!v.is_number_integer())
+    throw std::runtime_error(std::string("field '") + key + "' must be an integer");
+  if (v.is_number_unsigned()) {
+    uint64_t n = v.get<uint64_t>();
+    if (n > uint64_t(std::numeric_limits<S>::max()))
+      throw std::runtime_error(std::string("field '") + key + "' is out of range");
+    out = static_cast<S>(n);
+    return;
+  }
+  int64_t n = v.get<int64_t>();
+  if (n < int64_t(std::numeric_limits<S>::min()) || n > int64_t(std::numeric_limits<S>::max()))
+    throw std::runtime_error(std::string("field '") + key + "' is out of range");
+  out = static_cast<S>(n);
+}
+
 template <typename T>
 void get_field(const json& j, const char* key, T& out) {
   j.at(key).get_to(out);
@@ -90,14 +108,38 @@ void from_json(const json& j, Scenario& v) {
   get_unsigned(j, "duration_ms", v.duration_ms);
 }
 
+void to_json(json& j, const SchedulerPlan& v) {
+  j = {{"path", v.path}, {"args", v.args}, {"attach_timeout_ms", v.attach_timeout_ms}};
+}
+void from_json(const json& j, SchedulerPlan& v) {
+  get_field(j, "path", v.path);
+  get_optional(j, "args", v.args);
+  if (j.contains("attach_timeout_ms")) get_unsigned(j, "attach_timeout_ms", v.attach_timeout_ms);
+}
+
+void to_json(json& j, const MapWritePlan& v) {
+  j = {{"map", v.map}, {"var", v.var}, {"value", v.value}, {"after_ms", v.after_ms}};
+}
+void from_json(const json& j, MapWritePlan& v) {
+  get_field(j, "map", v.map);
+  get_field(j, "var", v.var);
+  get_signed(j, "value", v.value);
+  get_unsigned(j, "after_ms", v.after_ms);
+}
+
 void to_json(json& j, const JobMsg& v) {
-  j = {{"version", v.version}, {"scenario", v.scenario}, {"verbose", v.verbose}, {"topology", v.topology}};
+  j = {{"version", v.version},     {"scenario", v.scenario},   {"verbose", v.verbose},
+       {"topology", v.topology},   {"scheduler", v.scheduler}, {"map_writes", v.map_writes},
+       {"monitor_interval_ms", v.monitor_interval_ms}};
 }
 void from_json(const json& j, JobMsg& v) {
   get_unsigned(j, "version", v.version);
   get_field(j, "scenario", v.scenario);
   get_optional(j, "verbose", v.verbose);
   get_optional(j, "topology", v.topology);
+  get_optional(j, "scheduler", v.scheduler);
+  get_optional(j, "map_writes", v.map_writes);
+  if (j.contains("monitor_interval_ms")) get_unsigned(j, "monitor_interval_ms", v.monitor_interval_ms);
 }
 
 Status validate_job(const JobMsg& job) {
@@ -117,6 +159,23 @@ Status validate_job(const JobMsg& job) {
   if (workers > kMaxWorkersPerJob)
     return fail("job asks for " + std::to_string(workers) + " workers, more than " +
                 std::to_string(kMaxWorkersPerJob));
+  if (job.scheduler.path.empty() && !job.map_writes.empty())
+    return fail("job has map writes but no scheduler");
+  if (!job.scheduler.path.empty() && job.scheduler.path.front() != '/')
+    return fail("scheduler path '" + job.scheduler.path + "' is not absolute");
+  if (job.scheduler.args.size() > kMaxSchedArgs)
+    return fail("scheduler has " + std::to_string(job.scheduler.args.size()) + " arguments, more than " +
+                std::to_string(kMaxSchedArgs));
+  if (job.map_writes.size() > kMaxMapWrites)
+    return fail("job has " + std::to_string(job.map_writes.size()) + " map writes, more than " +
+                std::to_string(kMaxMapWrites));
+  for (const MapWritePlan& w : job.map_writes)
+    if (w.map.empty() || w.var.empty() || w.after_ms > kMaxDurationMs)
+      return fail("invalid map write '" + w.map + "' '" + w.var + "'");
+  if (job.monitor_interval_ms < 10)
+    return fail("monitor interval " + std::to_string(job.monitor_interval_ms) + " ms is below 10 ms");
+  if (job.scheduler.attach_timeout_ms > kMaxDurationMs)
+    return fail("attach timeout " + std::to_string(job.scheduler.attach_timeout_ms) + " ms is too long");
   return {};
 }
 
@@ -178,6 +237,95 @@ void to_json(json& j, const DoneMsg& v) { j = {{"ok", v.ok}, {"error", v.error}}
 void from_json(const json& j, DoneMsg& v) {
   get_field(j, "ok", v.ok);
   get_optional(j, "error", v.error);
+}
+
+void to_json(json& j, const SchedStartedMsg& v) { j = {{"pid", v.pid}, {"t_ms", v.t_ms}}; }
+void from_json(const json& j, SchedStartedMsg& v) {
+  get_signed(j, "pid", v.pid);
+  get_unsigned(j, "t_ms", v.t_ms);
+}
+
+void to_json(json& j, const SchedStateMsg& v) {
+  j = {{"state", v.state}, {"ops", v.ops}, {"t_ms", v.t_ms}};
+}
+void from_json(const json& j, SchedStateMsg& v) {
+  get_field(j, "state", v.state);
+  get_optional(j, "ops", v.ops);
+  get_unsigned(j, "t_ms", v.t_ms);
+}
+
+void to_json(json& j, const SchedOutputMsg& v) {
+  j = {{"stream", v.stream}, {"text", v.text}, {"truncated", v.truncated}, {"t_ms", v.t_ms}};
+}
+void from_json(const json& j, SchedOutputMsg& v) {
+  get_field(j, "stream", v.stream);
+  if (v.stream != "stdout" && v.stream != "stderr")
+    throw std::runtime_error("unknown stream '" + v.stream + "'");
+  get_field(j, "text", v.text);
+  get_optional(j, "truncated", v.truncated);
+  get_unsigned(j, "t_ms", v.t_ms);
+}
+
+void to_json(json& j, const SchedExitedMsg& v) {
+  j = {{"pid", v.pid},       {"exit_code", v.exit_code}, {"signal", v.signal},
+       {"stopped_by_agent", v.stopped_by_agent}, {"t_ms", v.t_ms}};
+}
+void from_json(const json& j, SchedExitedMsg& v) {
+  get_signed(j, "pid", v.pid);
+  get_signed(j, "exit_code", v.exit_code);
+  get_signed(j, "signal", v.signal);
+  get_optional(j, "stopped_by_agent", v.stopped_by_agent);
+  get_unsigned(j, "t_ms", v.t_ms);
+}
+
+void to_json(json& j, const MapWriteResultMsg& v) {
+  j = {{"map", v.map},     {"var", v.var},   {"value", v.value}, {"ok", v.ok},
+       {"resolved_map", v.resolved_map}, {"error", v.error}, {"hint", v.hint}, {"t_ms", v.t_ms}};
+}
+void from_json(const json& j, MapWriteResultMsg& v) {
+  get_field(j, "map", v.map);
+  get_field(j, "var", v.var);
+  get_signed(j, "value", v.value);
+  get_field(j, "ok", v.ok);
+  get_optional(j, "resolved_map", v.resolved_map);
+  get_optional(j, "error", v.error);
+  get_optional(j, "hint", v.hint);
+  get_unsigned(j, "t_ms", v.t_ms);
+}
+
+void to_json(json& j, const KernelLogMsg& v) {
+  j = {{"source", v.source}, {"text", v.text}, {"truncated", v.truncated}, {"t_ms", v.t_ms}};
+}
+void from_json(const json& j, KernelLogMsg& v) {
+  get_field(j, "source", v.source);
+  if (v.source != "trace" && v.source != "dmesg")
+    throw std::runtime_error("unknown kernel log source '" + v.source + "'");
+  get_field(j, "text", v.text);
+  get_optional(j, "truncated", v.truncated);
+  get_unsigned(j, "t_ms", v.t_ms);
+}
+
+void to_json(json& j, const MonitorMsg& v) {
+  j = {{"t_ms", v.t_ms},           {"nr_running", v.nr_running}, {"events", v.events},
+       {"dsq_depth", v.dsq_depth}, {"sched_state", v.sched_state}};
+}
+void from_json(const json& j, MonitorMsg& v) {
+  get_unsigned(j, "t_ms", v.t_ms);
+  v.nr_running.clear();
+  for (const json& n : j.at("nr_running")) {
+    if (!n.is_number_unsigned() || n.get<uint64_t>() > std::numeric_limits<uint32_t>::max())
+      throw std::runtime_error("field 'nr_running' must hold counts");
+    v.nr_running.push_back(n.get<uint32_t>());
+  }
+  v.events.clear();
+  const json& events = j.at("events");
+  if (!events.is_object()) throw std::runtime_error("field 'events' must be an object");
+  for (auto it = events.begin(); it != events.end(); ++it) {
+    if (!it->is_number_integer()) throw std::runtime_error("event '" + it.key() + "' must be an integer");
+    v.events[it.key()] = it->get<int64_t>();
+  }
+  get_signed(j, "dsq_depth", v.dsq_depth);
+  get_optional(j, "sched_state", v.sched_state);
 }
 
 std::string dump_json(const json& j) {

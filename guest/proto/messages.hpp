@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -49,17 +50,37 @@ struct Scenario {
   uint64_t duration_ms = 0;
 };
 
+// The sched_ext scheduler to run; an empty path means none (EEVDF).
+struct SchedulerPlan {
+  std::string path;                 // inside the guest, e.g. "/bin/scx-ktstr"
+  std::vector<std::string> args;    // argv[1..]
+  uint32_t attach_timeout_ms = 30000;
+};
+
+// A write into a loaded scheduler's global, `after_ms` after it attached.
+struct MapWritePlan {
+  std::string map;  // map name suffix: ".bss", ".data", "scx_ktst.bss"
+  std::string var;
+  int64_t value = 0;
+  uint64_t after_ms = 0;
+};
+
 struct JobMsg {
   static constexpr MsgType kType = MsgType::Job;
   uint32_t version = 1;
   Scenario scenario;
   bool verbose = false;
   std::string topology;  // informational, e.g. "1n2l2c1t"
+  SchedulerPlan scheduler;
+  std::vector<MapWritePlan> map_writes;
+  uint32_t monitor_interval_ms = 250;
 };
 
 // Limits a job must respect; the agent refuses anything else.
 inline constexpr uint32_t kMaxWorkersPerJob = 1024;
 inline constexpr uint64_t kMaxDurationMs = 3600 * 1000;
+inline constexpr size_t kMaxMapWrites = 64;
+inline constexpr size_t kMaxSchedArgs = 256;
 Status validate_job(const JobMsg& job);
 
 struct StageMsg {
@@ -109,6 +130,69 @@ struct DoneMsg {
   std::string error;  // empty when ok
 };
 
+// Scheduler life and death (guest -> host). t_ms is CLOCK_BOOTTIME, like
+// StageMsg, so the host can place everything relative to workers_started.
+struct SchedStartedMsg {
+  static constexpr MsgType kType = MsgType::SchedStarted;
+  int32_t pid = 0;
+  uint64_t t_ms = 0;
+};
+
+struct SchedStateMsg {
+  static constexpr MsgType kType = MsgType::SchedState;
+  std::string state;  // /sys/kernel/sched_ext/state: enabled, disabling, disabled, ...
+  std::string ops;    // /sys/kernel/sched_ext/root/ops, empty when none
+  uint64_t t_ms = 0;
+};
+
+struct SchedOutputMsg {
+  static constexpr MsgType kType = MsgType::SchedOutput;
+  std::string stream;  // "stdout" or "stderr"
+  std::string text;    // a chunk, not necessarily whole lines
+  bool truncated = false;  // the agent's cap was reached: later output is dropped
+  uint64_t t_ms = 0;
+};
+
+struct SchedExitedMsg {
+  static constexpr MsgType kType = MsgType::SchedExited;
+  int32_t pid = 0;
+  int32_t exit_code = -1;  // -1 when killed by a signal
+  int32_t signal = 0;
+  // The agent stopped it (SIGINT at the end of the workload, or SIGKILL
+  // after an attach timeout): a normal end, not a death.
+  bool stopped_by_agent = false;
+  uint64_t t_ms = 0;
+};
+
+struct MapWriteResultMsg {
+  static constexpr MsgType kType = MsgType::MapWriteResult;
+  std::string map;
+  std::string var;
+  int64_t value = 0;
+  bool ok = false;
+  std::string resolved_map;  // the map written, e.g. "scx_ktst.bss"
+  std::string error;
+  std::string hint;
+  uint64_t t_ms = 0;
+};
+
+struct KernelLogMsg {
+  static constexpr MsgType kType = MsgType::KernelLog;
+  std::string source;  // "trace" (trace_pipe) or "dmesg" (/dev/kmsg)
+  std::string text;    // whole lines, '\n'-separated
+  bool truncated = false;  // the agent's cap for this source was reached
+  uint64_t t_ms = 0;
+};
+
+struct MonitorMsg {
+  static constexpr MsgType kType = MsgType::Monitor;
+  uint64_t t_ms = 0;
+  std::vector<uint32_t> nr_running;         // per CPU
+  std::map<std::string, int64_t> events;    // sched_ext event counters, cumulative
+  int64_t dsq_depth = -1;                   // -1: unknown
+  std::string sched_state;
+};
+
 void to_json(nlohmann::json& j, const WorkKind& v);
 void from_json(const nlohmann::json& j, WorkKind& v);
 void to_json(nlohmann::json& j, const HelloMsg& v);
@@ -131,6 +215,24 @@ void to_json(nlohmann::json& j, const ErrorMsg& v);
 void from_json(const nlohmann::json& j, ErrorMsg& v);
 void to_json(nlohmann::json& j, const DoneMsg& v);
 void from_json(const nlohmann::json& j, DoneMsg& v);
+void to_json(nlohmann::json& j, const SchedulerPlan& v);
+void from_json(const nlohmann::json& j, SchedulerPlan& v);
+void to_json(nlohmann::json& j, const MapWritePlan& v);
+void from_json(const nlohmann::json& j, MapWritePlan& v);
+void to_json(nlohmann::json& j, const SchedStartedMsg& v);
+void from_json(const nlohmann::json& j, SchedStartedMsg& v);
+void to_json(nlohmann::json& j, const SchedStateMsg& v);
+void from_json(const nlohmann::json& j, SchedStateMsg& v);
+void to_json(nlohmann::json& j, const SchedOutputMsg& v);
+void from_json(const nlohmann::json& j, SchedOutputMsg& v);
+void to_json(nlohmann::json& j, const SchedExitedMsg& v);
+void from_json(const nlohmann::json& j, SchedExitedMsg& v);
+void to_json(nlohmann::json& j, const MapWriteResultMsg& v);
+void from_json(const nlohmann::json& j, MapWriteResultMsg& v);
+void to_json(nlohmann::json& j, const KernelLogMsg& v);
+void from_json(const nlohmann::json& j, KernelLogMsg& v);
+void to_json(nlohmann::json& j, const MonitorMsg& v);
+void from_json(const nlohmann::json& j, MonitorMsg& v);
 
 // JSON text of a message; invalid UTF-8 in strings is replaced, never thrown.
 std::string dump_json(const nlohmann::json& j);

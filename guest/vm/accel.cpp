@@ -164,7 +164,12 @@ bool kvm_probe(const std::string& dev_kvm) {
 Result<Accel> choose_accel(const std::string& cache_dir, const std::string& dev_kvm) {
   static std::once_flag logged;
   auto say = [&](Accel a, const std::string& why) {
-    std::call_once(logged, [&] { spdlog::info("using {}{}", a == Accel::kKvm ? "KVM" : "TCG", why); });
+    // Falling back to TCG is worth one visible line (runs are slower);
+    // using KVM is the normal case.
+    std::call_once(logged, [&] {
+      if (a == Accel::kKvm) spdlog::info("using KVM{}", why);
+      else spdlog::warn("using TCG{}: VMs run slower than under KVM", why);
+    });
     return a;
   };
   if (const char* forced = std::getenv("KTSTR_ACCEL"); forced && *forced) {

@@ -102,6 +102,10 @@ struct Vm::State {
   std::string tail;
   size_t console_bytes = 0;
   bool console_over_limit = false;
+  // When the console showed a kernel panic. panic=-1 and -no-reboot should
+  // end QEMU at once, but a panic in some contexts (seen under TCG) leaves it
+  // spinning; after a short grace the host ends the VM itself.
+  std::optional<Clock::time_point> panic_seen;
   Clock::time_point start;
   Clock::time_point last_output;
   std::optional<milliseconds> boot_time;
@@ -177,7 +181,10 @@ struct Vm::State {
     if (console_file >= 0 && room > 0) (void)!::write(console_file, data, std::min(room, n));
     console_bytes += n;
     if (console_bytes > cfg.max_console_bytes) console_over_limit = true;
+    size_t scan_from = tail.size() > 64 ? tail.size() - 64 : 0;  // the marker may span two reads
     tail.append(data, n);
+    if (!panic_seen && tail.find("Kernel panic - not syncing", scan_from) != std::string::npos)
+      panic_seen = Clock::now();
     if (tail.size() > 2 * cfg.console_tail_bytes) tail.erase(0, tail.size() - cfg.console_tail_bytes);
     if (cb.on_console) cb.on_console(vm, data, n);
   }
@@ -314,6 +321,11 @@ Result<VmOutcome> Vm::run() {
       killed_for = VmEnd::kWatchdogNoOutput;
       break;
     }
+    const auto panic_grace = std::chrono::seconds(3);
+    if (s.panic_seen && now >= *s.panic_seen + panic_grace) {
+      killed_for = VmEnd::kPanicked;
+      break;
+    }
     pfds.clear();
     owners.clear();
     for (Channel* c : s.channels()) {
@@ -327,6 +339,7 @@ Result<VmOutcome> Vm::run() {
     }
     if (s.pidfd >= 0) pfds.push_back({s.pidfd, POLLIN, 0});
     auto next = std::min(overall_deadline, quiet_deadline);
+    if (s.panic_seen) next = std::min(next, *s.panic_seen + panic_grace);
     auto wait = std::chrono::duration_cast<milliseconds>(next - now) + milliseconds(1);
     // Without a pidfd, QEMU's exit is noticed by waitid() on the next round.
     if (s.pidfd < 0) wait = std::min(wait, milliseconds(100));

@@ -1,14 +1,19 @@
 // guest/agent pieces that run on the host: cpulists, the kernel command
 // line, topology from a sysfs tree, port discovery, Port I/O over real
 // pipes and sockets, and real forked workers (without cgroups).
+#include "guest/agent/kernel_sources.hpp"
 #include "guest/agent/ports.hpp"
+#include "guest/agent/sched_session.hpp"
 #include "guest/agent/topology_report.hpp"
 #include "guest/agent/util.hpp"
 #include "guest/agent/workers.hpp"
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <fcntl.h>
+#include <fstream>
+#include <sstream>
 #include <filesystem>
 #include <sched.h>
 #include <set>
@@ -260,4 +265,275 @@ TEST(AgentWorkers, AWorkerThatCannotJoinItsCgroupFailsTheRun) {
   EXPECT_TRUE(warned_cpuset);
   EXPECT_TRUE(logged_error);
   EXPECT_EQ(::waitpid(-1, nullptr, WNOHANG), -1);
+}
+
+// --- kernel sources -----------------------------------------------------------
+
+TEST(AgentKernelSources, LineBufferSplitsChunksAndCapsLongLines) {
+  LineBuffer b;
+  b.feed("ab");
+  b.feed("c\nd");
+  EXPECT_EQ(b.take_lines(), (std::vector<std::string>{"abc"}));
+  b.feed("\n\n");
+  EXPECT_EQ(b.take_lines(), (std::vector<std::string>{"d", ""}));
+  b.feed(std::string(LineBuffer::kMaxLine * 2 + 5, 'x'));
+  auto lines = b.take_lines();
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0].size(), LineBuffer::kMaxLine);
+  EXPECT_EQ(b.take_rest(), std::string(5, 'x'));
+  EXPECT_EQ(b.take_rest(), std::nullopt);
+}
+
+TEST(AgentKernelSources, KeepsOnlyDumpAndExitLinesOfARealTrace) {
+  std::ifstream in(std::string(KTSTR_SOURCE_DIR) + "/tests/data/sched_output/7.3/crash/trace.txt");
+  ASSERT_TRUE(in);
+  std::stringstream all;
+  all << in.rdbuf();
+  LineBuffer b;
+  b.feed(all.str());
+  size_t dump = 0, exit = 0, kept = 0, total = 0;
+  for (const std::string& line : b.take_lines()) {
+    ++total;
+    if (!is_sched_ext_trace_line(line)) continue;
+    ++kept;
+    EXPECT_EQ(line.find("sched_ext_event:"), std::string::npos) << line;
+    if (line.find("sched_ext_dump: ") != std::string::npos) ++dump;
+    if (line.find("sched_ext_exit: ") != std::string::npos) ++exit;
+  }
+  EXPECT_EQ(exit, 1u);
+  EXPECT_GT(dump, 100u);
+  EXPECT_EQ(kept, dump + exit);
+  EXPECT_LT(kept, total);  // the capture also holds sched_ext_event lines
+}
+
+TEST(AgentKernelSources, KmsgRecordsReadLikeDmesg) {
+  EXPECT_EQ(kmsg_record_line("6,381,9923512,-;sched_ext: BPF scheduler \"ktstr\" enabled\n"),
+            "[    9.923512] sched_ext: BPF scheduler \"ktstr\" enabled");
+  EXPECT_EQ(kmsg_record_line("4,12,5,c,more;x\n SUBSYSTEM=cpu\n DEVICE=+cpu:0\n"), "[    0.000005] x");
+  EXPECT_EQ(kmsg_record_line("no semicolon"), std::nullopt);
+  EXPECT_EQ(kmsg_record_line("6,1;x"), std::nullopt);
+  EXPECT_EQ(kmsg_record_line("6,1,abc,-;x"), std::nullopt);
+}
+
+TEST(AgentKernelSources, NrRunningPerCpuFromSchedDebug) {
+  const char* text =
+      "Sched Debug Version: v0.11, 7.3.4+deb13-cloud-amd64 #1\n"
+      "ktime                                   : 12345.678\n"
+      "\n"
+      "cpu#0, 2999.998 MHz\n"
+      "  .nr_running                    : 2\n"
+      "  .nr_switches                   : 9918\n"
+      "\n"
+      "cfs_rq[0]:/\n"
+      "  .nr_running                    : 7\n"
+      "cpu#1, 2999.998 MHz\n"
+      "  .nr_running                    : 0\n"
+      "cpu#3\n"
+      "  .nr_running                    : 11\n";
+  EXPECT_EQ(parse_sched_debug_nr_running(text), (std::vector<uint32_t>{2, 0, 0, 11}));
+  EXPECT_TRUE(parse_sched_debug_nr_running("").empty());
+  EXPECT_TRUE(parse_sched_debug_nr_running("cpu#999999\n  .nr_running : 1\n").empty());
+}
+
+TEST(AgentKernelSources, SchedExtEventCounters) {
+  auto events = parse_sched_ext_events(
+      "SCX_EV_SELECT_CPU_FALLBACK 12\nSCX_EV_DISPATCH_KEEP_LAST: 3\ngarbage\nSCX_EV_X -4\nSCX_EV_Y many\n");
+  EXPECT_EQ(events, (std::map<std::string, int64_t>{
+                        {"SCX_EV_SELECT_CPU_FALLBACK", 12}, {"SCX_EV_DISPATCH_KEEP_LAST", 3}, {"SCX_EV_X", -4}}));
+}
+
+// --- early stop -----------------------------------------------------------------
+
+TEST(AgentWorkers, TickStopsWorkersEarlyAndTheyStillReport) {
+  JobMsg job;
+  job.scenario.duration_ms = 20000;
+  job.scenario.cgroups = {{"spin", 2, WorkKind::Spin, ""}};
+  std::vector<WorkerMsg> reports;
+  WorkerCallbacks cb;
+  cb.log = [](const std::string&, const std::string&) {};
+  cb.report = [&](const WorkerMsg& w) { reports.push_back(w); };
+  auto begin = std::chrono::steady_clock::now();
+  int ticks = 0;
+  cb.tick = [&] { return ++ticks >= 5; };
+  cb.tick_ms = 10;
+  auto status = run_workers(job, WorkerOptions{}, cb);
+  double took_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+  ASSERT_TRUE(status) << status.error().msg;
+  EXPECT_EQ(ticks, 5);
+  EXPECT_LT(took_s, 10.0);
+  ASSERT_EQ(reports.size(), 2u);
+  for (const WorkerMsg& w : reports) {
+    EXPECT_GE(w.iterations, 1u);
+    EXPECT_LT(w.wall_ns, 10000000000ull);
+  }
+}
+
+// --- scheduler session with a real (shell) stand-in for a scheduler ---------
+
+namespace {
+
+struct Captured {
+  std::vector<Frame> frames;
+  std::vector<std::string> logs;
+
+  template <typename Msg>
+  std::vector<Msg> all() const {
+    std::vector<Msg> out;
+    for (const Frame& f : frames)
+      if (f.type == Msg::kType) {
+        auto m = decode_payload<Msg>(f);
+        EXPECT_TRUE(m) << m.error().msg;
+        if (m) out.push_back(*m);
+      }
+    return out;
+  }
+  std::string output() const {
+    std::string text;
+    for (auto& o : all<SchedOutputMsg>()) text += o.text;
+    return text;
+  }
+};
+
+SchedSink capture_into(Captured& c) {
+  SchedSink sink;
+  sink.send = [&c](const std::string& frame) {
+    FrameDecoder d;
+    d.feed(frame);
+    while (auto f = d.next()) c.frames.push_back(*f);
+  };
+  sink.log = [&c](const std::string& level, const std::string& text) { c.logs.push_back(level + ": " + text); };
+  return sink;
+}
+
+JobMsg shell_scheduler_job(const std::string& script) {
+  JobMsg job;
+  job.scenario.duration_ms = 100;
+  job.scheduler.path = "/bin/sh";
+  job.scheduler.args = {"-c", script};
+  job.scheduler.attach_timeout_ms = 5000;
+  job.monitor_interval_ms = 10;
+  return job;
+}
+
+SchedPaths scratch_paths(const ScratchDir& dir) {
+  SchedPaths p;
+  p.sched_ext = dir.path() + "/sched_ext";
+  p.tracing = dir.path() + "/tracing";  // absent: no trace events
+  p.kmsg = dir.path() + "/kmsg";        // absent: a warning
+  p.sched_debug = dir.path() + "/sched_debug";
+  return p;
+}
+
+}  // namespace
+
+TEST(AgentSchedSession, AttachThenDeathEndsTheRunAndEverythingIsReported) {
+  ScratchDir dir;
+  dir.file("sched_ext/state", "disabled\n");
+  dir.file("sched_ext/root/ops", "fake\n");
+  dir.file("sched_ext/root/events", "SCX_EV_SELECT_CPU_FALLBACK 5\n");
+  dir.file("sched_debug", "cpu#0\n  .nr_running : 3\ncpu#1\n  .nr_running : 1\n");
+  std::string state = dir.path() + "/sched_ext/state";
+  JobMsg job = shell_scheduler_job("echo enabled > " + state + "; echo attached; sleep 0.3; "
+                                   "echo 'EXIT: boom' >&2; echo disabled > " + state + "; exit 1");
+  job.map_writes = {{"ktstr_test_no_such_map", "crash", 1, 0}};
+  Captured c;
+  SchedSession session(job, capture_into(c), scratch_paths(dir));
+  ASSERT_TRUE(session.start());
+  ASSERT_EQ(session.wait_attached(), AttachOutcome::kEnabled);
+  session.workload_started();
+  auto begin = std::chrono::steady_clock::now();
+  bool ended = false;
+  while (!ended && std::chrono::steady_clock::now() - begin < std::chrono::seconds(10)) {
+    ended = session.tick();
+    sleep_ms(5);
+  }
+  EXPECT_TRUE(ended);
+  session.finish();
+
+  auto started = c.all<SchedStartedMsg>();
+  ASSERT_EQ(started.size(), 1u);
+  EXPECT_EQ(started[0].pid, session.pid());
+  auto states = c.all<SchedStateMsg>();
+  ASSERT_GE(states.size(), 2u);
+  EXPECT_EQ(states[0].state, "enabled");
+  EXPECT_EQ(states[0].ops, "fake");
+  EXPECT_EQ(states.back().state, "disabled");
+  std::string out = c.output();
+  EXPECT_NE(out.find("attached\n"), std::string::npos);
+  EXPECT_NE(out.find("EXIT: boom\n"), std::string::npos);
+  auto exited = c.all<SchedExitedMsg>();
+  ASSERT_EQ(exited.size(), 1u);
+  EXPECT_EQ(exited[0].exit_code, 1);
+  EXPECT_EQ(exited[0].signal, 0);
+  EXPECT_FALSE(exited[0].stopped_by_agent);  // it died on its own
+  auto writes = c.all<MapWriteResultMsg>();
+  ASSERT_EQ(writes.size(), 1u);
+  EXPECT_FALSE(writes[0].ok);
+  EXPECT_FALSE(writes[0].error.empty());
+  auto samples = c.all<MonitorMsg>();
+  ASSERT_GE(samples.size(), 1u);
+  EXPECT_EQ(samples[0].nr_running, (std::vector<uint32_t>{3, 1}));
+  EXPECT_EQ(samples[0].events.at("SCX_EV_SELECT_CPU_FALLBACK"), 5);
+  EXPECT_EQ(::waitpid(-1, nullptr, WNOHANG), -1);  // reaped
+}
+
+TEST(AgentSchedSession, ASchedulerThatNeverRunsIsReportedAsExited) {
+  ScratchDir dir;
+  dir.file("sched_ext/state", "disabled\n");
+  JobMsg job = shell_scheduler_job("");
+  job.scheduler.path = dir.path() + "/no-such-scheduler";
+  job.scheduler.args = {};
+  Captured c;
+  SchedSession session(job, capture_into(c), scratch_paths(dir));
+  ASSERT_TRUE(session.start());
+  EXPECT_EQ(session.wait_attached(), AttachOutcome::kExited);
+  session.finish();
+  auto exited = c.all<SchedExitedMsg>();
+  ASSERT_EQ(exited.size(), 1u);
+  EXPECT_EQ(exited[0].exit_code, 127);
+  EXPECT_NE(c.output().find("cannot execute scheduler '" + job.scheduler.path + "'"), std::string::npos);
+}
+
+TEST(AgentSchedSession, AttachTimeoutStopsTheScheduler) {
+  ScratchDir dir;
+  dir.file("sched_ext/state", "disabled\n");
+  JobMsg job = shell_scheduler_job("echo waiting; exec sleep 30");
+  job.scheduler.attach_timeout_ms = 200;
+  Captured c;
+  SchedLimits limits;
+  limits.stop_timeout_ms = 300;
+  SchedSession session(job, capture_into(c), scratch_paths(dir), limits);
+  ASSERT_TRUE(session.start());
+  EXPECT_EQ(session.wait_attached(), AttachOutcome::kTimedOut);
+  session.finish();
+  auto exited = c.all<SchedExitedMsg>();
+  ASSERT_EQ(exited.size(), 1u);
+  EXPECT_EQ(exited[0].signal, SIGINT);
+  EXPECT_TRUE(exited[0].stopped_by_agent);
+  EXPECT_NE(c.output().find("waiting"), std::string::npos);
+}
+
+TEST(AgentSchedSession, FloodedOutputIsCappedAndMarkedTruncated) {
+  ScratchDir dir;
+  dir.file("sched_ext/state", "disabled\n");
+  JobMsg job = shell_scheduler_job("head -c 2000000 /dev/zero | tr '\\0' x; exit 3");
+  Captured c;
+  SchedLimits limits;
+  limits.max_output_bytes = 100000;
+  limits.max_chunk_bytes = 8192;
+  SchedSession session(job, capture_into(c), scratch_paths(dir), limits);
+  ASSERT_TRUE(session.start());
+  EXPECT_EQ(session.wait_attached(), AttachOutcome::kExited);
+  session.finish();
+  size_t xs = 0, truncated = 0;
+  for (auto& o : c.all<SchedOutputMsg>()) {
+    xs += size_t(std::count(o.text.begin(), o.text.end(), 'x'));
+    truncated += o.truncated;
+    EXPECT_LE(o.text.size(), 8192u + 100u);
+  }
+  EXPECT_EQ(xs, 100000u);
+  EXPECT_EQ(truncated, 1u);
+  auto exited = c.all<SchedExitedMsg>();
+  ASSERT_EQ(exited.size(), 1u);
+  EXPECT_EQ(exited[0].exit_code, 3);  // drained to the end: it never blocked
 }

@@ -452,3 +452,140 @@ TEST(ProtoValidateJob, RejectsWhatTheAgentCannotRun) {
   job.version = 2;
   EXPECT_EQ(validate_job(job).error().msg, "unsupported job version 2");
 }
+
+// --- sched_ext messages (types 32+) -------------------------------------------
+
+TEST(ProtoSched, NewTypesHaveNamesAndKeepTheirNumbers) {
+  EXPECT_EQ(static_cast<uint16_t>(MsgType::SchedStarted), 32);
+  EXPECT_EQ(static_cast<uint16_t>(MsgType::Monitor), 38);
+  EXPECT_EQ(msg_type_name(MsgType::SchedExited), "sched_exited");
+  EXPECT_EQ(msg_type_name(MsgType::MapWriteResult), "map_write_result");
+  EXPECT_EQ(msg_type_name(MsgType::KernelLog), "kernel_log");
+  EXPECT_TRUE(is_known_msg_type(37));
+  EXPECT_FALSE(is_known_msg_type(39));
+}
+
+TEST(ProtoSched, JobCarriesSchedulerMapWritesAndMonitorInterval) {
+  JobMsg job;
+  job.scenario.cgroups = {{"light", 2, WorkKind::Spin, ""}};
+  job.scenario.duration_ms = 5000;
+  job.scheduler = {"/bin/scx-ktstr", {"--timeout-ms", "5000"}, 12000};
+  job.map_writes = {{".bss", "crash", 1, 2000}, {".data", "neg", -7, 0}};
+  job.monitor_interval_ms = 100;
+  auto j = through_wire(job);
+  EXPECT_EQ(j.scheduler.path, "/bin/scx-ktstr");
+  EXPECT_EQ(j.scheduler.args, job.scheduler.args);
+  EXPECT_EQ(j.scheduler.attach_timeout_ms, 12000u);
+  ASSERT_EQ(j.map_writes.size(), 2u);
+  EXPECT_EQ(j.map_writes[0].var, "crash");
+  EXPECT_EQ(j.map_writes[0].after_ms, 2000u);
+  EXPECT_EQ(j.map_writes[1].value, -7);
+  EXPECT_EQ(j.monitor_interval_ms, 100u);
+  EXPECT_TRUE(validate_job(j));
+
+  // An old host's job (no scheduler keys) means EEVDF with the defaults.
+  auto old = decode_payload<JobMsg>(frame_of(
+      MsgType::Job, R"({"version":1,"scenario":{"cgroups":[],"duration_ms":10}})"));
+  ASSERT_TRUE(old) << old.error().msg;
+  EXPECT_EQ(old->scheduler.path, "");
+  EXPECT_EQ(old->scheduler.attach_timeout_ms, 30000u);
+  EXPECT_EQ(old->monitor_interval_ms, 250u);
+  EXPECT_TRUE(old->map_writes.empty());
+}
+
+TEST(ProtoSched, ValidateJobRejectsBadSchedulerPlans) {
+  JobMsg job;
+  job.scenario.duration_ms = 100;
+  job.map_writes = {{".bss", "crash", 1, 0}};
+  auto no_sched = validate_job(job);
+  ASSERT_FALSE(no_sched);
+  EXPECT_EQ(no_sched.error().msg, "job has map writes but no scheduler");
+  job.scheduler.path = "scx-ktstr";
+  auto relative = validate_job(job);
+  ASSERT_FALSE(relative);
+  EXPECT_EQ(relative.error().msg, "scheduler path 'scx-ktstr' is not absolute");
+  job.scheduler.path = "/bin/scx-ktstr";
+  EXPECT_TRUE(validate_job(job));
+  job.map_writes.assign(kMaxMapWrites + 1, MapWritePlan{".bss", "crash", 1, 0});
+  EXPECT_FALSE(validate_job(job));
+  job.map_writes = {{".bss", "", 1, 0}};
+  EXPECT_FALSE(validate_job(job));
+  job.map_writes.clear();
+  job.monitor_interval_ms = 1;
+  EXPECT_FALSE(validate_job(job));
+}
+
+TEST(ProtoSched, EveryMessageRoundTrips) {
+  auto started = through_wire(SchedStartedMsg{123, 4567});
+  EXPECT_EQ(started.pid, 123);
+  EXPECT_EQ(started.t_ms, 4567u);
+
+  auto state = through_wire(SchedStateMsg{"enabled", "ktstr", 10});
+  EXPECT_EQ(state.state, "enabled");
+  EXPECT_EQ(state.ops, "ktstr");
+
+  auto out = through_wire(SchedOutputMsg{"stderr", "DEBUG DUMP\n====\n", true, 11});
+  EXPECT_EQ(out.stream, "stderr");
+  EXPECT_EQ(out.text, "DEBUG DUMP\n====\n");
+  EXPECT_TRUE(out.truncated);
+
+  auto killed = through_wire(SchedExitedMsg{123, -1, 9, true, 12});
+  EXPECT_EQ(killed.exit_code, -1);
+  EXPECT_EQ(killed.signal, 9);
+  EXPECT_TRUE(killed.stopped_by_agent);
+
+  MapWriteResultMsg w{".bss", "crash", -1, false, "", "no map ends with '.bss'", "is it loaded?", 13};
+  EXPECT_EQ(nlohmann::json(through_wire(w)), nlohmann::json(w));
+
+  auto log = through_wire(KernelLogMsg{"trace", "a\nb", false, 14});
+  EXPECT_EQ(log.source, "trace");
+  EXPECT_EQ(log.text, "a\nb");
+
+  MonitorMsg m;
+  m.t_ms = 15;
+  m.nr_running = {1, 0, 2, 4};
+  m.events = {{"SCX_EV_SELECT_CPU_FALLBACK", 3}, {"SCX_EV_BYPASS_DURATION", 0}};
+  m.dsq_depth = -1;
+  m.sched_state = "enabled";
+  EXPECT_EQ(nlohmann::json(through_wire(m)), nlohmann::json(m));
+}
+
+TEST(ProtoSched, BadPayloadsAreErrors) {
+  auto stream = decode_payload<SchedOutputMsg>(
+      frame_of(MsgType::SchedOutput, R"({"stream":"stdin","text":"x","t_ms":1})"));
+  ASSERT_FALSE(stream);
+  EXPECT_NE(stream.error().msg.find("unknown stream 'stdin'"), std::string::npos);
+
+  auto source = decode_payload<KernelLogMsg>(
+      frame_of(MsgType::KernelLog, R"({"source":"console","text":"x","t_ms":1})"));
+  ASSERT_FALSE(source);
+  EXPECT_NE(source.error().msg.find("unknown kernel log source 'console'"), std::string::npos);
+
+  auto pid = decode_payload<SchedExitedMsg>(
+      frame_of(MsgType::SchedExited, R"({"pid":4294967296,"exit_code":0,"signal":0,"t_ms":1})"));
+  ASSERT_FALSE(pid);
+  EXPECT_NE(pid.error().msg.find("'pid' is out of range"), std::string::npos);
+
+  auto code = decode_payload<SchedExitedMsg>(
+      frame_of(MsgType::SchedExited, R"({"pid":1,"exit_code":"1","signal":0,"t_ms":1})"));
+  ASSERT_FALSE(code);
+  EXPECT_NE(code.error().msg.find("'exit_code' must be an integer"), std::string::npos);
+
+  auto counts = decode_payload<MonitorMsg>(frame_of(
+      MsgType::Monitor, R"({"t_ms":1,"nr_running":[-1],"events":{},"dsq_depth":-1,"sched_state":""})"));
+  ASSERT_FALSE(counts);
+  EXPECT_NE(counts.error().msg.find("'nr_running' must hold counts"), std::string::npos);
+
+  auto events = decode_payload<MonitorMsg>(frame_of(
+      MsgType::Monitor, R"({"t_ms":1,"nr_running":[],"events":{"X":"many"},"dsq_depth":-1})"));
+  ASSERT_FALSE(events);
+  EXPECT_NE(events.error().msg.find("event 'X' must be an integer"), std::string::npos);
+
+  auto value = decode_payload<MapWriteResultMsg>(frame_of(
+      MsgType::MapWriteResult, R"({"map":".bss","var":"crash","value":1.5,"ok":true,"t_ms":1})"));
+  EXPECT_FALSE(value);
+
+  auto wrong = decode_payload<SchedStateMsg>(frame_of(MsgType::SchedStarted, R"({"pid":1,"t_ms":1})"));
+  ASSERT_FALSE(wrong);
+  EXPECT_EQ(wrong.error().msg, "expected a 'sched_state' frame, got 'sched_started'");
+}

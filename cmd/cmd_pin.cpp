@@ -1,0 +1,96 @@
+// `ktstr pin <crash-id> [--name N] [--out DIR] [--verify N]`: write a
+// regression test that expects a recorded crash's signature.
+#include "cmd/commands.hpp"
+#include "cmd/pipeline.hpp"
+#include "cmd/progress.hpp"
+#include "core/fs.hpp"
+#include "core/pin.hpp"
+#include "db/crashes.hpp"
+#include "kbuild/kernel_cache.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <filesystem>
+
+namespace ktstr::cmd {
+namespace {
+
+// Every test name already defined by the specs in `dir`.
+Result<std::vector<std::pair<std::string, std::string>>> existing_tests(const std::string& dir) {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) return out;
+  for (auto& e : std::filesystem::directory_iterator(dir, ec)) {
+    if (e.path().extension() != ".toml") continue;
+    auto specs = load_spec_file(e.path().string());
+    if (!specs) return tl::unexpected(specs.error());
+    for (auto& s : *specs) out.emplace_back(s.name, e.path().string());
+  }
+  return out;
+}
+
+}  // namespace
+
+int cmd_pin(Context& ctx, const std::vector<std::string>& argv) {
+  std::string id, name, out_dir;
+  unsigned verify = 0;
+  CLI::App app{"write a regression test that expects a recorded crash's signature", "ktstr pin"};
+  app.add_option("crash-id", id, "crash id or unique prefix (see 'ktstr crash list')")->required();
+  app.add_option("--name", name, "test name (default: <test>_regression)");
+  app.add_option("--out", out_dir, "directory for the spec (default: $KTSTR_TEST_DIR or tests/ktstr)");
+  app.add_option("--verify", verify, "run the new test N times first; write it only if it matches");
+  std::vector<std::string> rev(argv.rbegin(), argv.rend());
+  try {
+    app.parse(rev);
+  } catch (const CLI::CallForHelp&) {
+    std::printf("%s", app.help().c_str());
+    return kExitOk;
+  } catch (const CLI::ParseError& e) {
+    throw Fatal(Error(e.what(), "see 'ktstr pin --help'"));
+  }
+  if (out_dir.empty()) {
+    const char* d = std::getenv("KTSTR_TEST_DIR");
+    out_dir = d && *d ? d : "tests/ktstr";
+  }
+  db::Store& store = ctx.open_store();
+  auto crash = value_or_die(db::find_crash(store, id));
+  if (!crash) throw Fatal(Error("no crash matches '" + id + "'", "see 'ktstr crash list'"));
+  TestSpec spec = value_or_die(pin_spec(*crash, name));
+
+  for (auto& [existing, file] : value_or_die(existing_tests(out_dir)))
+    if (existing == spec.name)
+      throw Fatal(Error("test '" + spec.name + "' already exists in '" + file + "'",
+                        "choose another name with --name, or delete the old test"));
+  std::string path = out_dir + "/" + spec.name + ".toml";
+  if (path_exists(path))
+    throw Fatal(Error("'" + path + "' already exists", "choose another name with --name"));
+
+  if (verify > 0) {
+    auto kernel = value_or_die(kbuild::resolve_kernel(store, crash->kernel_id, {}));
+    Progress progress(true);
+    unsigned matched = 0;
+    for (unsigned i = 0; i < verify; ++i) {
+      PipelineOptions popt;
+      popt.progress = [&](const std::string& s) { progress.update("verify " + std::to_string(i + 1) + "/" + std::to_string(verify) + ": " + s); };
+      auto r = value_or_die(run_test(store, spec, kernel, popt));
+      progress.clear();
+      if (r.passed) ++matched;
+      else std::printf("verify run %u: %s\n", i + 1, r.reason.c_str());
+    }
+    std::printf("verify: %u of %u runs matched the pinned signature\n", matched, verify);
+    if (matched == 0)
+      throw Fatal(Error("the pinned test never matched in " + std::to_string(verify) + " runs, so it was not written",
+                        "check 'ktstr crash show " + crash->id + "'; the crash may be flaky or fixed"),
+                  kExitTestFailed);
+  }
+
+  if (auto st = make_dirs(out_dir); !st) throw Fatal(st.error());
+  std::string text = "# Pinned from crash " + crash->id + " (" + crash->summary + ") by 'ktstr pin'.\n" +
+                     spec_to_toml(spec);
+  if (auto st = write_file_atomic(path, text); !st) throw Fatal(st.error());
+  std::printf("wrote %s\n", path.c_str());
+  return kExitOk;
+}
+
+}  // namespace ktstr::cmd
