@@ -40,7 +40,7 @@ bool judge_scheduler(RunResult& r) {
   const SchedulerRun& s = *r.sched;
   if (!s.attached) {
     r.passed = false;
-    r.fail_at_s = 0;
+    r.fail_at_s = -1;  // the test never started
     if (looks_like_verifier_failure(s.log)) {
       r.failure_kind = "verifier";
       r.verifier_log = collapse_verifier_log(s.log);
@@ -63,6 +63,11 @@ bool judge_scheduler(RunResult& r) {
   if (!s.exited && !left_enabled) return false;
 
   auto exit = exit_from_captures(s.log, r.sched_ext_dump, r.dmesg);
+  // The agent stops the scheduler when the run ends (it unregisters, kind
+  // SCX_EXIT_UNREG): that is the normal end, unless the kernel had already
+  // ejected it with an error.
+  bool error_exit = exit && exit->kind >= kScxExitError;
+  if (s.stopped_by_ktstr && !error_exit) return false;
   if (exit) r.exit = std::move(*exit);
   r.passed = false;
   r.failure_kind = r.exit && r.exit->is_stall() ? "stall" : "scheduler_died";

@@ -221,6 +221,7 @@ Result<RunResult> run_test(db::Store& store, const TestSpec& spec, const KernelR
     sched->name = spec.scheduler;
     sched->args = spec.sched_args;
     r.sched = std::move(*sched);
+    r.sched->stopped_by_ktstr = collector.sched_stopped_by_agent();
   }
   r.sched_ext_dump = collector.sched_ext_dump();
   r.dmesg = collector.dmesg();

@@ -41,7 +41,7 @@ nlohmann::json to_json(const RunResult& r) {
     const auto& s = *r.sched;
     nlohmann::json js = {{"name", s.name}, {"args", s.args}, {"started", s.started}, {"attached", s.attached},
                          {"attach_s", s.attach_s}, {"exited", s.exited}, {"exit_code", s.exit_code},
-                         {"signal", s.signal}, {"exit_t_s", s.exit_t_s}, {"log", s.log},
+                         {"signal", s.signal}, {"exit_t_s", s.exit_t_s}, {"stopped_by_ktstr", s.stopped_by_ktstr}, {"log", s.log},
                          {"log_truncated", s.log_truncated}};
     js["states"] = nlohmann::json::array();
     for (auto& st : s.states) js["states"].push_back({{"t_s", st.t_s}, {"state", st.state}});

@@ -70,6 +70,7 @@ struct SchedulerRun {
   int exit_code = -1;            // its exit status, when it exited
   int signal = 0;                // the signal that killed it, 0 if none
   double exit_t_s = 0;           // when it ended (seconds into test)
+  bool stopped_by_ktstr = false; // the agent stopped it at the end of the run
   std::string log;               // stdout + stderr in arrival order (bounded)
   bool log_truncated = false;
   std::vector<SchedStateChange> states;
