@@ -87,7 +87,8 @@ int cmd_test(Context& ctx, const std::vector<std::string>& argv) {
   app.add_option("--name", a.name, "test name for --scenario");
   app.add_flag("--list", a.list, "print the selected tests' names and exit");
   app.add_option("-E,--filter", a.filters,
-                 "select tests by name, nextest style: test(name), test(=exact), test(/regex/), not, and, or");
+                 "select tests by name, nextest style: test(name), test(=exact), test(/regex/), not, and, or")
+      ->allow_extra_args(false);  // one filter per -E, so spec paths after it stay positional
   std::vector<std::string> rev(argv.rbegin(), argv.rend());
   try {
     app.parse(rev);

@@ -112,5 +112,42 @@ TEST(Dispatch, UnusableCacheDirIsOneErrorLine) {
   EXPECT_EQ(sha256_file_hex(notdb + "/ktstr.db"), before);
 }
 
+TEST(Dispatch, FilterAndListSelectTests) {
+  auto dir = TempDir::create("ktstr-dispatch");
+  ASSERT_TRUE(dir);
+  std::string spec = dir->path() + "/t.toml";
+  ASSERT_TRUE(write_file_atomic(spec,
+                                "[[test]]\nname = \"alpha_steady\"\n[[test]]\nname = \"beta_yield\"\n"
+                                "scenario = \"yield_heavy\"\n[[test]]\nname = \"gamma_steady\"\n"));
+  std::vector<std::string> env = {"KTSTR_CACHE_DIR=" + dir->path() + "/cache"};
+  auto all = ktstr({"test", "--list", spec}, env);
+  EXPECT_EQ(all.status, 0) << all.err;
+  EXPECT_EQ(all.out, "alpha_steady\nbeta_yield\ngamma_steady\n");
+  auto some = ktstr({"test", "--list", "-E", "test(steady) and not test(=gamma_steady)", spec}, env);
+  EXPECT_EQ(some.out, "alpha_steady\n") << some.err;
+  auto re = ktstr({"test", "--list", "-E", "test(/^b/) or test(/^g/)", spec}, env);
+  EXPECT_EQ(re.out, "beta_yield\ngamma_steady\n") << re.err;
+  auto bad = ktstr({"test", "--list", "-E", "test(foo", spec}, env);
+  EXPECT_EQ(bad.status, 2);
+  EXPECT_NE(bad.err.find("invalid filter"), std::string::npos) << bad.err;
+  // The default test directory comes from KTSTR_TEST_DIR.
+  env.push_back("KTSTR_TEST_DIR=" + dir->path());
+  auto dflt = ktstr({"test", "--list", "-E", "test(beta)"}, env);
+  EXPECT_EQ(dflt.out, "beta_yield\n") << dflt.err;
+  EXPECT_FALSE(path_exists(dir->path() + "/cache")) << "listing must not create the store";
+}
+
+TEST(Dispatch, SchedulerPathErrorsComeBeforeBoot) {
+  auto dir = TempDir::create("ktstr-dispatch");
+  ASSERT_TRUE(dir);
+  std::string spec = dir->path() + "/t.toml";
+  std::string sched = dir->path() + "/not_exec";
+  ASSERT_TRUE(write_file_atomic(sched, "#!/bin/sh\n", 0644));
+  ASSERT_TRUE(write_file_atomic(spec, "[[test]]\nname = \"x\"\nscheduler = \"" + sched + "\"\n"));
+  auto r = ktstr({"test", spec, "--kernel", "/nonexistent/bzImage"}, {"KTSTR_CACHE_DIR=" + dir->path() + "/cache"});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_EQ(r.err.rfind("ktstr: error: ", 0), 0u) << r.err;
+}
+
 }  // namespace
 }  // namespace ktstr
