@@ -126,6 +126,23 @@ int main(int argc, char** argv) {
                 i + 1, wall, wall / bare, (disable_t - write_t) * 1000, (exit_t - write_t) * 1000);
   }
 
+  // Auto-repro: the repro VM's wall time against the original crash run's
+  // (target: at most 1.5x).
+  for (int i = 0; i < reps; ++i) {
+    double wall = 0;
+    auto doc = ktstr_json({std::string(KTSTR_SOURCE_DIR) + "/tests/demo/crash_demo.toml"}, &wall);
+    if (!doc || (*doc)["tests"].empty() || !(*doc)["tests"][0].contains("repro")) {
+      std::fprintf(stderr, "bench: the crash demo gave no repro result\n");
+      return 1;
+    }
+    auto& t = (*doc)["tests"][0];
+    double crash_vm = t["vm"].value("wall_s", 0.0);
+    double repro_vm = t["repro"].value("duration_s", 0.0);
+    std::printf("auto-repro %d: crash VM %.2fs, repro VM %.2fs, ratio %.2f (target <= 1.5): %s; reproduced: %s\n", i + 1,
+                crash_vm, repro_vm, repro_vm / crash_vm, repro_vm <= 1.5 * crash_vm ? "met" : "MISSED",
+                t["repro"].value("reproduced", false) ? "yes" : "no");
+  }
+
   // Smallest memory at which every canned scenario passes.
   const std::vector<std::string> scenarios = {"steady", "yield_heavy", "mixed", "custom_crash_light"};
   unsigned smallest = 0;

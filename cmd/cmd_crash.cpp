@@ -1,5 +1,6 @@
 // `ktstr crash list|show`: browse the crash database. Parsing and printing
 // only; the records are in db/crashes.
+#include "cmd/cli.hpp"
 #include "cmd/commands.hpp"
 #include "core/crash_parse.hpp"
 #include "core/result.hpp"
@@ -158,21 +159,7 @@ int cmd_crash(Context& ctx, const std::vector<std::string>& args) {
   const bool known = std::find(kSubcommands.begin(), kSubcommands.end(), args[0]) != kSubcommands.end();
   if (!known && args[0].rfind('-', 0) != 0)
     throw Fatal(Error("crash: '" + args[0] + "' is not a crash command", "use list or show"));
-  std::vector<std::string> reversed(args.rbegin(), args.rend());
-  try {
-    app.parse(reversed);
-  } catch (const CLI::CallForHelp&) {
-    std::cout << app.help();
-    return kExitOk;
-  } catch (const CLI::CallForAllHelp&) {
-    std::cout << app.help("", CLI::AppFormatMode::All);
-    return kExitOk;
-  } catch (const CLI::ParseError& e) {
-    std::string msg = e.what();
-    if (msg.size() > 1 && std::islower(static_cast<unsigned char>(msg[1])))
-      msg[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(msg[0])));
-    throw Fatal(Error("crash: " + msg, "see 'ktstr crash --help'"));
-  }
+  if (!parse_command_line(app, args, "crash")) return kExitOk;
 
   db::Store& store = ctx.open_store();
   if (*list) return list_crashes(store, list_json);

@@ -1,5 +1,6 @@
 // `ktstr kernel fetch|add|list|rm`: the kernel cache from the command line.
 // Parsing only; the work is in kbuild/ (kernel_cache, debian_fetch).
+#include "cmd/cli.hpp"
 #include "core/fs.hpp"
 #include "core/result.hpp"
 #include "db/store.hpp"
@@ -136,22 +137,7 @@ int cmd_kernel(db::Store& store, const std::vector<std::string>& args) {
   const bool known = std::find(kSubcommands.begin(), kSubcommands.end(), args[0]) != kSubcommands.end();
   if (!known && args[0].rfind('-', 0) != 0)
     throw Fatal(Error("kernel: '" + args[0] + "' is not a kernel command", "use fetch, add, list or rm"));
-  std::vector<std::string> reversed(args.rbegin(), args.rend());
-  try {
-    app.parse(reversed);
-  } catch (const CLI::CallForHelp&) {
-    std::cout << app.help();  // CLI11 shows the chosen subcommand's help
-    return kExitOk;
-  } catch (const CLI::CallForAllHelp&) {
-    std::cout << app.help("", CLI::AppFormatMode::All);
-    return kExitOk;
-  } catch (const CLI::ParseError& e) {
-    std::string msg = e.what();
-    // git style: lowercase first word, unless it is a name ("PATH is required").
-    if (msg.size() > 1 && std::islower(static_cast<unsigned char>(msg[1])))
-      msg[0] = static_cast<char>(std::tolower(static_cast<unsigned char>(msg[0])));
-    throw Fatal(Error("kernel: " + msg, "see 'ktstr kernel --help'"));
-  }
+  if (!parse_command_line(app, args, "kernel")) return kExitOk;
 
   if (*fetch) {
     auto k = value_or_die(kbuild::fetch_debian_kernel(store, fetch_version, progress_line));

@@ -1,5 +1,6 @@
 // `ktstr pin <crash-id> [--name N] [--out DIR] [--verify N]`: write a
 // regression test that expects a recorded crash's signature.
+#include "cmd/cli.hpp"
 #include "cmd/commands.hpp"
 #include "cmd/pipeline.hpp"
 #include "cmd/progress.hpp"
@@ -40,15 +41,7 @@ int cmd_pin(Context& ctx, const std::vector<std::string>& argv) {
   app.add_option("--name", name, "test name (default: <test>_regression)");
   app.add_option("--out", out_dir, "directory for the spec (default: $KTSTR_TEST_DIR or tests/ktstr)");
   app.add_option("--verify", verify, "run the new test N times first; write it only if it matches");
-  std::vector<std::string> rev(argv.rbegin(), argv.rend());
-  try {
-    app.parse(rev);
-  } catch (const CLI::CallForHelp&) {
-    std::printf("%s", app.help().c_str());
-    return kExitOk;
-  } catch (const CLI::ParseError& e) {
-    throw Fatal(Error(e.what(), "see 'ktstr pin --help'"));
-  }
+  if (!parse_command_line(app, argv, "pin")) return kExitOk;
   if (out_dir.empty()) {
     const char* d = std::getenv("KTSTR_TEST_DIR");
     out_dir = d && *d ? d : "tests/ktstr";

@@ -1,8 +1,10 @@
 // `ktstr test [SPEC...] | --scenario NAME ...`: run tests in VMs, print one
 // line per test (plus the report of each failure), record every run.
+#include "cmd/cli.hpp"
 #include "cmd/commands.hpp"
 #include "cmd/pipeline.hpp"
 #include "cmd/progress.hpp"
+#include "cmd/repro.hpp"
 #include "core/filterset.hpp"
 #include "core/fs.hpp"
 #include "core/report.hpp"
@@ -31,6 +33,7 @@ struct TestArgs {
   std::string name;
   std::vector<std::string> filters;
   bool list = false;
+  bool no_auto_repro = false;
 };
 
 // Spec files named on the command line; directories expand to their *.toml.
@@ -85,19 +88,12 @@ int cmd_test(Context& ctx, const std::vector<std::string>& argv) {
   app.add_option("--duration", a.duration, "seconds, for --scenario")->capture_default_str();
   app.add_option("--memory", a.memory, "guest memory in MB (overrides the spec)");
   app.add_option("--name", a.name, "test name for --scenario");
+  app.add_flag("--no-auto-repro", a.no_auto_repro, "do not replay crashes in a second VM with probes");
   app.add_flag("--list", a.list, "print the selected tests' names and exit");
   app.add_option("-E,--filter", a.filters,
                  "select tests by name, nextest style: test(name), test(=exact), test(/regex/), not, and, or")
       ->allow_extra_args(false);  // one filter per -E, so spec paths after it stay positional
-  std::vector<std::string> rev(argv.rbegin(), argv.rend());
-  try {
-    app.parse(rev);
-  } catch (const CLI::CallForHelp& e) {
-    std::printf("%s", app.help().c_str());
-    return kExitOk;
-  } catch (const CLI::ParseError& e) {
-    throw Fatal(Error(std::string(e.what()), "see 'ktstr test --help'"));
-  }
+  if (!parse_command_line(app, argv, "test")) return kExitOk;
   bool verbose = a.verbose || ctx.verbosity > 0;
 
   std::vector<TestSpec> specs;
@@ -163,6 +159,14 @@ int cmd_test(Context& ctx, const std::vector<std::string>& argv) {
     if (!result.passed && result.exit) {
       if (auto st = record_crash(store, result, spec, kernel); !st)
         result.diagnostics.push_back("could not record the crash: " + st.error().msg);
+      // Auto-repro: a second VM replays the crash with probes (not for an
+      // expected failure, a spec with auto_repro = false, or --no-auto-repro).
+      if (!result.crash_id.empty() && !a.no_auto_repro && spec.auto_repro && !spec.expect_err) {
+        progress_fn("auto-repro of crash " + result.crash_id);
+        if (auto st = auto_repro(store, result, popt); !st)
+          result.diagnostics.push_back("auto-repro failed: " + st.error().msg);
+        progress.clear();
+      }
     }
     (result.passed ? passed : failed)++;
     if (a.json) {

@@ -275,6 +275,13 @@ void ResultCollector::handle(const proto::Frame& f) {
       samples_.push_back(TimedSample{m->t_ms, std::move(s)});
       break;
     }
+    case proto::MsgType::ProbeSetup:
+    case proto::MsgType::ProbeEvents: {
+      auto j = proto::parse_payload(f, f.type);
+      if (!j) return note(j.error());
+      (f.type == proto::MsgType::ProbeSetup ? probe_setup_ : probe_events_) = std::move(*j);
+      break;
+    }
     case proto::MsgType::Done: {
       auto m = proto::decode_payload<proto::DoneMsg>(f);
       if (!m) return note(m.error());

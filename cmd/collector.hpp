@@ -6,6 +6,8 @@
 #include "core/run_result.hpp"
 #include "guest/proto/frame.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -59,6 +61,10 @@ class ResultCollector {
   // The agent stopped the scheduler at the end of the run (SIGINT after the
   // workload, or after an attach timeout): its exit is not a death.
   bool sched_stopped_by_agent() const { return sched_stopped_by_agent_; }
+  // Crash-probe payloads (auto-repro runs) as the guest sent them: null
+  // when none came. Parsed, with bounds, by core/repro.
+  const nlohmann::json& probe_setup() const { return probe_setup_; }
+  const nlohmann::json& probe_events() const { return probe_events_; }
 
  private:
   void handle(const proto::Frame& f);
@@ -107,6 +113,8 @@ class ResultCollector {
   size_t dmesg_bytes_ = 0;
   bool kernel_log_truncated_ = false;
   std::vector<TimedSample> samples_;
+  nlohmann::json probe_setup_;
+  nlohmann::json probe_events_;
 };
 
 }  // namespace ktstr::cmd

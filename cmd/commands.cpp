@@ -1,4 +1,5 @@
 #include "cmd/commands.hpp"
+#include "cmd/repro.hpp"
 
 #include <algorithm>
 
@@ -8,7 +9,7 @@ const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
       {"test", cmd_test, kNeedsNothing, "run test specs in VMs and report"},
       {"kernel", cmd_kernel_entry, kNeedsNothing, "manage the kernel cache (fetch, add, list, rm)"},
-      {"repro", cmd_not_yet, kNeedsNothing, "replay a recorded crash with probes attached"},
+      {"repro", cmd_repro, kNeedsNothing, "replay a recorded crash with probes attached"},
       {"pin", cmd_pin, kNeedsNothing, "write a regression test from a crash signature"},
       {"crash", cmd_crash, kNeedsNothing, "browse recorded crashes (list, show)"},
       {"bisect", cmd_not_yet, kNeedsNothing, "find the commit where a crash signature appears"},

@@ -36,7 +36,8 @@ std::string guest_scheduler_path(const TestSpec& spec) {
   return "/sched/" + spec.scheduler.substr(spec.scheduler.find_last_of('/') + 1);
 }
 
-proto::JobMsg make_job(const ScenarioPlan& plan, const TestSpec& spec, bool verbose) {
+proto::JobMsg make_job(const ScenarioPlan& plan, const TestSpec& spec, bool verbose,
+                       const std::optional<ProbePlan>& probes) {
   proto::JobMsg job;
   job.verbose = verbose;
   job.topology = spec.topology.to_string();
@@ -54,6 +55,8 @@ proto::JobMsg make_job(const ScenarioPlan& plan, const TestSpec& spec, bool verb
   job.scheduler.attach_timeout_ms = kAttachTimeoutMs;
   for (const MapWrite& w : plan.map_writes)
     job.map_writes.push_back(proto::MapWritePlan{w.map, w.var, w.value, w.after_ms});
+  // The host plan and the wire plan share one JSON form.
+  if (probes) job.probes = probe_plan_json(*probes).get<proto::ProbePlan>();
   return job;
 }
 
@@ -185,7 +188,7 @@ Result<RunResult> run_test(db::Store& store, const TestSpec& spec, const KernelR
   cfg.overall_timeout = std::chrono::seconds(attach_s + duration_s + 180);
 
   ResultCollector collector;
-  std::string job_frame = proto::encode_message(make_job(*plan, spec, opts.verbose));
+  std::string job_frame = proto::encode_message(make_job(*plan, spec, opts.verbose, opts.probes));
   bool sent = false;
   VmCallbacks cb;
   cb.on_port_connected = [&](Vm& vm, const std::string& port) {
@@ -226,6 +229,8 @@ Result<RunResult> run_test(db::Store& store, const TestSpec& spec, const KernelR
   r.sched_ext_dump = collector.sched_ext_dump();
   r.dmesg = collector.dmesg();
   r.monitor = collector.monitor();
+  r.probe_setup = collector.probe_setup();
+  r.probe_events = collector.probe_events();
   for (auto& e : collector.errors()) r.diagnostics.push_back("guest: " + e);
   if (outcome->end == VmEnd::kQemuFailedToStart && !outcome->qemu_log_tail.empty())
     r.diagnostics.push_back("qemu: " + outcome->qemu_log_tail);

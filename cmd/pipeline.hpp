@@ -4,6 +4,7 @@
 #pragma once
 
 #include "cmd/collector.hpp"
+#include "core/probe_targets.hpp"
 #include "core/records.hpp"
 #include "core/result.hpp"
 #include "core/run_result.hpp"
@@ -23,6 +24,7 @@ struct PipelineOptions {
   bool verbose = false;              // verbose guest console, diagnostics on every failure
   std::optional<unsigned> memory_mb; // overrides the spec
   ProgressFn progress;
+  std::optional<ProbePlan> probes;   // crash probes (auto-repro runs); absent = none
 };
 
 // The guest agent binary: $KTSTR_AGENT, else beside ktstr, else libexec.

@@ -74,6 +74,9 @@ nlohmann::json to_json(const RunResult& r) {
   }
   if (!r.verifier_log.empty()) j["verifier_log"] = r.verifier_log;
   if (!r.crash_id.empty()) j["crash_id"] = r.crash_id;
+  if (!r.probe_setup.is_null()) j["probe_setup"] = r.probe_setup;
+  if (!r.probe_events.is_null()) j["probe_events"] = r.probe_events;
+  if (r.repro) j["repro"] = to_json(*r.repro);
   return j;
 }
 
@@ -158,6 +161,7 @@ std::string render_failure(const RunResult& r, const ReportOptions& opt) {
     s += "--- verifier log ---\n" + r.verifier_log + (r.verifier_log.back() == '\n' ? "" : "\n");
   s += render_monitor(r);
   s += render_sched_ext_dump(r);
+  if (r.repro) s += render_repro(*r.repro);
   s += render_crash_footer(r);
   return s;
 }

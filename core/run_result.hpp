@@ -3,6 +3,7 @@
 // table, printed by --json.
 #pragma once
 
+#include "core/repro.hpp"
 #include "core/sched_exit.hpp"
 
 #include <nlohmann/json.hpp>
@@ -114,6 +115,12 @@ struct RunResult {
   std::string crash_id;          // set once the crash is recorded
   bool expected_failure = false; // expect_err = true and the scheduler failed as expected
   std::string failure_kind;      // "", "scheduler_died", "stall", "attach_failed", "verifier", "vm", "check"
+
+  // Auto-repro: the guest's crash-probe payloads (null unless probes ran)
+  // and, on the crashed run, the repro's outcome.
+  nlohmann::json probe_setup;
+  nlohmann::json probe_events;
+  std::optional<ReproResult> repro;
 };
 
 nlohmann::json to_json(const RunResult& r);

@@ -1,5 +1,6 @@
 // Verifier logs: recognise, find the final error, collapse repetition.
 #include "core/verifier_log.hpp"
+#include "core/text.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -12,17 +13,6 @@ namespace {
 constexpr size_t kMaxPeriod = 64;   // longest repeated block looked for
 constexpr size_t kMinRepeats = 3;   // fewer repeats are shown as they are
 
-std::vector<std::string_view> split_lines(std::string_view text) {
-  std::vector<std::string_view> lines;
-  size_t start = 0;
-  while (start < text.size()) {
-    size_t nl = text.find('\n', start);
-    if (nl == std::string_view::npos) nl = text.size();
-    lines.push_back(text.substr(start, nl - start));
-    start = nl + 1;
-  }
-  return lines;
-}
 
 bool is_digit(char c) { return std::isdigit(static_cast<unsigned char>(c)); }
 

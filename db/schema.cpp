@@ -75,9 +75,24 @@ CREATE INDEX crashes_by_signature ON crashes(signature_key, created_at);
 CREATE INDEX crashes_by_created_at ON crashes(created_at);
 )sql";
 
+// Version 3: auto-repro outcomes (db/repros.hpp), several per crash.
+constexpr const char* kV3Repros = R"sql(
+CREATE TABLE repros (
+  id            INTEGER PRIMARY KEY AUTOINCREMENT,
+  crash_id      TEXT NOT NULL,
+  created_at    INTEGER NOT NULL DEFAULT 0,
+  reproduced    INTEGER NOT NULL DEFAULT 0,
+  duration_ms   INTEGER NOT NULL DEFAULT 0,
+  result_json   TEXT NOT NULL DEFAULT '',
+  report        TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX repros_by_crash ON repros(crash_id, created_at);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {"kernels and runs", kV1KernelsAndRuns},
     {"crashes", kV2Crashes},
+    {"repros", kV3Repros},
     // later issues append here
 };
 

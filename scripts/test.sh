@@ -5,5 +5,5 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${KTSTR_BUILD_DIR:-$ROOT/build}
 "$ROOT/scripts/setup.sh" "$BUILD"
-"$ROOT/scripts/ensure-kernel.sh" "$BUILD"
+"$ROOT/scripts/ensure-kernel.sh" "$BUILD" --with-6.17
 exec ctest --test-dir "$BUILD" --output-on-failure -j"$(nproc)" -LE slow "$@"

@@ -5,6 +5,7 @@
 // path ends in power_off().
 #include "guest/agent/mounts.hpp"
 #include "guest/agent/ports.hpp"
+#include "guest/agent/probes.hpp"
 #include "guest/agent/sched_session.hpp"
 #include "guest/agent/topology_report.hpp"
 #include "guest/agent/util.hpp"
@@ -15,6 +16,7 @@
 #include <csignal>
 #include <cstdio>
 #include <exception>
+#include <memory>
 #include <fcntl.h>
 #include <sys/reboot.h>
 #include <sys/utsname.h>
@@ -167,10 +169,19 @@ Status Agent::run_with_scheduler(const JobMsg& job, WorkerCallbacks callbacks,
     }
   };
   sink.log = [this](const std::string& level, const std::string& text) { log(level, text); };
+  // Crash probes (auto-repro): kernel side before the scheduler exists.
+  std::unique_ptr<ProbeRunner> probes;
+  if (job.probes) {
+    probes = std::make_unique<ProbeRunner>(*job.probes, ProbeSink{sink.send, sink.log});
+    probes->attach_kernel();
+    sink.attach_poll = [&probes] { probes->poll_programs(); };
+  }
   SchedSession session(job, sink);
   if (auto started = session.start(); !started) return started;
   AttachOutcome attach = session.wait_attached();
+  if (probes) probes->programs_ready();
   if (attach != AttachOutcome::kEnabled) {
+    if (probes) probes->finish();
     session.finish();
     reap_orphans();
     return {};
@@ -179,9 +190,13 @@ Status Agent::run_with_scheduler(const JobMsg& job, WorkerCallbacks callbacks,
     stage(stage::kWorkersStarted, boottime_ms());
     session.workload_started();
   };
-  callbacks.tick = [&session] { return session.tick(); };
+  callbacks.tick = [&session, &probes] {
+    if (probes) probes->tick();
+    return session.tick();
+  };
   Status workers = run_workers(job, options, callbacks);
   stage(stage::kWorkersDone, boottime_ms());
+  if (probes) probes->finish();
   session.finish();
   reap_orphans();
   return workers;

@@ -55,6 +55,8 @@ std::string msg_type_name(MsgType type) {
     case MsgType::MapWriteResult: return "map_write_result";
     case MsgType::KernelLog: return "kernel_log";
     case MsgType::Monitor: return "monitor";
+    case MsgType::ProbeSetup: return "probe_setup";
+    case MsgType::ProbeEvents: return "probe_events";
   }
   return "type-" + std::to_string(static_cast<uint16_t>(type));
 }

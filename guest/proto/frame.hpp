@@ -39,6 +39,8 @@ enum class MsgType : uint16_t {
   MapWriteResult = 36,  // guest -> host: outcome of one BPF map write
   KernelLog = 37,       // guest -> host: trace_pipe / dmesg lines
   Monitor = 38,         // guest -> host: one monitor sample
+  ProbeSetup = 39,      // guest -> host: which crash probes attached
+  ProbeEvents = 40,     // guest -> host: captured probe events (once per run)
 };
 
 // "hello", "job", ...; "type-<n>" for values this build does not know.

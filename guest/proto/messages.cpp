@@ -1,5 +1,7 @@
 #include "guest/proto/messages.hpp"
 
+#include "guest/proto/json_fields.hpp"
+
 #include <limits>
 #include <stdexcept>
 #include <string_view>
@@ -8,48 +10,12 @@ namespace ktstr::proto {
 
 using nlohmann::json;
 
+using detail::get_field;
+using detail::get_optional;
+using detail::get_signed;
+using detail::get_unsigned;
+
 namespace {
-
-// nlohmann converts -1 or 2.5 to an unsigned field silently; the wire
-// format does not allow that.
-template <typename U>
-void get_unsigned(const json& j, const char* key, U& out) {
-  const json& v = j.at(key);
-  if (!v.is_number_unsigned())
-    throw std::runtime_error(std::string("field '") + key + "' must be a non-negative integer");
-  uint64_t n = v.get<uint64_t>();
-  if (n > std::numeric_limits<U>::max())
-    throw std::runtime_error(std::string("field '") + key + "' is out of range");
-  out = static_cast<U>(n);
-}
-
-template <typename S>
-void get_signed(const json& j, const char* key, S& out) {
-  const json& v = j.at(key);
-  if (!v.is_number_integer())
-    throw std::runtime_error(std::string("field '") + key + "' must be an integer");
-  if (v.is_number_unsigned()) {
-    uint64_t n = v.get<uint64_t>();
-    if (n > uint64_t(std::numeric_limits<S>::max()))
-      throw std::runtime_error(std::string("field '") + key + "' is out of range");
-    out = static_cast<S>(n);
-    return;
-  }
-  int64_t n = v.get<int64_t>();
-  if (n < int64_t(std::numeric_limits<S>::min()) || n > int64_t(std::numeric_limits<S>::max()))
-    throw std::runtime_error(std::string("field '") + key + "' is out of range");
-  out = static_cast<S>(n);
-}
-
-template <typename T>
-void get_field(const json& j, const char* key, T& out) {
-  j.at(key).get_to(out);
-}
-
-template <typename T>
-void get_optional(const json& j, const char* key, T& out) {
-  if (j.contains(key) && !j.at(key).is_null()) j.at(key).get_to(out);
-}
 
 bool valid_cgroup_name(std::string_view name) {
   if (name.empty() || name.size() > 64 || name == "." || name == "..") return false;
@@ -131,6 +97,7 @@ void to_json(json& j, const JobMsg& v) {
   j = {{"version", v.version},     {"scenario", v.scenario},   {"verbose", v.verbose},
        {"topology", v.topology},   {"scheduler", v.scheduler}, {"map_writes", v.map_writes},
        {"monitor_interval_ms", v.monitor_interval_ms}};
+  if (v.probes) j["probes"] = *v.probes;
 }
 void from_json(const json& j, JobMsg& v) {
   get_unsigned(j, "version", v.version);
@@ -140,6 +107,8 @@ void from_json(const json& j, JobMsg& v) {
   get_optional(j, "scheduler", v.scheduler);
   get_optional(j, "map_writes", v.map_writes);
   if (j.contains("monitor_interval_ms")) get_unsigned(j, "monitor_interval_ms", v.monitor_interval_ms);
+  v.probes.reset();
+  if (j.contains("probes") && !j.at("probes").is_null()) v.probes = j.at("probes").get<ProbePlan>();
 }
 
 Status validate_job(const JobMsg& job) {
@@ -176,6 +145,10 @@ Status validate_job(const JobMsg& job) {
     return fail("monitor interval " + std::to_string(job.monitor_interval_ms) + " ms is below 10 ms");
   if (job.scheduler.attach_timeout_ms > kMaxDurationMs)
     return fail("attach timeout " + std::to_string(job.scheduler.attach_timeout_ms) + " ms is too long");
+  if (job.probes) {
+    if (job.scheduler.path.empty()) return fail("job has probes but no scheduler");
+    if (auto ok = validate_probe_plan(*job.probes); !ok) return ok;
+  }
   return {};
 }
 

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -65,6 +66,27 @@ struct MapWritePlan {
   uint64_t after_ms = 0;
 };
 
+// Crash probes for an auto-repro run (docs: the probe interface). Arg kinds
+// per kernel function come from the host's BTF: "task", "rq", "dsq",
+// "exit_info", "scalar", "none"; at most kMaxProbeArgs.
+struct ProbeFunction {
+  std::string name;
+  std::vector<std::string> args;
+};
+
+struct ProbeTrigger {
+  std::string tracepoint = "sched_ext_exit";  // tp_btf, tried first; "" = none
+  std::string fallback_kprobe;                // when the tracepoint cannot attach; "" = none
+};
+
+struct ProbePlan {
+  std::vector<ProbeFunction> kernel_functions;
+  std::vector<std::string> bpf_programs;  // struct_ops program names; empty = all of them
+  ProbeTrigger trigger;
+  uint32_t history_per_task = 64;
+  uint32_t max_events = 4096;
+};
+
 struct JobMsg {
   static constexpr MsgType kType = MsgType::Job;
   uint32_t version = 1;
@@ -74,6 +96,7 @@ struct JobMsg {
   SchedulerPlan scheduler;
   std::vector<MapWritePlan> map_writes;
   uint32_t monitor_interval_ms = 250;
+  std::optional<ProbePlan> probes;  // absent: no probes
 };
 
 // Limits a job must respect; the agent refuses anything else.
@@ -81,7 +104,14 @@ inline constexpr uint32_t kMaxWorkersPerJob = 1024;
 inline constexpr uint64_t kMaxDurationMs = 3600 * 1000;
 inline constexpr size_t kMaxMapWrites = 64;
 inline constexpr size_t kMaxSchedArgs = 256;
+inline constexpr size_t kMaxProbeFunctions = 255;
+inline constexpr size_t kMaxProbePrograms = 128;
+inline constexpr size_t kMaxProbeArgs = 6;
+inline constexpr size_t kMaxProbeNameLen = 128;
+inline constexpr uint32_t kMaxProbeHistoryPerTask = 4096;
+inline constexpr uint32_t kMaxProbeEvents = 65536;
 Status validate_job(const JobMsg& job);
+Status validate_probe_plan(const ProbePlan& plan);
 
 struct StageMsg {
   static constexpr MsgType kType = MsgType::Stage;
@@ -193,6 +223,89 @@ struct MonitorMsg {
   std::string sched_state;
 };
 
+// Probe runner outcome (guest -> host), once the probes are attached.
+struct ProbeNameWhy {
+  std::string name;
+  std::string why;
+};
+
+struct ProbeNameError {
+  std::string name;
+  std::string error;
+};
+
+struct ProbeTriggerStatus {
+  std::string name;            // tracepoint or kprobe actually used
+  std::string kind = "none";   // "tp_btf", "kprobe", "none"
+  std::string status = "failed";  // "attached", "failed"
+  std::string error;
+  std::string fallback_from;   // the tracepoint that failed, when kind is "kprobe"
+  std::string fallback_error;
+};
+
+struct ProbeSetupMsg {
+  static constexpr MsgType kType = MsgType::ProbeSetup;
+  uint64_t t_ms = 0;
+  std::vector<std::string> traceable;
+  std::vector<ProbeNameWhy> untraceable;
+  std::vector<std::string> kprobes_attached;
+  std::vector<ProbeNameError> kprobe_failures;
+  std::vector<std::string> bpf_discovered;
+  std::vector<std::string> fentry_attached;
+  std::vector<ProbeNameError> fentry_failures;
+  ProbeTriggerStatus trigger;
+};
+
+// A decoded task_struct argument.
+struct ProbeTask {
+  int32_t pid = 0;
+  std::string comm;
+  std::string cpus;           // allowed CPUs (first 64) as a cpulist, "0-3"
+  uint64_t dsq_id = 0;        // UINT64_MAX: on no DSQ
+  uint64_t slice = 0;
+  uint64_t vtime = 0;
+  uint32_t weight = 0;
+  uint32_t flags = 0;
+};
+
+struct ProbeArg {
+  std::string kind;           // as in ProbeFunction::args
+  uint64_t raw = 0;
+  std::optional<ProbeTask> task;          // kind "task"
+  std::optional<int32_t> cpu;             // kind "rq": rq->cpu
+  std::optional<uint64_t> dsq_id;         // kind "dsq"
+  std::optional<uint32_t> exit_kind;      // kind "exit_info"
+  std::optional<std::string> exit_reason;
+};
+
+struct ProbeEvent {
+  uint64_t t_ns = 0;          // bpf_ktime_get_ns (CLOCK_MONOTONIC)
+  uint32_t cpu = 0;
+  int32_t pid = 0;
+  std::string comm;
+  std::string func;
+  std::string kind;           // "kprobe", "fentry", "fexit", "trigger"
+  uint64_t ip = 0;
+  std::string source;         // "bpf/scx_ktstr.bpf.c:98" for BPF programs, else ""
+  std::vector<ProbeArg> args;
+  uint64_t ret = 0;           // fexit
+};
+
+struct ProbeEventsMsg {
+  static constexpr MsgType kType = MsgType::ProbeEvents;
+  bool trigger_fired = false;
+  uint64_t trigger_t_ns = 0;
+  int32_t trigger_pid = 0;
+  uint32_t trigger_cpu = 0;
+  uint32_t exit_kind = 0;
+  std::string exit_reason;
+  std::vector<ProbeEvent> events;  // the triggering task's first, then by time
+  uint64_t events_total = 0;       // seen in the ring buffer
+  uint64_t events_dropped = 0;     // ring buffer full, history bounds, payload size
+  uint64_t unmatched_ips = 0;
+  std::map<std::string, uint64_t> per_task_history;  // pid -> events kept
+};
+
 void to_json(nlohmann::json& j, const WorkKind& v);
 void from_json(const nlohmann::json& j, WorkKind& v);
 void to_json(nlohmann::json& j, const HelloMsg& v);
@@ -233,6 +346,29 @@ void to_json(nlohmann::json& j, const KernelLogMsg& v);
 void from_json(const nlohmann::json& j, KernelLogMsg& v);
 void to_json(nlohmann::json& j, const MonitorMsg& v);
 void from_json(const nlohmann::json& j, MonitorMsg& v);
+// Probe payloads: guest/proto/probe_messages.cpp.
+void to_json(nlohmann::json& j, const ProbeFunction& v);
+void from_json(const nlohmann::json& j, ProbeFunction& v);
+void to_json(nlohmann::json& j, const ProbeTrigger& v);
+void from_json(const nlohmann::json& j, ProbeTrigger& v);
+void to_json(nlohmann::json& j, const ProbePlan& v);
+void from_json(const nlohmann::json& j, ProbePlan& v);
+void to_json(nlohmann::json& j, const ProbeNameWhy& v);
+void from_json(const nlohmann::json& j, ProbeNameWhy& v);
+void to_json(nlohmann::json& j, const ProbeNameError& v);
+void from_json(const nlohmann::json& j, ProbeNameError& v);
+void to_json(nlohmann::json& j, const ProbeTriggerStatus& v);
+void from_json(const nlohmann::json& j, ProbeTriggerStatus& v);
+void to_json(nlohmann::json& j, const ProbeSetupMsg& v);
+void from_json(const nlohmann::json& j, ProbeSetupMsg& v);
+void to_json(nlohmann::json& j, const ProbeTask& v);
+void from_json(const nlohmann::json& j, ProbeTask& v);
+void to_json(nlohmann::json& j, const ProbeArg& v);
+void from_json(const nlohmann::json& j, ProbeArg& v);
+void to_json(nlohmann::json& j, const ProbeEvent& v);
+void from_json(const nlohmann::json& j, ProbeEvent& v);
+void to_json(nlohmann::json& j, const ProbeEventsMsg& v);
+void from_json(const nlohmann::json& j, ProbeEventsMsg& v);
 
 // JSON text of a message; invalid UTF-8 in strings is replaced, never thrown.
 std::string dump_json(const nlohmann::json& j);

@@ -537,3 +537,141 @@ TEST(AgentSchedSession, FloodedOutputIsCappedAndMarkedTruncated) {
   ASSERT_EQ(exited.size(), 1u);
   EXPECT_EQ(exited[0].exit_code, 3);  // drained to the end: it never blocked
 }
+
+// Crash probe messages (auto-repro): the JOB's probe plan, PROBE_SETUP and
+// PROBE_EVENTS survive a frame round trip, and bad input is refused.
+namespace {
+
+template <typename Msg>
+Msg round_trip(const Msg& msg) {
+  FrameDecoder decoder;
+  decoder.feed(encode_message(msg));
+  auto frame = decoder.next();
+  EXPECT_TRUE(frame.has_value());
+  auto back = decode_payload<Msg>(*frame);
+  EXPECT_TRUE(back.has_value()) << (back ? "" : back.error().msg);
+  return back ? *back : Msg{};
+}
+
+ProbePlan sample_plan() {
+  ProbePlan plan;
+  plan.kernel_functions = {{"do_pick_task_scx", {"rq", "task", "scalar"}}, {"scx_exit_bstr", {}}};
+  plan.bpf_programs = {"ktstr_dispatch"};
+  plan.trigger = {"sched_ext_exit", "scx_kf_exit"};
+  plan.history_per_task = 32;
+  plan.max_events = 1000;
+  return plan;
+}
+
+}  // namespace
+
+TEST(AgentProbeProto, JobProbePlanRoundTripsAndIsOptional) {
+  JobMsg job;
+  job.scheduler.path = "/bin/scx-ktstr";
+  EXPECT_FALSE(round_trip(job).probes.has_value());
+  EXPECT_FALSE(nlohmann::json(job).contains("probes"));
+  job.probes = sample_plan();
+  JobMsg back = round_trip(job);
+  ASSERT_TRUE(back.probes.has_value());
+  EXPECT_EQ(back.probes->kernel_functions.size(), 2u);
+  EXPECT_EQ(back.probes->kernel_functions[0].args, (std::vector<std::string>{"rq", "task", "scalar"}));
+  EXPECT_EQ(back.probes->bpf_programs, std::vector<std::string>{"ktstr_dispatch"});
+  EXPECT_EQ(back.probes->trigger.fallback_kprobe, "scx_kf_exit");
+  EXPECT_EQ(back.probes->history_per_task, 32u);
+  EXPECT_EQ(back.probes->max_events, 1000u);
+  EXPECT_TRUE(validate_job(back));
+}
+
+TEST(AgentProbeProto, ValidationRefusesBadPlans) {
+  JobMsg job;
+  job.scheduler.path = "/bin/scx-ktstr";
+  job.probes = sample_plan();
+  job.probes->kernel_functions[0].args.push_back("pointer");
+  EXPECT_FALSE(validate_job(job));
+  job.probes = sample_plan();
+  job.probes->kernel_functions[0].args = std::vector<std::string>(7, "scalar");
+  EXPECT_FALSE(validate_job(job));
+  job.probes = sample_plan();
+  job.probes->kernel_functions[0].name = "do_pick; rm -rf";
+  EXPECT_FALSE(validate_job(job));
+  job.probes = sample_plan();
+  job.probes->history_per_task = 0;
+  EXPECT_FALSE(validate_job(job));
+  job.probes = sample_plan();
+  job.probes->max_events = kMaxProbeEvents + 1;
+  EXPECT_FALSE(validate_job(job));
+  job.probes = sample_plan();
+  job.scheduler.path.clear();
+  EXPECT_FALSE(validate_job(job));  // probes need a scheduler
+}
+
+TEST(AgentProbeProto, SetupRoundTripsAndRejectsUnknownTriggerKinds) {
+  ProbeSetupMsg setup;
+  setup.t_ms = 1234;
+  setup.traceable = {"do_pick_task_scx"};
+  setup.untraceable = {{"__schedule", "not traceable"}};
+  setup.kprobes_attached = {"do_pick_task_scx"};
+  setup.kprobe_failures = {{"x", "ENOENT"}};
+  setup.bpf_discovered = {"ktstr_dispatch", "ktstr_enqueue"};
+  setup.fentry_attached = {"ktstr_dispatch"};
+  setup.fentry_failures = {{"ktstr_enqueue", "EBUSY"}};
+  setup.trigger = {"scx_kf_exit", "kprobe", "attached", "", "sched_ext_exit", "ESRCH"};
+  ProbeSetupMsg back = round_trip(setup);
+  EXPECT_EQ(back.t_ms, 1234u);
+  EXPECT_EQ(back.untraceable.at(0).why, "not traceable");
+  EXPECT_EQ(back.fentry_failures.at(0).error, "EBUSY");
+  EXPECT_EQ(back.trigger.kind, "kprobe");
+  EXPECT_EQ(back.trigger.fallback_from, "sched_ext_exit");
+  EXPECT_EQ(back.trigger.fallback_error, "ESRCH");
+
+  nlohmann::json j = setup;
+  j["trigger"]["kind"] = "uprobe";
+  Frame bad{MsgType::ProbeSetup, kProtoVersion, j.dump()};
+  EXPECT_FALSE(decode_payload<ProbeSetupMsg>(bad));
+}
+
+TEST(AgentProbeProto, EventsRoundTripWithDecodedArguments) {
+  ProbeEventsMsg msg;
+  msg.trigger_fired = true;
+  msg.trigger_t_ns = 99;
+  msg.trigger_pid = 115;
+  msg.trigger_cpu = 2;
+  msg.exit_kind = 1025;
+  msg.exit_reason = "scx_bpf_error";
+  ProbeEvent ev;
+  ev.t_ns = 5;
+  ev.pid = 115;
+  ev.func = "ktstr_dispatch";
+  ev.kind = "fentry";
+  ev.source = "bpf/scx_ktstr.bpf.c:101";
+  ProbeArg cpu_arg{"scalar", 1, {}, {}, {}, {}, {}};
+  ProbeArg task_arg{"task", 0xff00001234, ProbeTask{115, "init", "0-3", ~0ull, 20000000, 7, 100, 0x405},
+                    {}, {}, {}, {}};
+  ProbeArg rq_arg{"rq", 0xff00005678, {}, 3, {}, {}, {}};
+  ev.args = {cpu_arg, task_arg, rq_arg};
+  msg.events = {ev};
+  msg.events_total = 10;
+  msg.events_dropped = 9;
+  msg.per_task_history = {{"115", 1}};
+  ProbeEventsMsg back = round_trip(msg);
+  ASSERT_EQ(back.events.size(), 1u);
+  const ProbeEvent& e = back.events[0];
+  EXPECT_EQ(e.source, "bpf/scx_ktstr.bpf.c:101");
+  ASSERT_EQ(e.args.size(), 3u);
+  EXPECT_FALSE(e.args[0].task.has_value());
+  ASSERT_TRUE(e.args[1].task.has_value());
+  EXPECT_EQ(e.args[1].task->cpus, "0-3");
+  EXPECT_EQ(e.args[1].task->dsq_id, ~0ull);
+  EXPECT_EQ(e.args[1].task->flags, 0x405u);
+  EXPECT_EQ(e.args[2].cpu, 3);
+  EXPECT_EQ(back.exit_kind, 1025u);
+  EXPECT_EQ(back.per_task_history.at("115"), 1u);
+
+  nlohmann::json j = msg;
+  j["events"][0]["args"] = nlohmann::json::array();
+  for (int i = 0; i < 7; ++i) j["events"][0]["args"].push_back(nlohmann::json(cpu_arg));
+  EXPECT_FALSE(decode_payload<ProbeEventsMsg>(Frame{MsgType::ProbeEvents, kProtoVersion, j.dump()}));
+  j = msg;
+  j["trigger_pid"] = "115";
+  EXPECT_FALSE(decode_payload<ProbeEventsMsg>(Frame{MsgType::ProbeEvents, kProtoVersion, j.dump()}));
+}

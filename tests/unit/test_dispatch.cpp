@@ -66,9 +66,9 @@ TEST(Dispatch, LinksBehaveLikeBuiltins) {
   auto t = ktstr({"--help"}, {}, "ktstr-test");
   EXPECT_EQ(t.status, 0);
   EXPECT_NE(t.out.find("--scenario"), std::string::npos);
-  auto repro = ktstr({"abc"}, {}, "ktstr-repro");
-  EXPECT_EQ(repro.status, 2);
-  EXPECT_NE(repro.err.find("'repro' is not implemented yet"), std::string::npos) << repro.err;
+  auto bisect = ktstr({"abc"}, {}, "ktstr-bisect");
+  EXPECT_EQ(bisect.status, 2);
+  EXPECT_NE(bisect.err.find("'bisect' is not implemented yet"), std::string::npos) << bisect.err;
 }
 
 TEST(Dispatch, BadTestInputIsStatus2AndLeavesNoStore) {

@@ -462,7 +462,10 @@ TEST(ProtoSched, NewTypesHaveNamesAndKeepTheirNumbers) {
   EXPECT_EQ(msg_type_name(MsgType::MapWriteResult), "map_write_result");
   EXPECT_EQ(msg_type_name(MsgType::KernelLog), "kernel_log");
   EXPECT_TRUE(is_known_msg_type(37));
-  EXPECT_FALSE(is_known_msg_type(39));
+  EXPECT_EQ(static_cast<uint16_t>(MsgType::ProbeSetup), 39);
+  EXPECT_EQ(static_cast<uint16_t>(MsgType::ProbeEvents), 40);
+  EXPECT_EQ(msg_type_name(MsgType::ProbeEvents), "probe_events");
+  EXPECT_FALSE(is_known_msg_type(41));
 }
 
 TEST(ProtoSched, JobCarriesSchedulerMapWritesAndMonitorInterval) {

@@ -19,15 +19,20 @@ namespace ktstr::testing {
 inline const std::string kKtstrBin = std::string(KTSTR_BINARY_DIR) + "/bin/ktstr";
 inline const std::string kVmSpecs = std::string(KTSTR_SOURCE_DIR) + "/tests/vm/specs";
 
-// The default store's newest sched_ext kernel image, or "".
+// The default store's sched_ext kernel image for VM tests: a 7.x kernel
+// when one is cached (the tests' expectations are 7.x's), else any; "" if none.
 inline std::string default_kernel_image() {
   auto r = run({kKtstrBin, "kernel", "list", "--json"});
   if (!r || !r->ok()) return "";
   auto j = nlohmann::json::parse(r->out, nullptr, false);
   if (!j.is_array()) return "";
-  for (auto& k : j)
-    if (k.value("sched_ext", false) && !k.value("corrupt", true)) return k.value("image", "");
-  return "";
+  std::string any;
+  for (auto& k : j) {
+    if (!k.value("sched_ext", false) || k.value("corrupt", true)) continue;
+    if (k.value("version", "").rfind("7.", 0) == 0) return k.value("image", "");
+    if (any.empty()) any = k.value("image", "");
+  }
+  return any;
 }
 
 class VmStore {
@@ -56,9 +61,12 @@ class VmStore {
     return r ? *r : Completed{-1, "", r.error().msg};
   }
 
-  // `ktstr test --json <spec>`: the one test's JSON object.
-  nlohmann::json test_json(const std::string& spec, int* status = nullptr) const {
-    auto r = ktstr({"test", "--json", spec});
+  // `ktstr test --json <spec>`: the one test's JSON object. Auto-repro is
+  // off unless asked for: only the repro tests need the second VM.
+  nlohmann::json test_json(const std::string& spec, int* status = nullptr, bool auto_repro = false) const {
+    std::vector<std::string> args = {"test", "--json", spec};
+    if (!auto_repro) args.push_back("--no-auto-repro");
+    auto r = ktstr(args);
     if (status) *status = r.status;
     auto j = nlohmann::json::parse(r.out, nullptr, false);
     if (j.is_discarded() || !j.contains("tests") || j["tests"].empty()) {

@@ -1,0 +1,186 @@
+#include "cmd/repro.hpp"
+
+#include "core/crash_parse.hpp"
+#include "core/fs.hpp"
+#include "core/report.hpp"
+#include "core/spec.hpp"
+#include "db/crashes.hpp"
+#include "db/repros.hpp"
+#include "kbuild/btf_args.hpp"
+#include "kbuild/kernel_cache.hpp"
+
+#include <ctime>
+
+namespace ktstr::cmd {
+namespace {
+
+// Bounds the guest enforces on a plan (guest/proto validate_probe_plan).
+constexpr size_t kMaxPlanFunctions = 255;
+constexpr size_t kMaxPlanPrograms = 128;
+constexpr size_t kMaxPlanName = 128;
+constexpr size_t kDiagnosticTailLines = 20;
+
+std::string tail(const std::string& text, size_t lines) {
+  size_t pos = text.size();
+  if (pos && text.back() == '\n') --pos;
+  for (size_t n = 0; pos > 0; --pos)
+    if (text[pos - 1] == '\n' && ++n == lines) break;
+  return text.substr(pos);
+}
+
+std::string read_or_empty(const std::string& path) {
+  auto t = read_file(path);
+  return t ? *t : "";
+}
+
+}  // namespace
+
+Result<SchedExit> recorded_exit(const CrashRecord& crash) {
+  auto j = nlohmann::json::parse(crash.result_json, nullptr, false);
+  if (j.is_object() && j.contains("exit") && j["exit"].is_object()) {
+    const auto& e = j["exit"];
+    SchedExit x;
+    x.kind = e.value("kind", int64_t{-1});
+    x.reason = e.value("reason", "");
+    x.msg = e.value("msg", "");
+    x.trigger = e.value("trigger", "");
+    x.failing_prog = e.value("failing_prog", "");
+    x.source_location = e.value("source_location", "");
+    if (e.contains("backtrace") && e["backtrace"].is_array())
+      for (const auto& f : e["backtrace"])
+        if (f.is_object())
+          x.backtrace.push_back({f.value("function", ""), f.value("offset", ""), f.value("bpf_tag", ""),
+                                 f.value("bpf_prog", "")});
+    if (!x.backtrace.empty()) return x;
+  }
+  const std::string dir = crash.artifacts_dir;
+  if (dir.empty()) return fail("crash '" + crash.id + "' has no recorded exit");
+  auto x = exit_from_captures(read_or_empty(dir + "/sched.log"), read_or_empty(dir + "/dump.txt"),
+                              read_or_empty(dir + "/dmesg.txt"));
+  if (!x) return fail(x.error().context("crash '" + crash.id + "'"));
+  return x;
+}
+
+ProbePlan build_probe_plan(const ProbeTargets& targets, const KernelRecord& kernel, std::vector<std::string>& notes) {
+  ProbePlan plan;
+  std::map<std::string, std::vector<kbuild::BtfArg>> args;
+  if (kernel.vmlinux_path.empty()) {
+    notes.push_back("kernel " + kernel.id + " has no vmlinux: probe arguments are not decoded");
+  } else if (auto a = kbuild::btf_function_args(kernel.vmlinux_path, targets.kernel_functions); !a) {
+    notes.push_back(a.error().msg + ": probe arguments are not decoded");
+  } else {
+    args = std::move(*a);
+  }
+  for (const auto& f : targets.kernel_functions) {
+    if (plan.kernel_functions.size() >= kMaxPlanFunctions || f.size() > kMaxPlanName) continue;
+    ProbeFunction pf{f, {}, {}};
+    if (auto it = args.find(f); it != args.end()) {
+      for (const auto& a : it->second) {
+        if (pf.args.size() >= kMaxProbeArgs) break;
+        pf.args.push_back(a.kind);
+        pf.arg_names.push_back(a.name);
+      }
+    }
+    plan.kernel_functions.push_back(std::move(pf));
+  }
+  for (const auto& p : targets.bpf_programs)
+    if (plan.bpf_programs.size() < kMaxPlanPrograms && p.size() <= kMaxPlanName) plan.bpf_programs.push_back(p);
+  plan.trigger_tracepoint = "sched_ext_exit";
+  plan.fallback_kprobe = targets.fallback_trigger.size() <= kMaxPlanName ? targets.fallback_trigger : "";
+  return plan;
+}
+
+void account_repro_run(ReproResult& rr, const RunResult& run, const std::string& crash_signature_key) {
+  std::vector<std::string> problems;
+  if (!run.probe_setup.is_null()) rr.setup = parse_probe_setup(run.probe_setup, &problems);
+  if (!run.probe_events.is_null()) rr.events = parse_probe_events(run.probe_events, &problems);
+  for (auto& p : problems) rr.notes.push_back("guest: " + p);
+  if (!rr.setup) rr.notes.push_back("the guest reported no probe setup (agent without probe support?)");
+  size_t per_task = rr.plan.history_per_task ? rr.plan.history_per_task : 64;
+  if (rr.events) rr.stitched = stitch_events(rr.events->events, rr.events->trigger_pid, per_task);
+  rr.accounting = account_probes(rr.targets, rr.setup, rr.events, rr.stitched.size());
+  rr.duration_s = run.wall_s;
+  if (!run.exit) {
+    rr.outcome = "no_crash";
+  } else if (signature_of(*run.exit).key() == crash_signature_key) {
+    rr.outcome = "same";
+  } else {
+    rr.outcome = "different";
+    rr.different_summary = run.exit->summary();
+  }
+  if (!run.passed) rr.repro_reason = run.reason;
+  if (run.sched) rr.sched_log_tail = tail(run.sched->log, kDiagnosticTailLines);
+  rr.dump_tail = tail(run.sched_ext_dump, kDiagnosticTailLines);
+  rr.dmesg_tail = tail(run.dmesg, kDiagnosticTailLines);
+  for (const auto& d : run.diagnostics)
+    if (rr.notes.size() < 32) rr.notes.push_back("repro run: " + d);
+}
+
+Result<ReproResult> run_repro(db::Store& store, const CrashRecord& crash, const PipelineOptions& opts) {
+  const std::string what = "replaying crash '" + crash.id + "'";
+  auto specs = parse_spec_text(crash.spec_toml, "crash " + crash.id);
+  if (!specs) return fail(specs.error().context(what));
+  if (specs->size() != 1) return fail(what + ": its spec holds " + std::to_string(specs->size()) + " tests, not 1");
+  const TestSpec& spec = specs->front();
+  if (crash.kernel_id.empty()) return fail(what + ": the crash names no kernel");
+  // By id only: resolve_kernel would take an unknown id for a version to fetch.
+  auto cached = store.get_kernel(crash.kernel_id);
+  if (!cached) return fail(cached.error().context(what));
+  if (!*cached)
+    return fail(Error(what + ": kernel " + crash.kernel_id + " is no longer in the kernel cache",
+                      "add it back with 'ktstr kernel add' or 'ktstr kernel fetch'"));
+  auto kernel = kbuild::resolve_kernel(store, crash.kernel_id, opts.progress);
+  if (!kernel)
+    return fail(Error(kernel.error().msg, "the crash ran on kernel " + crash.kernel_id +
+                                              "; add it back with 'ktstr kernel add' or 'ktstr kernel fetch'")
+                    .context(what));
+  auto exit = recorded_exit(crash);
+  if (!exit) return fail(exit.error().context(what));
+
+  ReproResult rr;
+  rr.crash_id = crash.id;
+  rr.kernel_id = kernel->id;
+  rr.kernel_version = kernel->version;
+  rr.targets = probe_targets_from_exit(*exit);
+  rr.plan = build_probe_plan(rr.targets, *kernel, rr.notes);
+
+  PipelineOptions popt = opts;
+  popt.probes = rr.plan;
+  auto run = run_test(store, spec, *kernel, popt);
+  if (!run) return fail(run.error().context(what));
+  account_repro_run(rr, *run, crash.signature_key);
+  return rr;
+}
+
+Status auto_repro(db::Store& store, RunResult& result, const PipelineOptions& opts) {
+  if (result.crash_id.empty()) return {};
+  auto found = db::find_crash(store, result.crash_id);
+  if (!found) return fail(found.error());
+  if (!*found) return fail("crash '" + result.crash_id + "' is not in the store");
+  CrashRecord crash = **found;
+  auto rr = run_repro(store, crash, opts);
+  if (!rr) return fail(rr.error());
+  result.repro = std::move(*rr);
+
+  db::ReproRecord rec;
+  rec.crash_id = crash.id;
+  rec.created_at = std::time(nullptr);
+  rec.reproduced = result.repro->reproduced();
+  rec.duration_ms = static_cast<int64_t>(result.repro->duration_s * 1000);
+  rec.result_json = to_json(*result.repro).dump();
+  rec.report = render_repro(*result.repro);
+  if (auto id = db::put_repro(store, rec); !id) return fail(id.error());
+
+  // The stored report is what `crash show` prints: refresh it with the
+  // auto-repro section (and the artifact copy with it).
+  crash.report = render_failure(result, ReportOptions{});
+  crash.result_json = to_json(result).dump();
+  if (auto st = db::put_crash(store, crash); !st) return st;
+  if (!crash.artifacts_dir.empty()) {
+    (void)write_file_atomic(crash.artifacts_dir + "/report.txt", crash.report);
+    (void)write_file_atomic(crash.artifacts_dir + "/repro.json", rec.result_json);
+  }
+  return {};
+}
+
+}  // namespace ktstr::cmd

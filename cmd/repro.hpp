@@ -1,0 +1,43 @@
+// Auto-repro: replay a recorded crash in a second VM (same kernel, scheduler
+// build, spec, topology and map writes) with probes on the crash chain, and
+// account for what the probes saw. Used by `ktstr repro` and by `ktstr test`
+// after it records a crash.
+#pragma once
+
+#include "cmd/pipeline.hpp"
+#include "core/records.hpp"
+#include "core/repro.hpp"
+#include "core/result.hpp"
+#include "db/store.hpp"
+
+#include <string>
+
+namespace ktstr::cmd {
+
+// The crash's exit as recorded: from its result JSON, else parsed again
+// from its artifacts (sched.log, dump.txt, dmesg.txt).
+Result<SchedExit> recorded_exit(const CrashRecord& crash);
+
+// The probe plan for a crash's targets; arg kinds from the kernel's vmlinux
+// BTF when it has one (else every arg "none", noted in `notes`).
+ProbePlan build_probe_plan(const ProbeTargets& targets, const KernelRecord& kernel, std::vector<std::string>& notes);
+
+// Fills the repro fields from the repro run: guest probe payloads, stitched
+// events, accounting, whether the crash reproduced, diagnostics tails.
+void account_repro_run(ReproResult& rr, const RunResult& run, const std::string& crash_signature_key);
+
+// Runs the replay. Errors: the crash's spec does not parse, its kernel is
+// gone, or the VM could not be run at all; a replay that does not crash is
+// a result ("reproduced: no").
+Result<ReproResult> run_repro(db::Store& store, const CrashRecord& crash, const PipelineOptions& opts);
+
+// Runs the repro of a crash just recorded by `ktstr test`, stores it (repros
+// table) and refreshes the crash's stored report and result to include it.
+// Fills `result.repro` on success.
+Status auto_repro(db::Store& store, RunResult& result, const PipelineOptions& opts);
+
+// `ktstr repro` (cmd_repro.cpp), for the command table.
+struct Context;
+int cmd_repro(Context& ctx, const std::vector<std::string>& args);
+
+}  // namespace ktstr::cmd

@@ -1,0 +1,519 @@
+#include "guest/agent/probes.hpp"
+
+#include "guest/agent/util.hpp"
+#include "ktstr_probes.skel.h"
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdarg>
+#include <cstring>
+#include <fcntl.h>
+#include <set>
+#include <unistd.h>
+#include <unordered_set>
+
+namespace ktstr::agent {
+
+namespace {
+
+constexpr uint64_t kTriggerTailNs = 300ull * 1000000;  // keep collecting after the trigger
+constexpr size_t kMaxDiscovered = 256;
+
+// libbpf's last warning, for error messages (its output would otherwise go to
+// the console as verifier logs).
+std::string g_libbpf_last;
+
+int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list args) {
+  if (level == LIBBPF_DEBUG) return 0;
+  char buf[512];
+  int n = std::vsnprintf(buf, sizeof buf, fmt, args);
+  if (n > 0) {
+    std::string line(buf, std::min<size_t>(size_t(n), sizeof buf - 1));
+    while (!line.empty() && line.back() == '\n') line.pop_back();
+    if (line.rfind("libbpf: ", 0) == 0) line.erase(0, 8);
+    if (!line.empty()) g_libbpf_last = line;
+  }
+  return 0;
+}
+
+std::string bpf_error(const char* what, int err) {
+  std::string text = std::string(what) + ": " + errno_text(err < 0 ? -err : err);
+  if (!g_libbpf_last.empty()) text += " (libbpf: " + g_libbpf_last.substr(0, 200) + ")";
+  g_libbpf_last.clear();
+  return text;
+}
+
+// Only the named programs load in this instance of the object.
+void autoload_only(ktstr_probes* skel, std::initializer_list<bpf_program*> progs) {
+  bpf_program* p = nullptr;
+  bpf_object__for_each_program(p, skel->obj) bpf_program__set_autoload(p, false);
+  for (bpf_program* keep : progs) bpf_program__set_autoload(keep, true);
+}
+
+uint32_t btf_arg_kind(const btf* b, uint32_t type_id) {
+  const btf_type* t = btf__type_by_id(b, type_id);
+  for (int hops = 0; t && hops < 16 && (btf_is_mod(t) || btf_is_typedef(t)); ++hops)
+    t = btf__type_by_id(b, t->type);
+  if (!t) return KTSTR_ARG_NONE;
+  if (btf_is_int(t) || btf_is_enum(t) || btf_is_enum64(t)) return KTSTR_ARG_SCALAR;
+  if (!btf_is_ptr(t)) return KTSTR_ARG_NONE;
+  t = btf__type_by_id(b, t->type);
+  for (int hops = 0; t && hops < 16 && (btf_is_mod(t) || btf_is_typedef(t)); ++hops)
+    t = btf__type_by_id(b, t->type);
+  if (!t || !btf_is_struct(t)) return KTSTR_ARG_NONE;
+  std::string name = btf__name_by_offset(b, t->name_off) ?: "";
+  if (name == "task_struct") return KTSTR_ARG_TASK;
+  if (name == "rq") return KTSTR_ARG_RQ;
+  if (name == "scx_dispatch_q") return KTSTR_ARG_DSQ;
+  if (name == "scx_exit_info") return KTSTR_ARG_EXIT_INFO;
+  return KTSTR_ARG_NONE;
+}
+
+// Kinds of a FUNC_PROTO's parameters from `first` on.
+ktstr_probe_func proto_kinds(const btf* b, const btf_type* proto, int first) {
+  ktstr_probe_func f{};
+  if (!proto || !btf_is_func_proto(proto)) return f;
+  const btf_param* params = btf_params(proto);
+  int n = btf_vlen(proto);
+  for (int i = first; i < n && f.nr_args < KTSTR_PROBE_MAX_ARGS; ++i)
+    f.kinds[f.nr_args++] = uint8_t(btf_arg_kind(b, params[i].type));
+  return f;
+}
+
+}  // namespace
+
+std::vector<std::string> find_traceable(const std::string& path, const std::vector<std::string>& wanted,
+                                        size_t max_bytes) {
+  std::unordered_set<std::string> want(wanted.begin(), wanted.end()), found;
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return {};
+  std::string line;
+  char buf[65536];
+  size_t total = 0;
+  auto take = [&] {
+    // "name", "name [module]", or "name+0x10 ..." never; cut at the first blank.
+    size_t end = line.find_first_of(" \t");
+    std::string name = line.substr(0, end);
+    if (want.count(name)) found.insert(name);
+    line.clear();
+  };
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    total += size_t(n);
+    for (ssize_t i = 0; i < n; ++i) {
+      if (buf[i] == '\n') take();
+      else if (line.size() < 512) line += buf[i];
+    }
+    if (total >= max_bytes || found.size() == want.size()) break;
+  }
+  if (!line.empty()) take();
+  ::close(fd);
+  std::vector<std::string> out;
+  for (const std::string& name : wanted)
+    if (found.count(name) && std::find(out.begin(), out.end(), name) == out.end()) out.push_back(name);
+  return out;
+}
+
+struct ProbeRunner::Impl {
+  struct Target {
+    std::string name;
+    std::string source;
+    ktstr_probe_func func{};
+  };
+  ktstr_probes* kprobe_obj = nullptr;  // owns `events` and `kprobe_funcs`
+  ktstr_probes* trigger_obj = nullptr;
+  std::vector<ktstr_probes*> fentry_objs;
+  std::vector<bpf_link*> links;
+  ring_buffer* rb = nullptr;
+  std::vector<std::string> kfunc_names;  // index = attach cookie
+  std::string trigger_name;              // func of trigger events
+  std::vector<Target> targets;           // index = fentry_func_id
+  std::set<uint32_t> seen_prog_ids;
+  uint32_t baseline_id = 0;
+  btf* vmlinux = nullptr;
+  bool vmlinux_tried = false;
+
+  ~Impl() {
+    if (rb) ring_buffer__free(rb);
+    for (bpf_link* l : links) bpf_link__destroy(l);
+    for (ktstr_probes* o : fentry_objs) ktstr_probes__destroy(o);
+    if (trigger_obj) ktstr_probes__destroy(trigger_obj);
+    if (kprobe_obj) ktstr_probes__destroy(kprobe_obj);
+    if (vmlinux) btf__free(vmlinux);
+  }
+
+  static int on_event(void* ctx, void* data, size_t size);
+
+  // Shares the ring buffer and the kprobe arg map with a new instance.
+  int reuse_maps(ktstr_probes* skel) {
+    int err = bpf_map__reuse_fd(skel->maps.events, bpf_map__fd(kprobe_obj->maps.events));
+    if (!err) err = bpf_map__reuse_fd(skel->maps.kprobe_funcs, bpf_map__fd(kprobe_obj->maps.kprobe_funcs));
+    return err;
+  }
+
+  // Argument kinds of a struct_ops program: the BPF_PROG inner function
+  // "____<name>" when its BTF kept it, else the sched_ext_ops member whose
+  // name ends the program's ("ktstr_dispatch" -> dispatch).
+  ktstr_probe_func bpf_prog_kinds(const btf* prog_btf, const std::string& name) {
+    if (prog_btf) {
+      int id = btf__find_by_name_kind(prog_btf, ("____" + name).c_str(), BTF_KIND_FUNC);
+      if (id > 0) {
+        const btf_type* fn = btf__type_by_id(prog_btf, id);
+        return proto_kinds(prog_btf, btf__type_by_id(prog_btf, fn->type), 1);  // skip ctx
+      }
+    }
+    if (!vmlinux_tried) {
+      vmlinux_tried = true;
+      vmlinux = btf__load_vmlinux_btf();
+      if (!vmlinux) vmlinux = nullptr;
+    }
+    if (!vmlinux) return {};
+    int ops_id = btf__find_by_name_kind(vmlinux, "sched_ext_ops", BTF_KIND_STRUCT);
+    if (ops_id <= 0) return {};
+    const btf_type* ops = btf__type_by_id(vmlinux, ops_id);
+    const btf_member* m = btf_members(ops);
+    const btf_type* best = nullptr;
+    size_t best_len = 0;
+    for (int i = 0; i < btf_vlen(ops); ++i) {
+      std::string member = btf__name_by_offset(vmlinux, m[i].name_off) ?: "";
+      if (member.empty() || member.size() >= name.size() || member.size() <= best_len) continue;
+      if (name.compare(name.size() - member.size(), member.size(), member) != 0) continue;
+      if (name[name.size() - member.size() - 1] != '_') continue;
+      const btf_type* t = btf__type_by_id(vmlinux, m[i].type);
+      if (t && btf_is_ptr(t)) {
+        best = btf__type_by_id(vmlinux, t->type);
+        best_len = member.size();
+      }
+    }
+    return best ? proto_kinds(vmlinux, best, 0) : ktstr_probe_func{};
+  }
+};
+
+ProbeRunner::ProbeRunner(proto::ProbePlan plan, ProbeSink sink, std::string tracing_dir)
+    : plan_(std::move(plan)),
+      sink_(std::move(sink)),
+      tracing_dir_(std::move(tracing_dir)),
+      impl_(std::make_unique<Impl>()),
+      history_(plan_.history_per_task, plan_.max_events) {
+  libbpf_set_print(libbpf_print);
+}
+
+ProbeRunner::~ProbeRunner() = default;
+
+void ProbeRunner::log(const std::string& level, const std::string& text) {
+  if (sink_.log) sink_.log(level, "probes: " + text);
+}
+
+int ProbeRunner::Impl::on_event(void* ctx, void* data, size_t size) {
+  auto* self = static_cast<ProbeRunner*>(ctx);
+  if (self->events_sent_) return 0;
+  if (size < sizeof(ktstr_probe_event)) {
+    self->history_.count_dropped(1);
+    return 0;
+  }
+  ktstr_probe_event raw;
+  std::memcpy(&raw, data, sizeof raw);
+  Impl& impl = *self->impl_;
+  std::string func, source;
+  bool matched = true;
+  if (raw.kind == KTSTR_EV_TRIGGER) {
+    func = impl.trigger_name;
+    if (!self->trigger_) {
+      TriggerHit hit{raw.t_ns, raw.pid, raw.cpu, raw.exit_kind,
+                     std::string(raw.reason, strnlen(raw.reason, sizeof raw.reason))};
+      self->trigger_ = hit;
+      self->trigger_seen_ns_ = monotonic_ns();
+    }
+  } else if (raw.kind == KTSTR_EV_KPROBE) {
+    matched = raw.func_id < impl.kfunc_names.size();
+    if (matched) func = impl.kfunc_names[raw.func_id];
+  } else {
+    matched = raw.func_id < impl.targets.size();
+    if (matched) {
+      func = impl.targets[raw.func_id].name;
+      source = impl.targets[raw.func_id].source;
+    }
+  }
+  if (!matched) {
+    self->history_.count_unmatched();
+    func = "?";
+  }
+  self->history_.add(to_proto_event(raw, func, source));
+  return 0;
+}
+
+void ProbeRunner::attach_kernel() {
+  uint64_t t0 = monotonic_ns();
+  Impl& impl = *impl_;
+  std::vector<std::string> wanted;
+  for (const proto::ProbeFunction& f : plan_.kernel_functions) wanted.push_back(f.name);
+  if (!plan_.trigger.fallback_kprobe.empty()) wanted.push_back(plan_.trigger.fallback_kprobe);
+  std::string filter_path = tracing_dir_ + "/available_filter_functions";
+  bool have_list = ::access(filter_path.c_str(), R_OK) == 0;
+  std::vector<std::string> traceable = have_list ? find_traceable(filter_path, wanted) : wanted;
+  if (!have_list) log("warn", "cannot read '" + filter_path + "': attaching every function blindly");
+  auto is_traceable = [&](const std::string& n) {
+    return std::find(traceable.begin(), traceable.end(), n) != traceable.end();
+  };
+  for (const proto::ProbeFunction& f : plan_.kernel_functions) {
+    if (is_traceable(f.name)) setup_.traceable.push_back(f.name);
+    else setup_.untraceable.push_back({f.name, "not traceable"});
+  }
+
+  // Arg kinds by cookie: the plan's functions, then the fallback trigger.
+  int fallback_cookie = -1;
+  for (size_t i = 0; i < plan_.kernel_functions.size(); ++i) {
+    impl.kfunc_names.push_back(plan_.kernel_functions[i].name);
+    if (plan_.kernel_functions[i].name == plan_.trigger.fallback_kprobe) fallback_cookie = int(i);
+  }
+  if (!plan_.trigger.fallback_kprobe.empty() && fallback_cookie < 0) {
+    fallback_cookie = int(impl.kfunc_names.size());
+    impl.kfunc_names.push_back(plan_.trigger.fallback_kprobe);
+  }
+
+  impl.kprobe_obj = ktstr_probes__open();
+  int err = impl.kprobe_obj ? 0 : -errno;
+  if (!err) {
+    autoload_only(impl.kprobe_obj,
+                  {impl.kprobe_obj->progs.probe_kprobe_multi, impl.kprobe_obj->progs.probe_kprobe});
+    err = ktstr_probes__load(impl.kprobe_obj);
+  }
+  if (err) {
+    std::string why = bpf_error("loading the probe object", err);
+    log("warn", why);
+    for (const std::string& n : setup_.traceable) setup_.kprobe_failures.push_back({n, why});
+    setup_.trigger.error = why;
+    return;
+  }
+  for (size_t i = 0; i < plan_.kernel_functions.size() && i < KTSTR_PROBE_MAX_FUNCS; ++i) {
+    ktstr_probe_func f{};
+    for (const std::string& kind : plan_.kernel_functions[i].args)
+      if (f.nr_args < KTSTR_PROBE_MAX_ARGS) f.kinds[f.nr_args++] = uint8_t(probe_arg_kind_from_name(kind));
+    uint32_t key = uint32_t(i);
+    bpf_map__update_elem(impl.kprobe_obj->maps.kprobe_funcs, &key, sizeof key, &f, sizeof f, BPF_ANY);
+  }
+  impl.rb = ring_buffer__new(bpf_map__fd(impl.kprobe_obj->maps.events), &Impl::on_event, this, nullptr);
+  if (!impl.rb) log("warn", bpf_error("creating the ring buffer reader", errno));
+
+  // Kernel functions: one kprobe.multi link, else one kprobe each.
+  std::vector<const char*> syms;
+  std::vector<__u64> cookies;
+  for (size_t i = 0; i < plan_.kernel_functions.size(); ++i)
+    if (is_traceable(plan_.kernel_functions[i].name)) {
+      syms.push_back(plan_.kernel_functions[i].name.c_str());
+      cookies.push_back(i);
+    }
+  if (!syms.empty()) {
+    LIBBPF_OPTS(bpf_kprobe_multi_opts, mopts, .syms = syms.data(), .cookies = cookies.data(),
+                .cnt = syms.size());
+    bpf_link* multi =
+        bpf_program__attach_kprobe_multi_opts(impl.kprobe_obj->progs.probe_kprobe_multi, nullptr, &mopts);
+    if (multi) {
+      impl.links.push_back(multi);
+      for (const char* s : syms) setup_.kprobes_attached.push_back(s);
+    } else {
+      log("debug", bpf_error("kprobe.multi", errno) + "; attaching single kprobes");
+      for (size_t i = 0; i < syms.size(); ++i) {
+        LIBBPF_OPTS(bpf_kprobe_opts, kopts, .bpf_cookie = cookies[i]);
+        bpf_link* l = bpf_program__attach_kprobe_opts(impl.kprobe_obj->progs.probe_kprobe, syms[i], &kopts);
+        if (l) {
+          impl.links.push_back(l);
+          setup_.kprobes_attached.push_back(syms[i]);
+        } else {
+          setup_.kprobe_failures.push_back({syms[i], bpf_error("attaching kprobe", errno)});
+        }
+      }
+    }
+  }
+
+  // The trigger: tp_btf first, else the fallback kprobe.
+  proto::ProbeTriggerStatus& trig = setup_.trigger;
+  std::string tp_error;
+  if (!plan_.trigger.tracepoint.empty()) {
+    impl.trigger_obj = ktstr_probes__open();
+    err = impl.trigger_obj ? 0 : -errno;
+    if (!err) {
+      autoload_only(impl.trigger_obj, {impl.trigger_obj->progs.probe_trigger_tp});
+      err = impl.reuse_maps(impl.trigger_obj);
+      if (!err && plan_.trigger.tracepoint != "sched_ext_exit")
+        err = bpf_program__set_attach_target(impl.trigger_obj->progs.probe_trigger_tp, 0,
+                                             plan_.trigger.tracepoint.c_str());
+      if (!err) err = ktstr_probes__load(impl.trigger_obj);
+    }
+    bpf_link* l = nullptr;
+    if (!err) {
+      l = bpf_program__attach(impl.trigger_obj->progs.probe_trigger_tp);
+      if (!l) err = -errno;
+    }
+    if (l) {
+      impl.links.push_back(l);
+      impl.trigger_name = plan_.trigger.tracepoint;
+      trig = {plan_.trigger.tracepoint, "tp_btf", "attached", "", "", ""};
+    } else {
+      tp_error = bpf_error(("attaching tp_btf/" + plan_.trigger.tracepoint).c_str(), err);
+      if (impl.trigger_obj) ktstr_probes__destroy(impl.trigger_obj);
+      impl.trigger_obj = nullptr;
+      trig = {plan_.trigger.tracepoint, "tp_btf", "failed", tp_error, "", ""};
+    }
+  }
+  if (trig.status != "attached" && !plan_.trigger.fallback_kprobe.empty()) {
+    const std::string& name = plan_.trigger.fallback_kprobe;
+    trig = {name, "kprobe", "failed", "", plan_.trigger.tracepoint, tp_error};
+    if (!is_traceable(name)) {
+      trig.error = "not traceable";
+    } else {
+      LIBBPF_OPTS(bpf_kprobe_opts, kopts, .bpf_cookie = KTSTR_PROBE_COOKIE_TRIGGER | uint32_t(fallback_cookie));
+      bpf_link* l = bpf_program__attach_kprobe_opts(impl.kprobe_obj->progs.probe_kprobe, name.c_str(), &kopts);
+      if (l) {
+        impl.links.push_back(l);
+        impl.trigger_name = name;
+        trig.status = "attached";
+      } else {
+        trig.error = bpf_error("attaching kprobe", errno);
+      }
+    }
+  }
+
+  // Every program loaded from now on may be the scheduler's.
+  uint32_t id = 0;
+  while (bpf_prog_get_next_id(id, &id) == 0) impl.baseline_id = id;
+  log("info", "kernel probes: " + std::to_string(setup_.kprobes_attached.size()) + " kprobes, trigger " +
+                  trig.kind + " " + trig.status + " in " + std::to_string((monotonic_ns() - t0) / 1000000) +
+                  " ms");
+}
+
+void ProbeRunner::poll_programs() {
+  Impl& impl = *impl_;
+  if (!impl.kprobe_obj || setup_sent_) return;
+  uint32_t id = impl.baseline_id;
+  while (bpf_prog_get_next_id(id, &id) == 0) {
+    if (!impl.seen_prog_ids.insert(id).second) continue;
+    if (impl.seen_prog_ids.size() > 4 * kMaxDiscovered) break;
+    int fd = bpf_prog_get_fd_by_id(id);
+    if (fd < 0) continue;
+    bpf_prog_info info{};
+    bpf_func_info finfo{};
+    bpf_line_info linfo{};
+    info.nr_func_info = 1;
+    info.func_info_rec_size = sizeof finfo;
+    info.func_info = uint64_t(uintptr_t(&finfo));
+    info.nr_line_info = 1;
+    info.line_info_rec_size = sizeof linfo;
+    info.line_info = uint64_t(uintptr_t(&linfo));
+    uint32_t len = sizeof info;
+    if (bpf_prog_get_info_by_fd(fd, &info, &len) != 0 || info.type != BPF_PROG_TYPE_STRUCT_OPS ||
+        setup_.bpf_discovered.size() >= kMaxDiscovered) {
+      ::close(fd);
+      continue;
+    }
+    uint64_t t0 = monotonic_ns();
+    std::string name(info.name, strnlen(info.name, sizeof info.name));
+    btf* prog_btf = info.btf_id ? btf__load_from_kernel_by_id(info.btf_id) : nullptr;
+    std::string source;
+    if (prog_btf) {
+      // The full name (info.name is cut at 15 characters) and the first line.
+      if (info.nr_func_info > 0 && finfo.type_id) {
+        const btf_type* fn = btf__type_by_id(prog_btf, finfo.type_id);
+        if (fn && btf_is_func(fn)) name = btf__name_by_offset(prog_btf, fn->name_off) ?: name;
+      }
+      if (info.nr_line_info > 0) {
+        const char* file = btf__name_by_offset(prog_btf, linfo.file_name_off);
+        if (file && *file) source = std::string(file) + ":" + std::to_string(BPF_LINE_INFO_LINE_NUM(linfo.line_col));
+      }
+    }
+    setup_.bpf_discovered.push_back(name);
+    bool wanted = plan_.bpf_programs.empty() ||
+                  std::find(plan_.bpf_programs.begin(), plan_.bpf_programs.end(), name) != plan_.bpf_programs.end();
+    if (!wanted || impl.targets.size() >= proto::kMaxProbePrograms) {
+      if (prog_btf) btf__free(prog_btf);
+      ::close(fd);
+      continue;
+    }
+    Impl::Target target{name, source, impl.bpf_prog_kinds(prog_btf, name)};
+    if (prog_btf) btf__free(prog_btf);
+
+    ktstr_probes* skel = ktstr_probes__open();
+    int err = skel ? 0 : -errno;
+    bpf_link *entry = nullptr, *exit = nullptr;
+    if (!err) {
+      autoload_only(skel, {skel->progs.probe_fentry, skel->progs.probe_fexit});
+      skel->rodata->fentry_func_id = uint32_t(impl.targets.size());
+      std::memcpy((void*)&skel->rodata->fentry_func, &target.func, sizeof target.func);
+      err = impl.reuse_maps(skel);
+      if (!err) err = bpf_program__set_attach_target(skel->progs.probe_fentry, fd, name.c_str());
+      if (!err) err = bpf_program__set_attach_target(skel->progs.probe_fexit, fd, name.c_str());
+      if (!err) err = ktstr_probes__load(skel);
+    }
+    if (!err && !(entry = bpf_program__attach(skel->progs.probe_fentry))) err = -errno;
+    if (!err && !(exit = bpf_program__attach(skel->progs.probe_fexit))) err = -errno;
+    if (err) {
+      setup_.fentry_failures.push_back({name, bpf_error("attaching fentry/fexit", err)});
+      if (entry) bpf_link__destroy(entry);
+      if (skel) ktstr_probes__destroy(skel);
+    } else {
+      impl.links.push_back(entry);
+      impl.links.push_back(exit);
+      impl.fentry_objs.push_back(skel);
+      impl.targets.push_back(std::move(target));
+      setup_.fentry_attached.push_back(name);
+      log("debug", "fentry/fexit on '" + name + "' (" + std::to_string(impl.targets.back().func.nr_args) +
+                       " args) in " + std::to_string((monotonic_ns() - t0) / 1000000) + " ms");
+    }
+    ::close(fd);  // the links hold the target
+  }
+}
+
+void ProbeRunner::programs_ready() {
+  if (setup_sent_) return;
+  poll_programs();
+  setup_sent_ = true;
+  setup_.t_ms = boottime_ms();
+  if (sink_.send) sink_.send(proto::encode_message(setup_));
+}
+
+void ProbeRunner::tick() {
+  if (events_sent_ || !impl_->rb) return;
+  ring_buffer__poll(impl_->rb, 0);
+  if (trigger_ && monotonic_ns() >= trigger_seen_ns_ + kTriggerTailNs) send_events();
+}
+
+void ProbeRunner::finish() {
+  if (!setup_sent_) programs_ready();
+  if (events_sent_) return;
+  if (impl_->rb) ring_buffer__poll(impl_->rb, 0);
+  send_events();
+}
+
+void ProbeRunner::send_events() {
+  events_sent_ = true;
+  proto::ProbeEventsMsg msg = history_.report(trigger_);
+  for (ktstr_probes* o : {impl_->kprobe_obj, impl_->trigger_obj})
+    if (o && o->bss) msg.events_dropped += o->bss->ringbuf_drops;
+  for (ktstr_probes* o : impl_->fentry_objs)
+    if (o->bss) msg.events_dropped += o->bss->ringbuf_drops;
+  // Fit one frame: drop the oldest events of other tasks first, then the
+  // oldest of the triggering task's.
+  std::string frame = proto::encode_message(msg);
+  while (frame.empty() && !msg.events.empty()) {
+    size_t first = 0;
+    while (first < msg.events.size() && trigger_ && msg.events[first].pid == trigger_->pid) ++first;
+    size_t rest = msg.events.size() - first;
+    size_t begin = rest > 0 ? first : 0, count = std::max<size_t>(1, (rest > 0 ? rest : first) / 4);
+    msg.events.erase(msg.events.begin() + long(begin), msg.events.begin() + long(begin + count));
+    msg.events_dropped += count;
+    msg.per_task_history.clear();
+    for (const proto::ProbeEvent& e : msg.events) ++msg.per_task_history[std::to_string(e.pid)];
+    frame = proto::encode_message(msg);
+  }
+  log("info", "events: " + std::to_string(msg.events.size()) + " kept of " + std::to_string(msg.events_total) +
+                  ", trigger " + (msg.trigger_fired ? "fired" : "did not fire"));
+  if (sink_.send && !frame.empty()) sink_.send(frame);
+}
+
+}  // namespace ktstr::agent

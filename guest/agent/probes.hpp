@@ -1,0 +1,70 @@
+// The in-guest probe runner of an auto-repro run (JOB `probes`): kprobes on
+// the crash chain's kernel functions and the trigger (tp_btf/sched_ext_exit,
+// else a fallback kprobe) before the scheduler starts, fentry/fexit on the
+// scheduler's struct_ops programs as they appear, a bounded per-task history
+// of the ring buffer's events, and one PROBE_SETUP plus one PROBE_EVENTS
+// frame. Nothing here throws or aborts the run: failures become report fields.
+#pragma once
+
+#include "guest/agent/probe_history.hpp"
+#include "guest/proto/messages.hpp"
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ktstr::agent {
+
+struct ProbeSink {
+  std::function<void(const std::string& frame)> send;
+  std::function<void(const std::string& level, const std::string& text)> log;
+};
+
+// Reads `path` (available_filter_functions: one "name [module]" per line)
+// in chunks, keeping only names in `wanted`; at most `max_bytes` are read.
+std::vector<std::string> find_traceable(const std::string& path, const std::vector<std::string>& wanted,
+                                        size_t max_bytes = 64u << 20);
+
+class ProbeRunner {
+ public:
+  ProbeRunner(proto::ProbePlan plan, ProbeSink sink, std::string tracing_dir = "/sys/kernel/tracing");
+  ~ProbeRunner();
+  ProbeRunner(const ProbeRunner&) = delete;
+  ProbeRunner& operator=(const ProbeRunner&) = delete;
+
+  // Before the scheduler starts: traceable split, kprobes, the trigger, and
+  // the highest BPF program id so far (later struct_ops programs are the
+  // scheduler's).
+  void attach_kernel();
+  // While waiting for the scheduler to attach (call often): fentry/fexit on
+  // newly loaded struct_ops programs the plan wants.
+  void poll_programs();
+  // The scheduler is enabled (or gave up): a last discovery, then PROBE_SETUP.
+  void programs_ready();
+  // Drains the ring buffer; sends PROBE_EVENTS ~300 ms after the trigger.
+  void tick();
+  // End of the run: drains and sends PROBE_EVENTS if not sent yet.
+  void finish();
+
+  bool events_sent() const { return events_sent_; }
+
+ private:
+  struct Impl;
+  void send_events();
+  void log(const std::string& level, const std::string& text);
+
+  proto::ProbePlan plan_;
+  ProbeSink sink_;
+  std::string tracing_dir_;
+  std::unique_ptr<Impl> impl_;
+  proto::ProbeSetupMsg setup_;
+  bool setup_sent_ = false;
+  bool events_sent_ = false;
+  ProbeHistory history_;
+  std::optional<TriggerHit> trigger_;
+  uint64_t trigger_seen_ns_ = 0;  // monotonic, when the agent saw the trigger
+};
+
+}  // namespace ktstr::agent

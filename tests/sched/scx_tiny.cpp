@@ -1,0 +1,129 @@
+// scx_tiny: the loader for tests/sched/scx_tiny.bpf.c, ktstr's external test
+// scheduler. Unlike the fixture scx-ktstr it is linked dynamically (libelf,
+// libz, libzstd from the system), so ktstr must ship those libraries into
+// the guest for it to start at all.
+//
+// Usage: scx_tiny [--slice-us N]
+// Stdout: "scx_tiny: attached (slice N us)". On exit, stderr gets the scx
+// tools' report: DEBUG DUMP, the kernel's dump, and "EXIT: <reason> (<msg>)".
+// Exit status: 0 detached (signal or unregistered), 1 ejected by the kernel,
+// 2 usage or load failure, 3 attach failure.
+//
+// The skeleton refers to struct tiny_exit_info: define it first.
+#include "scx_tiny_common.h"
+#include "scx_tiny.skel.h"
+
+#include <bpf/libbpf.h>
+
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string_view>
+#include <thread>
+
+namespace {
+
+constexpr int kExitDetached = 0;
+constexpr int kExitEjected = 1;
+constexpr int kExitLoadFailed = 2;
+constexpr int kExitAttachFailed = 3;
+constexpr auto kPollInterval = std::chrono::milliseconds(10);
+// Slices outside this range make no sense for a test scheduler.
+constexpr unsigned long kMinSliceUs = 100;
+constexpr unsigned long kMaxSliceUs = 1000000;
+
+volatile std::sig_atomic_t g_stop_signal = 0;
+
+void on_stop_signal(int sig) { g_stop_signal = sig; }
+
+int print_libbpf(enum libbpf_print_level level, const char* fmt, va_list args) {
+  if (level != LIBBPF_WARN) return 0;
+  return std::vfprintf(stderr, fmt, args);
+}
+
+// The slice in microseconds, or 0 after printing a usage error.
+unsigned long parse_slice_us(int argc, char** argv) {
+  unsigned long slice_us = TINY_SLICE_DFL_NS / 1000;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "--slice-us" && i + 1 < argc) {
+      char* end = nullptr;
+      slice_us = std::strtoul(argv[++i], &end, 10);
+      if (*end != '\0' || slice_us < kMinSliceUs || slice_us > kMaxSliceUs) {
+        std::fprintf(stderr, "scx_tiny: invalid --slice-us '%s' (want %lu..%lu)\n", argv[i],
+                     kMinSliceUs, kMaxSliceUs);
+        return 0;
+      }
+    } else {
+      std::fprintf(stderr, "usage: scx_tiny [--slice-us N]\n");
+      return 0;
+    }
+  }
+  return slice_us;
+}
+
+int32_t exit_kind(const scx_tiny* skel) {
+  return __atomic_load_n(&skel->bss->exit_info.kind, __ATOMIC_ACQUIRE);
+}
+
+void print_exit(const tiny_exit_info& info) {
+  const std::string_view dump(info.dump, strnlen(info.dump, sizeof(info.dump)));
+  const char* rule =
+      "================================================================================";
+  if (!dump.empty()) {
+    std::fprintf(stderr, "\nDEBUG DUMP\n%s\n\n%.*s", rule, int(dump.size()), dump.data());
+    if (dump.back() != '\n') std::fputc('\n', stderr);
+    std::fprintf(stderr, "%s\n\n", rule);
+  }
+  std::fprintf(stderr, "EXIT: %.*s", int(strnlen(info.reason, sizeof(info.reason))), info.reason);
+  const size_t msg_len = strnlen(info.msg, sizeof(info.msg));
+  if (msg_len) std::fprintf(stderr, " (%.*s)", int(msg_len), info.msg);
+  std::fputc('\n', stderr);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const unsigned long slice_us = parse_slice_us(argc, argv);
+  if (slice_us == 0) return kExitLoadFailed;
+  libbpf_set_print(print_libbpf);
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
+
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+
+  scx_tiny* skel = scx_tiny__open();
+  if (!skel) {
+    std::fprintf(stderr, "scx_tiny: cannot open BPF object: %s\n", std::strerror(errno));
+    return kExitLoadFailed;
+  }
+  skel->rodata->slice_ns = slice_us * 1000;
+  skel->struct_ops.tiny_ops->exit_dump_len = TINY_EXIT_DUMP_LEN;
+  if (int err = scx_tiny__load(skel); err) {
+    std::fprintf(stderr, "scx_tiny: failed to load BPF programs: %s\n", std::strerror(-err));
+    scx_tiny__destroy(skel);
+    return kExitLoadFailed;
+  }
+  bpf_link* link = bpf_map__attach_struct_ops(skel->maps.tiny_ops);
+  if (!link) {
+    std::fprintf(stderr, "scx_tiny: cannot attach scheduler: %s\n", std::strerror(errno));
+    scx_tiny__destroy(skel);
+    return kExitAttachFailed;
+  }
+  std::printf("scx_tiny: attached (slice %lu us)\n", slice_us);
+
+  while (exit_kind(skel) == 0 && !g_stop_signal) std::this_thread::sleep_for(kPollInterval);
+
+  // Detaching runs ops.exit (SCX_EXIT_UNREG) unless the kernel ejected us.
+  bpf_link__destroy(link);
+  const int32_t kind = exit_kind(skel);
+  if (kind != 0) print_exit(skel->bss->exit_info);
+  scx_tiny__destroy(skel);
+  return kind >= TINY_EXIT_ERROR ? kExitEjected : kExitDetached;
+}
