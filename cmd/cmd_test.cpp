@@ -131,6 +131,9 @@ int cmd_test(Context& ctx, const std::vector<std::string>& argv) {
   if (a.memory && (a.memory < 64 || a.memory > 65536))
     throw Fatal(Error("--memory " + std::to_string(a.memory) + " is out of range", "use 64 to 65536 MB"));
 
+  // Bad scheduler paths fail now, before a kernel is fetched or a VM boots.
+  for (auto& spec : specs) value_or_die(check_scheduler(spec));
+
   Progress progress(!a.json);
   auto progress_fn = [&](const std::string& s) { progress.update(s); };
   db::Store& store = ctx.open_store();

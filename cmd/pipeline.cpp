@@ -132,6 +132,12 @@ Result<std::string> test_initramfs(db::Store& store, const TestSpec& spec) {
 
 }  // namespace
 
+Status check_scheduler(const TestSpec& spec) {
+  auto entries = scheduler_entries(spec);
+  if (!entries) return tl::unexpected(entries.error());
+  return {};
+}
+
 Result<std::string> find_agent_binary() {
   if (const char* a = std::getenv("KTSTR_AGENT"); a && *a) {
     if (::access(a, X_OK) != 0) return fail("KTSTR_AGENT '" + std::string(a) + "' is not executable");

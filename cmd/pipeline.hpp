@@ -27,6 +27,10 @@ struct PipelineOptions {
   std::optional<ProbePlan> probes;   // crash probes (auto-repro runs); absent = none
 };
 
+// The spec's scheduler can go into a VM: the binary exists, is executable
+// and its shared libraries are found. Checked before any kernel is resolved.
+Status check_scheduler(const TestSpec& spec);
+
 // The guest agent binary: $KTSTR_AGENT, else beside ktstr, else libexec.
 Result<std::string> find_agent_binary();
 
