@@ -85,7 +85,10 @@ std::optional<uint64_t> parse_number(std::string_view s) {
 std::vector<uint32_t> parse_sched_debug_nr_running(std::string_view text) {
   constexpr size_t kMaxCpus = 4096;
   std::vector<uint32_t> out;
-  std::optional<size_t> cpu;  // current "cpu#N" section, until its nr_running
+  // The current "cpu#N" section until its nr_running; kNone outside one. (A
+  // plain sentinel: GCC 12 -O2 warns falsely about std::optional here.)
+  constexpr size_t kNone = SIZE_MAX;
+  size_t cpu = kNone;
   size_t pos = 0;
   while (pos < text.size()) {
     size_t nl = text.find('\n', pos);
@@ -95,19 +98,19 @@ std::vector<uint32_t> parse_sched_debug_nr_running(std::string_view text) {
       std::string_view rest = line.substr(4);
       size_t end = rest.find_first_not_of("0123456789");
       auto n = parse_number(rest.substr(0, end));
-      cpu = n && *n < kMaxCpus ? std::optional<size_t>(*n) : std::nullopt;
+      cpu = n && *n < kMaxCpus ? static_cast<size_t>(*n) : kNone;
       continue;
     }
-    if (!cpu) continue;
+    if (cpu == kNone) continue;
     std::string_view t = trim(line);
     if (t.rfind(".nr_running", 0) != 0) continue;
     size_t colon = t.find(':');
     if (colon == std::string_view::npos || trim(t.substr(0, colon)) != ".nr_running") continue;
     auto n = parse_number(trim(t.substr(colon + 1)));
     if (!n) continue;
-    if (out.size() <= *cpu) out.resize(*cpu + 1, 0);
-    out[*cpu] = static_cast<uint32_t>(*n > UINT32_MAX ? UINT32_MAX : *n);
-    cpu.reset();
+    if (out.size() <= cpu) out.resize(cpu + 1, 0);
+    out[cpu] = static_cast<uint32_t>(*n > UINT32_MAX ? UINT32_MAX : *n);
+    cpu = kNone;
   }
   return out;
 }
