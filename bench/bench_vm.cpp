@@ -51,11 +51,12 @@ int main(int argc, char** argv) {
   }
   auto kernels = nlohmann::json::parse(list->out);
   std::string image;
-  for (auto& k : kernels)
-    if (k.value("sched_ext", false) && !k.value("corrupt", true)) {
-      image = k.value("image", "");
-      break;
-    }
+  // The kernel `ktstr test` picks by default: the highest version cached
+  // (7.x before 6.x is enough here).
+  for (auto& k : kernels) {
+    if (!k.value("sched_ext", false) || k.value("corrupt", true)) continue;
+    if (image.empty() || k.value("version", "").rfind("7.", 0) == 0) image = k.value("image", "");
+  }
   if (image.empty()) {
     std::fprintf(stderr, "bench: no sched_ext kernel cached; run 'ktstr kernel fetch'\n");
     return 2;

@@ -1,5 +1,12 @@
 #include "kbuild/debian_fetch.hpp"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
 #include "core/fs.hpp"
 #include "core/subprocess.hpp"
 #include "kbuild/bzimage.hpp"
@@ -270,6 +277,21 @@ Result<KernelRecord> fetch_debian_kernel(db::Store& store, const std::string& re
   };
   auto apt = prepare_apt(store.dir());
   if (!apt) return fail(apt.error());
+  // The private apt state runs without apt's own locking (Debug::NoLocking),
+  // so concurrent fetches take turns on a lock of ours; the kernel fd closes
+  // (and unlocks) when this function returns.
+  const std::string lock_path = apt->root + "/ktstr-fetch.lock";
+  int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock_fd < 0) return fail("cannot open '" + lock_path + "': " + std::strerror(errno));
+  struct LockGuard {
+    int fd;
+    ~LockGuard() { ::close(fd); }
+  } lock_guard{lock_fd};
+  if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    say("waiting for another 'ktstr kernel fetch' to finish...");
+    while (::flock(lock_fd, LOCK_EX) != 0 && errno == EINTR) {
+    }
+  }
 
   say(fmt::format("updating the package lists of {}...", fmt::join(kKernelSuites, ", ")));
   if (auto r = run_tool(apt->argv("apt-get", {"-q", "update"})); !r) return fail(r.error());
