@@ -6,6 +6,7 @@
 #include "core/result.hpp"
 #include "core/spec.hpp"
 #include "db/crashes.hpp"
+#include "db/repros.hpp"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -131,6 +132,17 @@ int show_crash(db::Store& store, const std::string& id, bool json) {
     if (nl == std::string::npos) nl = spec.size();
     std::cout << "  " << spec.substr(at, nl - at) << "\n";
     at = nl + 1;
+  }
+  // Replays run later with `ktstr repro` (auto-repro is already in the report).
+  auto repros = value_or_die(db::list_repros(store, c.id));
+  if (!repros.empty()) {
+    std::cout << "\n--- repros (" << repros.size() << ") ---\n";
+    for (auto& r : repros)
+      std::cout << fmt::format("{}  reproduced: {}  repro VM {:.1f}s\n", when(r.created_at), r.reproduced ? "yes" : "no",
+                               r.duration_ms / 1000.0);
+    const auto& latest = repros.back();
+    if (!latest.report.empty() && c.report.find(latest.report) == std::string::npos)
+      std::cout << "latest:\n" << latest.report << (latest.report.back() == '\n' ? "" : "\n");
   }
   std::cout << "\nreplay with probes:   ktstr repro " << c.id << "\n"
             << "pin as a regression:  ktstr pin " << c.id << "\n";
