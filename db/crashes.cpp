@@ -31,17 +31,6 @@ std::string lower(std::string s) {
   return s;
 }
 
-std::string args_to_json(const std::vector<std::string>& args) { return nlohmann::json(args).dump(); }
-
-std::vector<std::string> args_from_json(const std::string& text) {
-  auto j = nlohmann::json::parse(text, nullptr, false);
-  std::vector<std::string> out;
-  if (!j.is_array()) return out;
-  for (auto& a : j)
-    if (a.is_string()) out.push_back(a.get<std::string>());
-  return out;
-}
-
 CrashRecord read_row(const Stmt& s) {
   CrashRecord c;
   c.id = s.text(0);
@@ -55,7 +44,7 @@ CrashRecord read_row(const Stmt& s) {
   c.kernel_id = s.text(8);
   c.scheduler = s.text(9);
   c.scheduler_sha256 = s.text(10);
-  c.sched_args = args_from_json(s.text(11));
+  c.sched_args = string_list_from_json(s.text(11));
   c.topology = s.text(12);
   c.spec_toml = s.text(13);
   c.seed = static_cast<uint64_t>(s.integer(14));  // stored as its int64 bit pattern
@@ -95,7 +84,7 @@ Status put_crash(Store& store, const CrashRecord& c) {
     if (!s) return fail(s.error());
     s->bind(1, lower(c.id)).bind(2, c.signature_key).bind(3, c.kind).bind(4, c.message).bind(5, c.bpf_prog);
     s->bind(6, c.source).bind(7, c.summary).bind(8, c.test_name).bind(9, c.kernel_id).bind(10, c.scheduler);
-    s->bind(11, c.scheduler_sha256).bind(12, args_to_json(c.sched_args)).bind(13, c.topology);
+    s->bind(11, c.scheduler_sha256).bind(12, string_list_to_json(c.sched_args)).bind(13, c.topology);
     s->bind(14, c.spec_toml).bind(15, static_cast<int64_t>(c.seed)).bind(16, c.run_id).bind(17, c.created_at);
     s->bind(18, c.report).bind(19, c.result_json).bind(20, c.artifacts_dir);
     return s->run(what);

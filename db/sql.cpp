@@ -1,5 +1,6 @@
 #include "db/sql.hpp"
 
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
@@ -178,6 +179,17 @@ Status commit(sqlite3* db, const std::string& what) {
 
 void rollback(sqlite3* db) {
   if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+}
+
+std::string string_list_to_json(const std::vector<std::string>& items) { return nlohmann::json(items).dump(); }
+
+std::vector<std::string> string_list_from_json(const std::string& text) {
+  auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  std::vector<std::string> out;
+  if (!j.is_array()) return out;
+  for (const auto& e : j)
+    if (e.is_string()) out.push_back(e.get<std::string>());
+  return out;
 }
 
 }  // namespace ktstr::db

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 #include <string_view>
 #include <utility>
 
@@ -67,6 +68,12 @@ class Stmt {
   sqlite3_stmt* stmt_;
   bool stepped_ = false;
 };
+
+// A list of strings kept in one TEXT column as a JSON array (kernels'
+// tracepoints, crashes' sched_args). Reading is lenient: anything that is not
+// an array of strings gives what strings it can, never an error.
+std::string string_list_to_json(const std::vector<std::string>& items);
+std::vector<std::string> string_list_from_json(const std::string& text);
 
 // Runs statements without values (schema, pragmas) through sqlite3_exec.
 Status exec(sqlite3* db, const char* sql, const std::string& what);

@@ -65,17 +65,6 @@ constexpr const char* kKernelColumns =
     "id, version, name, source, image_path, config_path, vmlinux_path, image_sha256, image_size, "
     "sched_ext, tracepoints, added_at";
 
-std::string tracepoints_to_json(const std::vector<std::string>& tps) { return nlohmann::json(tps).dump(); }
-
-std::vector<std::string> tracepoints_from_json(const std::string& text) {
-  auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
-  std::vector<std::string> out;
-  if (!j.is_array()) return out;
-  for (const auto& e : j)
-    if (e.is_string()) out.push_back(e.get<std::string>());
-  return out;
-}
-
 KernelRecord kernel_from_row(const Stmt& s) {
   KernelRecord k;
   k.id = s.text(0);
@@ -88,7 +77,7 @@ KernelRecord kernel_from_row(const Stmt& s) {
   k.image_sha256 = s.text(7);
   k.image_size = static_cast<uint64_t>(s.integer(8));
   k.sched_ext = s.integer(9) != 0;
-  k.tracepoints = tracepoints_from_json(s.text(10));
+  k.tracepoints = string_list_from_json(s.text(10));
   k.added_at = s.integer(11);
   return k;
 }
@@ -169,7 +158,7 @@ Status Store::put_kernel(const KernelRecord& k) {
     s->bind(1, k.id).bind(2, k.version).bind(3, k.name).bind(4, k.source);
     s->bind(5, k.image_path).bind(6, k.config_path).bind(7, k.vmlinux_path).bind(8, k.image_sha256);
     s->bind(9, static_cast<int64_t>(k.image_size)).bind(10, int64_t{k.sched_ext ? 1 : 0});
-    s->bind(11, tracepoints_to_json(k.tracepoints)).bind(12, k.added_at);
+    s->bind(11, string_list_to_json(k.tracepoints)).bind(12, k.added_at);
     return s->run("cannot store kernel '" + k.id + "'");
   });
 }
