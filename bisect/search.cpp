@@ -54,7 +54,7 @@ const char* outcome_name(Outcome o) {
 int default_max_runs(size_t n) {
   int steps = 0;
   while ((size_t{1} << steps) < n) ++steps;
-  return 10 * steps + 20;
+  return 15 * steps + 30;
 }
 
 Search::Search(const CandidateGraph& g, SearchOptions o) : g_(g), o_(o) {
@@ -64,6 +64,7 @@ Search::Search(const CandidateGraph& g, SearchOptions o) : g_(g), o_(o) {
   miss_desc_.assign(n, 0);
   prob_.assign(n, 0);
   mean_p_.assign(n, 0);
+  mean_p_entropy_.assign(n, 0);
 
   // p grid: Beta(alpha, beta) weights on midpoints carry 1 - p_deterministic
   // of the mass, the point p = 1 the rest.
@@ -102,6 +103,7 @@ const Search::Mix& Search::mix(int h, int m) const {
     }
     r.mean_p = s;
     r.det = std::exp(t[k - 1] - r.log_like);
+    r.mean_p_entropy = entropy(r.mean_p);
   }
   return mix_cache_.emplace(key, r).first->second;
 }
@@ -147,19 +149,24 @@ void Search::update() {
   const double log_prior_c = std::log1p(-prior_none) - std::log(static_cast<double>(n));
   std::vector<double> logpost(n);
   std::vector<double> det(n);
+  // Neighbours usually share their verdict counts (always in a chain, between
+  // tested commits): reuse the last lookup.
+  const Mix* last = nullptr;
+  int last_h = -1, last_m = -1;
   for (size_t c = 0; c < n; ++c) {
     int ha = hit_desc_[c], ma = miss_desc_[c];
-    if (!o_.fixed) {
-      const Mix& mx = mix(ha, ma);
-      logpost[c] = log_prior_c + mx.log_like + (hits_ - ha) * leps + (misses_ - ma) * l1eps;
-      mean_p_[c] = mx.mean_p;
-      det[c] = mx.det;
-    } else {
-      const Mix& mx = mix(hits_ - ha + good_.hit, misses_ - ma + good_.miss);
-      logpost[c] = log_prior_c + mx.log_like + ha * leps + ma * l1eps;
-      mean_p_[c] = mx.mean_p;
-      det[c] = mx.det;
+    int h = o_.fixed ? hits_ - ha + good_.hit : ha;
+    int m = o_.fixed ? misses_ - ma + good_.miss : ma;
+    if (!last || h != last_h || m != last_m) {
+      last = &mix(h, m);
+      last_h = h;
+      last_m = m;
     }
+    logpost[c] = log_prior_c + last->log_like +
+                 (o_.fixed ? ha * leps + ma * l1eps : (hits_ - ha) * leps + (misses_ - ma) * l1eps);
+    mean_p_[c] = last->mean_p;
+    mean_p_entropy_[c] = last->mean_p_entropy;
+    det[c] = last->det;
   }
   double log_none = kNegInf, none_det = std::clamp(o_.p_deterministic, 0.0, 1.0);
   none_mean_p_ = 0;
@@ -176,17 +183,19 @@ void Search::update() {
   // Normalise in log space.
   double mx = log_none;
   for (double v : logpost) mx = std::max(mx, v);
+  // exp() once per run of equal values (chains have few distinct ones)
+  std::vector<double> ex(n);
+  for (size_t c = 0; c < n; ++c) ex[c] = c > 0 && logpost[c] == logpost[c - 1] ? ex[c - 1] : std::exp(logpost[c] - mx);
   double total = log_none == kNegInf ? 0 : std::exp(log_none - mx);
-  for (double v : logpost) total += std::exp(v - mx);
-  double log_total = mx + std::log(total);
+  for (double v : ex) total += v;
   best_ = 0;
   det_ = 0;
   for (size_t c = 0; c < n; ++c) {
-    prob_[c] = std::exp(logpost[c] - log_total);
+    prob_[c] = ex[c] / total;
     det_ += prob_[c] * det[c];
     if (prob_[c] > prob_[best_]) best_ = c;
   }
-  none_ = log_none == kNegInf ? 0 : std::exp(log_none - log_total);
+  none_ = log_none == kNegInf ? 0 : std::exp(log_none - mx) / total;
   det_ += none_ * none_det;
 
   ambiguous_.clear();
@@ -208,7 +217,9 @@ Next Search::decide(std::vector<size_t>* amb) const {
   }
   const size_t bad = g_.bad();
   if (!o_.fixed && ev_[bad].hit == 0) {
-    if (excluded(bad)) {
+    // Others at the bad end only count towards bad_end_tries here: the
+    // caller asked for this signature, so a masking crash is given its tries.
+    if (ev_[bad].skip >= std::max(1, o_.skip_limit)) {
       done.reason = "the bad end cannot be tested";
       return done;
     }
@@ -269,10 +280,20 @@ void Search::classes(std::vector<size_t>* best_class, double* mass) const {
       g_.for_each_ancestor(x, [&](size_t c) { key[c] ^= m; });
     }
   }
-  std::map<uint64_t, double> masses;
-  for (size_t c = 0; c < n; ++c) masses[key[c]] += prob_[c];
-  uint64_t best_key = key[best_];
-  double best_mass = masses[best_key];
+  // Class masses; the heaviest class wins, the lowest key on ties.
+  std::vector<std::pair<uint64_t, double>> masses;
+  if (g_.linear()) {
+    for (size_t c = 0; c < n; ++c) {
+      if (masses.empty() || masses.back().first != key[c]) masses.push_back({key[c], 0});
+      masses.back().second += prob_[c];
+    }
+  } else {
+    std::map<uint64_t, double> by_key;
+    for (size_t c = 0; c < n; ++c) by_key[key[c]] += prob_[c];
+    masses.assign(by_key.begin(), by_key.end());
+  }
+  uint64_t best_key = masses.front().first;
+  double best_mass = masses.front().second;
   for (auto& [k, m] : masses) {
     if (m > best_mass) {
       best_mass = m;
@@ -295,7 +316,7 @@ bool Search::choose(size_t* commit) const {
   double t1 = 0, t2 = 0;
   for (size_t c = 0; c < n; ++c) {
     pq[c] = prob_[c] * mean_p_[c];
-    ph[c] = prob_[c] * entropy(mean_p_[c]);
+    ph[c] = prob_[c] * mean_p_entropy_[c];
     t1 += pq[c];
     t2 += ph[c];
   }
@@ -327,7 +348,9 @@ bool Search::choose(size_t* commit) const {
         e1 += ph[c];
       });
     }
-    if (excluded(x)) continue;
+    // A verdict says no more than whether x is affected: nothing when that
+    // is (nearly) certain.
+    if (std::min(s0, 1 - s0) < 1e-9 || excluded(x)) continue;
     const Evidence& e = ev_[x];
     double verdicts = e.hit + e.miss + kOtherDiscount;
     double score = gain(s0, s1, e1) * verdicts / (verdicts + e.other);

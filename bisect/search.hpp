@@ -26,8 +26,9 @@
 //
 // Choosing. next() asks, in order: nothing when max_runs are spent; (normal
 // mode) the bad end while it has no hit yet, so the caller's loop needs no
-// separate confirmation step (after bad_end_tries runs there without a hit:
-// Done, "the bad end does not reproduce"); nothing once the most probable
+// separate confirmation step (after bad_end_tries runs there without a hit,
+// Others included: Done, "the bad end does not reproduce"; a skip there:
+// Done, "the bad end cannot be tested"); nothing once the most probable
 // culprit reaches `confidence` (or "no culprit" does); otherwise the commit
 // whose verdict has the largest expected information gain about the culprit,
 // discounted for Others seen there. Ties go to the lowest index.
@@ -59,7 +60,7 @@ struct SearchOptions {
   bool fixed = false;        // find the first commit where the signature STOPS appearing
   // Model parameters.
   double epsilon = 0.001;        // P(signature) at an unaffected commit
-  double p_deterministic = 0.5;  // prior mass of p = 1
+  double p_deterministic = 0.3;  // prior mass of p = 1
   double p_alpha = 1.0;          // Beta prior of p for the rest of the mass
   double p_beta = 1.0;
   double no_culprit_prior = 0.05;  // prior of "no culprit in the range"
@@ -68,9 +69,10 @@ struct SearchOptions {
   int other_limit = 3;             // Others (without verdicts) after which likewise
 };
 
-// The run budget when SearchOptions::max_runs is 0: 10 runs per bisection step
-// plus 20 (the cost of syzkaller's 10-runs-per-commit policy, plus the
-// bad-end confirmation), i.e. 10 * ceil(log2 n) + 20.
+// The run budget when SearchOptions::max_runs is 0: 15 runs per bisection
+// step plus 30, i.e. 15 * ceil(log2 n) + 30 (1.5 times syzkaller's 10 runs per
+// tested commit, plus the bad-end confirmation): enough for rates down to
+// about 0.3; rarer signatures need a larger budget.
 int default_max_runs(size_t n);
 
 struct Evidence {
@@ -92,10 +94,11 @@ class Search {
 
   void observe(size_t commit, Outcome o);  // one run's verdict at a candidate
   // One run at a good end (outside the candidates), e.g. the caller's
-  // confirm-good runs. Optional. In fixed mode a good end shows the signature
-  // at rate p, so its hits teach the engine p (the engine cannot ask for it:
-  // the caller confirms the good end reproduces before the search); in normal
-  // mode they are counted only. Counts towards runs().
+  // confirm-good runs. In fixed mode a good end shows the signature at rate
+  // p, so its hits teach the engine p: the engine cannot ask for it, so the
+  // caller confirms the good (old) end reproduces before the search and feeds
+  // those runs here (a few hits there save runs when the fix is early). In
+  // normal mode they are counted only. Counts towards runs().
   void observe_good(Outcome o);
 
   Next next() const;       // the commit to run next, or Done
@@ -122,6 +125,7 @@ class Search {
     double log_like = 0;  // log sum_k w_k p_k^h (1-p_k)^m
     double mean_p = 0;    // posterior mean of p given (h, m)
     double det = 0;       // posterior P(p = 1) given (h, m)
+    double mean_p_entropy = 0;  // binary entropy of mean_p (bits)
   };
   const Mix& mix(int h, int m) const;
   void update();
@@ -141,6 +145,7 @@ class Search {
   // Derived state (a function of the above), refreshed by update().
   std::vector<double> prob_;         // P(culprit == c)
   std::vector<double> mean_p_;       // E[p | culprit == c]
+  std::vector<double> mean_p_entropy_;
   double none_ = 0, none_mean_p_ = 0, det_ = 0;
   size_t best_ = 0;
   Next next_;
