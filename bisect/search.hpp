@@ -9,12 +9,24 @@
 // grid: a prior mass at p = 1 (deterministic signatures, the common case) and
 // a Beta(p_alpha, p_beta) over (0, 1) for the rest. Hits at several commits
 // with no miss at a commit known to be bad drive the p posterior to 1, so a
-// miss becomes near-conclusive and a deterministic signature costs about what
-// git bisect costs; one miss at a commit known to be bad (a hit there or at an
-// ancestor) rules p = 1 out and the search turns cautious. In `fixed` mode
-// commits before the fix show the signature at rate p, commits after it at
-// epsilon, and "no culprit" means nothing in the range fixes it. Everything is
-// in log space (safe for thousands of commits and runs).
+// miss becomes near-conclusive; one miss at a commit known to be bad (a hit
+// there or at an ancestor) rules p = 1 out and the search turns cautious.
+//
+// The cost of a deterministic signature is a trade-off no prior escapes: a
+// run sequence that names c after one miss at c's parent is also what a p =
+// 0.7 signature produces when it missed at the true culprit (c's parent), so
+// stopping that early names the wrong commit for flaky signatures. With the
+// default prior (p_deterministic 0.35, Beta(1, 2)) a deterministic signature
+// costs git bisect's runs plus about 3-4 (the bad-end run and re-runs of the
+// boundary's miss) and p = 0.7 is named right about 98 % of the time; with
+// p_deterministic 0.9 (a signature known to reproduce every time) it costs at
+// most ceil(log2 N) + 2 runs, but p = 0.7 is then named wrongly about one
+// time in five (figures: bench/bench_bisect.cpp, bench/README.md).
+//
+// In `fixed` mode commits before the fix show the signature at rate p,
+// commits after it at epsilon, and "no culprit" means nothing in the range
+// fixes it. Everything is in log space (safe for thousands of commits and
+// runs).
 //
 // Outcomes. Other (a different death) and Skip (could not test) carry no
 // evidence; they are counted. A commit with skip_limit skips, or with
@@ -60,9 +72,9 @@ struct SearchOptions {
   bool fixed = false;        // find the first commit where the signature STOPS appearing
   // Model parameters.
   double epsilon = 0.001;        // P(signature) at an unaffected commit
-  double p_deterministic = 0.3;  // prior mass of p = 1
-  double p_alpha = 1.0;          // Beta prior of p for the rest of the mass
-  double p_beta = 1.0;
+  double p_deterministic = 0.35;  // prior mass of p = 1
+  double p_alpha = 1.0;           // Beta prior of p for the rest of the mass
+  double p_beta = 2.0;            // (leaning low: optimism about p is what names wrong commits)
   double no_culprit_prior = 0.05;  // prior of "no culprit in the range"
   int bad_end_tries = 20;          // runs at the bad end without a hit before giving up
   int skip_limit = 1;              // skips after which a commit is not asked again
