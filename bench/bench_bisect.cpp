@@ -225,10 +225,12 @@ void print_row(const Row& r, double syz_runs) {
 int usage(FILE* f) {
   std::fprintf(f,
                "usage: ktstr-bench-bisect [--histories N] [--seed S] [--sizes 16,256,4096]\n"
+               "                          [--confidence X] [--p-deterministic X] [--p-alpha X] [--p-beta X]\n"
                "\n"
                "Runs the bisect search and its baselines (git bisect x1/x3/x5, syzkaller)\n"
                "on simulated histories and prints accuracy and runs per policy, size N\n"
-               "and reproduction rate p. No VMs. Defaults: 1000 histories, seed 1.\n");
+               "and reproduction rate p. No VMs. Defaults: 1000 histories, seed 1, the\n"
+               "search's default options (the other flags override them).\n");
   return f == stdout ? 0 : 2;
 }
 

@@ -17,11 +17,13 @@
 // 0.7 signature produces when it missed at the true culprit (c's parent), so
 // stopping that early names the wrong commit for flaky signatures. With the
 // default prior (p_deterministic 0.35, Beta(1, 2)) a deterministic signature
-// costs git bisect's runs plus about 3-4 (the bad-end run and re-runs of the
-// boundary's miss) and p = 0.7 is named right about 98 % of the time; with
-// p_deterministic 0.9 (a signature known to reproduce every time) it costs at
-// most ceil(log2 N) + 2 runs, but p = 0.7 is then named wrongly about one
-// time in five (figures: bench/bench_bisect.cpp, bench/README.md).
+// costs ceil(log2 N) + 2 runs plus about 2-3 (re-runs of the boundary's miss
+// until it is conclusive; with 5 % Others and 3 % skips: 7.8, 12.7, 17.0
+// runs for N = 16, 256, 4096) and a p = 0.7 one is named right (or in a
+// skipped set) 97 % of the time; with p_deterministic 0.9 (for a signature
+// known to reproduce every time) the deterministic cost is 5.4, 9.9, 14.1
+// runs, within ceil(log2 N) + 2, but a p = 0.7 signature is then named wrongly
+// 33-53 % of the time (bench/bench_bisect.cpp, bench/README.md).
 //
 // In `fixed` mode commits before the fix show the signature at rate p,
 // commits after it at epsilon, and "no culprit" means nothing in the range
