@@ -23,7 +23,10 @@
 // skipped set) 97 % of the time; with p_deterministic 0.9 (for a signature
 // known to reproduce every time) the deterministic cost is 5.4, 9.9, 14.1
 // runs, within ceil(log2 N) + 2, but a p = 0.7 signature is then named wrongly
-// 33-53 % of the time (bench/bench_bisect.cpp, bench/README.md).
+// 33-53 % of the time (bench/bench_bisect.cpp, bench/README.md). Rare
+// signatures are bounded too: at p = 0.3 with 5 % Others a verdict carries at
+// most 0.17 bits about the culprit, so naming one of N commits takes at least
+// log2(N) / 0.17 runs on average (24 for N = 16, 71 for N = 4096).
 //
 // In `fixed` mode commits before the fix show the signature at rate p,
 // commits after it at epsilon, and "no culprit" means nothing in the range
