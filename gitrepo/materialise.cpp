@@ -125,7 +125,7 @@ Status Repo::materialise(git_tree* tree, const std::string& dir) {
       return fail("'" + dir + "' is or holds the repository '" + path_ + "'",
                   "check out into a directory outside the repository");
   if (gitdir && is_within(target, *gitdir))
-    return fail("'" + dir + "' is inside the git directory of '" + path_ + "'",
+    return fail("'" + dir + "' is inside the git directory of the repository '" + path_ + "'",
                 "check out into a directory outside the repository");
   if (auto st = remove_tree(target.string()); !st) return st;
   if (auto st = make_dirs(target.string()); !st) return st;
