@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <optional>
 
 namespace ktstr::schedbuild {
 namespace {
@@ -205,7 +206,14 @@ Result<BuildResult> build(db::Store& store, const BuildRequest& req) {
   opts.stdout_path = log + ".out";
   opts.stderr_path = "=stdout";
   const auto start = std::chrono::steady_clock::now();
-  auto done = run(argv, opts, req.timeout);
+  // spawn + wait_child rather than run(): run() applies its timeout only
+  // while it reads captured output, and the output goes to the log here.
+  std::optional<Completed> done;
+  std::string spawn_error;
+  if (auto child = spawn(argv, opts); child)
+    done = Completed{wait_child(child->pid, req.timeout), {}, {}};
+  else
+    spawn_error = child.error().msg;
   const auto elapsed = std::chrono::steady_clock::now() - start;
   {
     // run() truncates its output file; the command line goes first.
@@ -222,7 +230,7 @@ Result<BuildResult> build(db::Store& store, const BuildRequest& req) {
   std::string failure;
   const std::string artifact_src = req.source_dir + "/" + req.artifact;
   if (!done) {
-    failure = "cannot run the build command: " + done.error().msg;
+    failure = "cannot run the build command: " + spawn_error;
   } else if (done->status == 128 + 9 && elapsed >= req.timeout) {
     failure = "the build command timed out after " +
               std::to_string(std::chrono::duration_cast<std::chrono::seconds>(req.timeout).count()) + " s";
@@ -268,7 +276,7 @@ Result<BuildResult> build(db::Store& store, const BuildRequest& req) {
   const nlohmann::json meta = {{"key", key},           {"tree", rec.tree},     {"command", rec.command},
                                {"artifact", rec.artifact}, {"compiler", rec.compiler}, {"ok", rec.ok},
                                {"seconds", r.seconds}, {"binary", binary_name}, {"error", failure},
-                               {"cached", cacheable},  {"created_at", now}};
+                               {"indexed", cacheable},  {"created_at", now}};
   if (auto st = write_file_atomic(staging->path() + "/meta.json", meta.dump(2) + "\n"); !st) return fail(st.error());
 
   // Another process may have finished the same build meanwhile: use its
