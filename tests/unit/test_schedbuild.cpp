@@ -250,6 +250,27 @@ TEST_F(SchedBuildTest, TimeoutsAreFailuresButNotCached) {
   EXPECT_EQ(runs(), 2);
 }
 
+TEST_F(SchedBuildTest, ATimeoutKillsWhatTheCommandStarted) {
+  // The command starts a grandchild that records its pid, then waits.
+  const std::string pidfile = tmp_.path() + "/grandchild.pid";
+  auto req = request(v1_);
+  req.command = {"sh", "-c", "sleep 60 & echo $! > \"$0\"; wait", pidfile};
+  req.timeout = std::chrono::milliseconds(2000);
+  auto slow = schedbuild::build(*store_, req);
+  ASSERT_TRUE(slow) << slow.error().msg;
+  EXPECT_FALSE(slow->ok);
+  auto text = read_file(pidfile);
+  ASSERT_TRUE(text) << "the grandchild never started";
+  const pid_t grandchild = static_cast<pid_t>(std::stol(*text));
+  ASSERT_GT(grandchild, 1);
+  // Killed (a zombie until init reaps it, or gone): not running or sleeping.
+  std::string state = "gone";
+  if (auto stat = read_file("/proc/" + std::to_string(grandchild) + "/stat")) {
+    state = stat->substr(stat->rfind(')') + 2, 1);
+  }
+  EXPECT_TRUE(state == "gone" || state == "Z" || state == "X") << "grandchild state " << state;
+}
+
 TEST_F(SchedBuildTest, ARemovedEntryIsBuiltAgain) {
   auto first = schedbuild::build(*store_, request(v1_));
   ASSERT_TRUE(first && first->ok);
