@@ -191,6 +191,20 @@ int wait_build(pid_t pid, std::chrono::milliseconds timeout) {
   return 128 + SIGKILL;
 }
 
+// Staging directories left by a ktstr killed mid-build. Only old ones go:
+// a younger one may belong to a build running in another process.
+void remove_stale_staging(const std::string& parent) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const auto cutoff = fs::file_time_type::clock::now() - std::chrono::hours(24);
+  for (const auto& e : fs::directory_iterator(parent, ec)) {
+    if (e.path().filename().string().rfind(".tmp-", 0) != 0) continue;
+    std::error_code mec;
+    const auto mtime = fs::last_write_time(e.path(), mec);
+    if (!mec && mtime < cutoff) (void)remove_tree(e.path().string());
+  }
+}
+
 Status check_request(const BuildRequest& req) {
   if (req.tree_id.empty()) return fail("cannot build a scheduler without a source tree id");
   std::error_code ec;
@@ -251,6 +265,7 @@ Result<BuildResult> build(db::Store& store, const BuildRequest& req) {
     if (auto hit = cached_result(store, **existing)) return *hit;
 
   const std::string parent = store.artifacts_dir() + "/sched-builds";
+  remove_stale_staging(parent);
   auto staging = Staging::create(parent, key.substr(0, 16));
   if (!staging) return fail(staging.error());
   const std::string log = staging->path() + "/build.log";

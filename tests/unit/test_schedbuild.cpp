@@ -271,6 +271,18 @@ TEST_F(SchedBuildTest, ATimeoutKillsWhatTheCommandStarted) {
   EXPECT_TRUE(state == "gone" || state == "Z" || state == "X") << "grandchild state " << state;
 }
 
+TEST_F(SchedBuildTest, OldStagingDirectoriesOfKilledBuildsAreRemoved) {
+  namespace fs = std::filesystem;
+  const std::string parent = store_->artifacts_dir() + "/sched-builds";
+  ASSERT_TRUE(make_dirs(parent + "/.tmp-old-abc/out"));
+  ASSERT_TRUE(make_dirs(parent + "/.tmp-young-abc"));
+  fs::last_write_time(parent + "/.tmp-old-abc", fs::file_time_type::clock::now() - std::chrono::hours(48));
+  auto b = schedbuild::build(*store_, request(v1_));
+  ASSERT_TRUE(b && b->ok);
+  EXPECT_FALSE(path_exists(parent + "/.tmp-old-abc"));
+  EXPECT_TRUE(path_exists(parent + "/.tmp-young-abc"));  // may be another process's build in flight
+}
+
 TEST_F(SchedBuildTest, ARemovedEntryIsBuiltAgain) {
   auto first = schedbuild::build(*store_, request(v1_));
   ASSERT_TRUE(first && first->ok);
