@@ -217,6 +217,10 @@ Result<RunResult> run_test(db::Store& store, const TestSpec& spec, const KernelR
   collector.finish();
 
   r.accel = accel_name(outcome->accel);
+  if (outcome->kvm_abandoned)
+    r.diagnostics.push_back("KVM was tried first and abandoned after " +
+                            std::to_string(outcome->kvm_abandoned->after.count()) + " ms (" +
+                            outcome->kvm_abandoned->evidence + "); the VM ran under TCG");
   r.vm_end = vm_end_name(outcome->end);
   r.vm_exit_code = outcome->qemu_status;
   r.wall_s = outcome->wall_time.count() / 1000.0;

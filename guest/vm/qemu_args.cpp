@@ -24,6 +24,11 @@ Result<Accel> parse_accel(const std::string& s) {
   return fail("unknown accelerator '" + s + "'", "use 'kvm' or 'tcg'");
 }
 
+std::string default_qemu_binary() {
+  const char* q = std::getenv("KTSTR_QEMU");
+  return q && *q ? q : "qemu-system-x86_64";
+}
+
 std::string console_socket_path(const std::string& work_dir) { return work_dir + "/console.sock"; }
 
 std::string port_socket_path(const std::string& work_dir, size_t port_index) {
