@@ -39,7 +39,10 @@ std::string console_log_path(const std::string& work_dir) { return work_dir + "/
 
 std::string kernel_cmdline(const VmConfig& cfg) {
   // panic=-1: a panic reboots at once, and -no-reboot turns that into a QEMU exit.
-  std::string s = "console=ttyS0 panic=-1 rdinit=/init";
+  // earlyprintk: the decompressor writes to ttyS0 as soon as it starts (even
+  // with "quiet"), so a guest KVM runs has console output within a fraction
+  // of a second: silence under KVM is evidence (VmConfig::kvm_first_output_limit).
+  std::string s = "console=ttyS0 earlyprintk=serial,ttyS0 panic=-1 rdinit=/init";
   if (cfg.verbose_console) {
     s += " loglevel=7 ktstr.verbose=1";
   } else {

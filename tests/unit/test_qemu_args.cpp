@@ -136,10 +136,10 @@ TEST(QemuArgs, KernelCmdline) {
   cfg.cmdline_extra = "ktstr.seed=7";
   auto quiet = values_of(qemu_argv(cfg, Accel::kTcg), "-append");
   ASSERT_EQ(quiet.size(), 1u);
-  EXPECT_EQ(quiet[0], "console=ttyS0 panic=-1 rdinit=/init quiet loglevel=4 ktstr.seed=7");
+  EXPECT_EQ(quiet[0], "console=ttyS0 earlyprintk=serial,ttyS0 panic=-1 rdinit=/init quiet loglevel=4 ktstr.seed=7");
   cfg.verbose_console = true;
   auto verbose = values_of(qemu_argv(cfg, Accel::kTcg), "-append");
-  EXPECT_EQ(verbose[0], "console=ttyS0 panic=-1 rdinit=/init loglevel=7 ktstr.verbose=1 ktstr.seed=7");
+  EXPECT_EQ(verbose[0], "console=ttyS0 earlyprintk=serial,ttyS0 panic=-1 rdinit=/init loglevel=7 ktstr.verbose=1 ktstr.seed=7");
 }
 
 TEST(Accel, ParseNames) {
