@@ -214,7 +214,9 @@ std::string render_doctor(const DoctorReport& r) {
   line("/dev/kvm", r.kvm_device ? r.kvm_device_mode + (r.kvm_accessible ? ", usable by you" : ", NOT usable by you")
                                 : "absent");
   std::string verdict;
-  if (!r.verdict_known) {
+  if (!r.verdict_known && !r.kvm_device) {
+    verdict = "none needed (no /dev/kvm: TCG)";
+  } else if (!r.verdict_known) {
     verdict = "no verdict for this host boot yet (the first VM decides)";
   } else {
     verdict = std::string(r.verdict_kvm_works ? "KVM works" : "KVM does not work") + " (" +

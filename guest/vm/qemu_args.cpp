@@ -39,9 +39,12 @@ std::string console_log_path(const std::string& work_dir) { return work_dir + "/
 
 std::string kernel_cmdline(const VmConfig& cfg) {
   // panic=-1: a panic reboots at once, and -no-reboot turns that into a QEMU exit.
-  // earlyprintk: the decompressor writes to ttyS0 as soon as it starts (even
-  // with "quiet"), so a guest KVM runs has console output within a fraction
-  // of a second: silence under KVM is evidence (VmConfig::kvm_first_output_limit).
+  // earlyprintk: an early console on ttyS0 from setup_arch, which replays the
+  // kernel's first lines ("Linux version ...") because it comes before
+  // "quiet" on the line (early parameters are parsed in order: keep it first).
+  // Under KVM that is a fraction of a second after QEMU starts (firmware and
+  // zstd decompression), so silence under KVM is evidence
+  // (VmConfig::kvm_first_output_limit). Under TCG here: 21 s, 23.6 s without.
   std::string s = "console=ttyS0 earlyprintk=serial,ttyS0 panic=-1 rdinit=/init";
   if (cfg.verbose_console) {
     s += " loglevel=7 ktstr.verbose=1";

@@ -116,7 +116,12 @@ TEST(Doctor, KvmTroubleIsANoteNotABlocker) {
   EXPECT_EQ(none.accel, "tcg");
   EXPECT_EQ(doctor_exit_status(none), 0);
   ASSERT_TRUE(find_problem(none, "no /dev/kvm"));
-  EXPECT_NE(render_doctor(none).find("no verdict for this host boot yet"), std::string::npos);
+  EXPECT_NE(render_doctor(none).find("none needed (no /dev/kvm: TCG)"), std::string::npos);
+  auto undecided = healthy();
+  undecided.verdict_known = false;
+  add_doctor_problems(undecided);
+  EXPECT_EQ(undecided.accel, "kvm (not confirmed yet)");
+  EXPECT_NE(render_doctor(undecided).find("no verdict for this host boot yet (the first VM decides)"), std::string::npos);
 
   auto unproven = healthy();
   unproven.verdict_decided_by = kDecidedByProbe;
