@@ -226,6 +226,10 @@ Result<RunResult> run_test(db::Store& store, const TestSpec& spec, const KernelR
   r.workers = collector.workers();
   r.guest_topology = collector.topology();
   r.diagnostics = collector.diagnostics();
+  if (outcome->kvm_abandoned)
+    r.diagnostics.push_back("KVM was tried first and abandoned after " +
+                            std::to_string(outcome->kvm_abandoned->after.count()) + " ms (" +
+                            outcome->kvm_abandoned->evidence + "); the VM ran under TCG");
   if (auto sched = collector.sched_run()) {
     sched->name = spec.scheduler;
     sched->args = spec.sched_args;

@@ -18,7 +18,8 @@
 
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
+#include <atomic>
+#include <ctime>
 
 namespace ktstr {
 namespace {
@@ -118,12 +119,27 @@ int probe_in_child(const char* dev_kvm) {
   return 25;
 }
 
+// One line per process about the accelerator: the info line for KVM, and at
+// most one warning for TCG (a later fallback may still warn after "using KVM").
+std::atomic<bool> g_said_kvm{false};
+std::atomic<bool> g_warned{false};
+
 std::string trimmed_file(const std::string& path) {
   auto s = read_file(path, 4096);
   if (!s) return "";
   std::string v = *s;
   while (!v.empty() && (v.back() == '\n' || v.back() == ' ')) v.pop_back();
   return v;
+}
+
+struct HostBoot {
+  std::string boot_id, kernel_release;
+};
+
+HostBoot host_boot() {
+  utsname u{};
+  ::uname(&u);
+  return {trimmed_file("/proc/sys/kernel/random/boot_id"), u.release};
 }
 
 }  // namespace
@@ -161,44 +177,97 @@ bool kvm_probe(const std::string& dev_kvm) {
   return ok;
 }
 
+std::string accel_cache_path(const std::string& cache_dir) { return cache_dir + "/kvm-probe.json"; }
+
+std::optional<AccelVerdict> read_accel_verdict(const std::string& cache_dir) {
+  auto text = read_file(accel_cache_path(cache_dir), 64 * 1024);
+  if (!text) return std::nullopt;
+  auto j = nlohmann::json::parse(*text, nullptr, false);
+  if (!j.is_object() || !j.contains("kvm_works") || !j["kvm_works"].is_boolean()) return std::nullopt;
+  AccelVerdict v;
+  v.kvm_works = j["kvm_works"].get<bool>();
+  auto str = [&](const char* key) { return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : ""; };
+  v.decided_by = str("decided_by");
+  if (v.decided_by.empty()) v.decided_by = kDecidedByProbe;  // written before verdicts had evidence
+  v.evidence = str("evidence");
+  v.boot_id = str("boot_id");
+  v.kernel_release = str("kernel_release");
+  v.device = str("device");
+  if (j.contains("decided_at") && j["decided_at"].is_number_integer()) v.decided_at = j["decided_at"].get<int64_t>();
+  auto here = host_boot();
+  v.this_boot = v.boot_id == here.boot_id && v.kernel_release == here.kernel_release;
+  return v;
+}
+
+Status record_accel_verdict(const std::string& cache_dir, AccelVerdict v) {
+  auto here = host_boot();
+  v.boot_id = here.boot_id;
+  v.kernel_release = here.kernel_release;
+  if (v.device.empty()) v.device = "/dev/kvm";
+  v.decided_at = static_cast<int64_t>(::time(nullptr));
+  nlohmann::json j = {{"boot_id", v.boot_id},       {"kernel_release", v.kernel_release},
+                      {"device", v.device},         {"kvm_works", v.kvm_works},
+                      {"decided_by", v.decided_by}, {"evidence", v.evidence},
+                      {"decided_at", v.decided_at}};
+  if (auto made = make_dirs(cache_dir); !made) return made;
+  return write_file_atomic(accel_cache_path(cache_dir), j.dump(2) + "\n");
+}
+
+bool accel_forced() {
+  const char* forced = std::getenv("KTSTR_ACCEL");
+  return forced && *forced;
+}
+
+std::string kvm_fallback_warning(const std::string& evidence) {
+  return "KVM cannot boot the kernel here (" + evidence + "); using TCG (slower) for this host boot";
+}
+
+void warn_kvm_fallback(const std::string& evidence) {
+  if (!g_warned.exchange(true)) {
+    spdlog::warn("{}", kvm_fallback_warning(evidence));
+  } else {
+    spdlog::info("{}", kvm_fallback_warning(evidence));
+  }
+}
+
 Result<Accel> choose_accel(const std::string& cache_dir, const std::string& dev_kvm) {
-  static std::once_flag logged;
   auto say = [&](Accel a, const std::string& why) {
     // Falling back to TCG is worth one visible line (runs are slower);
     // using KVM is the normal case.
-    std::call_once(logged, [&] {
-      if (a == Accel::kKvm) spdlog::info("using KVM{}", why);
-      else spdlog::warn("using TCG{}: VMs run slower than under KVM", why);
-    });
+    if (a == Accel::kKvm && !g_said_kvm.exchange(true)) spdlog::info("using KVM{}", why);
+    if (a == Accel::kTcg && !g_warned.exchange(true)) spdlog::warn("using TCG{}: VMs run slower than under KVM", why);
     return a;
   };
-  if (const char* forced = std::getenv("KTSTR_ACCEL"); forced && *forced) {
+  if (accel_forced()) {
+    const char* forced = std::getenv("KTSTR_ACCEL");
     auto a = parse_accel(forced);
     if (!a) return fail(a.error().context("KTSTR_ACCEL"));
     return say(*a, std::string(" (KTSTR_ACCEL=") + forced + ")");
   }
-  if (::access(dev_kvm.c_str(), F_OK) != 0) return say(Accel::kTcg, " (no " + dev_kvm + ")");
+  const char* test_probe = std::getenv("KTSTR_TEST_KVM_PROBE");
+  bool pretend_probe = test_probe && std::string(test_probe) == "pass";
+  if (!pretend_probe && ::access(dev_kvm.c_str(), F_OK) != 0) return say(Accel::kTcg, " (no " + dev_kvm + ")");
 
-  utsname u{};
-  ::uname(&u);
-  std::string boot_id = trimmed_file("/proc/sys/kernel/random/boot_id");
-  std::string cache_path = cache_dir + "/kvm-probe.json";
-  if (auto cached = read_file(cache_path, 64 * 1024)) {
-    auto j = nlohmann::json::parse(*cached, nullptr, false);
-    if (j.is_object() && j.value("boot_id", "") == boot_id && j.value("kernel_release", "") == u.release &&
-        j.value("device", "") == dev_kvm &&
-        j.contains("kvm_works") && j["kvm_works"].is_boolean()) {
-      bool works = j["kvm_works"].get<bool>();
-      return say(works ? Accel::kKvm : Accel::kTcg, works ? "" : " (no working KVM)");
+  if (auto cached = read_accel_verdict(cache_dir); cached && cached->this_boot && cached->device == dev_kvm) {
+    if (cached->kvm_works) return say(Accel::kKvm, cached->decided_by == kDecidedByBoot ? "" : " (probe passed)");
+    if (cached->decided_by == kDecidedByBoot) {
+      if (!g_warned.exchange(true)) spdlog::warn("{}", kvm_fallback_warning(cached->evidence));
+      return Accel::kTcg;
     }
+    return say(Accel::kTcg, " (no working KVM: " + cached->evidence + ")");
   }
-  bool works = kvm_probe(dev_kvm);
-  nlohmann::json j = {{"boot_id", boot_id}, {"kernel_release", u.release}, {"device", dev_kvm}, {"kvm_works", works}};
-  if (make_dirs(cache_dir)) {
-    if (auto w = write_file_atomic(cache_path, j.dump(2) + "\n"); !w)
-      spdlog::debug("cannot cache the kvm probe: {}", w.error().msg);
+  AccelVerdict v;
+  v.device = dev_kvm;
+  v.decided_by = kDecidedByProbe;
+  if (pretend_probe) {
+    v.kvm_works = true;
+    v.evidence = "KTSTR_TEST_KVM_PROBE=pass (tests only)";
+  } else {
+    v.kvm_works = kvm_probe(dev_kvm);
+    v.evidence = v.kvm_works ? "the KVM ioctl probe ran a tiny guest" : "the KVM ioctl probe failed on " + dev_kvm;
   }
-  return say(works ? Accel::kKvm : Accel::kTcg, works ? "" : " (no working KVM)");
+  if (auto w = record_accel_verdict(cache_dir, v); !w) spdlog::debug("cannot cache the kvm probe: {}", w.error().msg);
+  return say(v.kvm_works ? Accel::kKvm : Accel::kTcg, v.kvm_works ? " (probe passed)" : " (no working KVM)");
 }
 
 }  // namespace ktstr

@@ -2,6 +2,7 @@
 
 #include "core/fs.hpp"
 #include "core/subprocess.hpp"
+#include "guest/vm/work_dir.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -16,6 +17,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 
@@ -43,7 +45,20 @@ struct Channel {
   bool eof = false;
   std::string pending;  // host -> guest bytes not yet written
   size_t received = 0;
+  // Kept across a KVM -> TCG retry: whether the caller was told the port is
+  // connected, and everything sent to it while no guest data had arrived
+  // (the replacement QEMU gets it again).
+  bool announced = false;
+  std::string sent_log;
   bool is_console() const { return name.empty(); }
+
+  // Back to "not yet connected" for a new QEMU; what was sent is queued again.
+  void reset_for_retry() {
+    listen_fd = fd = -1;
+    eof = false;
+    received = 0;
+    pending = sent_log;
+  }
 };
 
 Result<int> listen_unix(const std::string& path) {
@@ -70,7 +85,31 @@ void close_fd(int& fd) {
   fd = -1;
 }
 
+bool contains_nocase(std::string_view hay, std::string_view needle) {
+  return std::search(hay.begin(), hay.end(), needle.begin(), needle.end(), [](char a, char b) {
+           return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+         }) != hay.end();
+}
+
 }  // namespace
+
+std::string kvm_failure_evidence(std::string_view line) {
+  // What QEMU (accel/kvm, target/i386/kvm) prints when KVM cannot run the
+  // guest: it then pauses the guest (internal error, emulation failure,
+  // entry failure) or exits (cannot initialise KVM).
+  static constexpr std::string_view kMarkers[] = {
+      "KVM internal error",       "emulation failure",  "KVM: entry failed", "kvm run failed",
+      "failed to initialize kvm", "Could not access KVM", "kvm_init_vcpu",   "KVM: unknown exit reason",
+  };
+  for (auto m : kMarkers) {
+    if (!contains_nocase(line, m)) continue;
+    std::string l(line);
+    while (!l.empty() && (l.back() == '\r' || l.back() == ' ')) l.pop_back();
+    if (l.size() > 200) l = l.substr(0, 200) + "...";
+    return "QEMU: \"" + l + "\"";
+  }
+  return "";
+}
 
 const char* vm_end_name(VmEnd e) {
   switch (e) {
@@ -97,6 +136,18 @@ struct Vm::State {
   pid_t pid = -1;
   int pidfd = -1;
   int console_file = -1;
+  // QEMU's stdout+stderr: a pipe read in the loop (KVM failures show up
+  // there while QEMU keeps running), copied to <work_dir>/qemu.log.
+  Channel qemu_out;
+  int qemu_log_file = -1;
+  size_t qemu_log_bytes = 0;
+  std::string qemu_log_tail;
+  std::string qemu_line;                    // the line being assembled
+  Accel attempt_accel = Accel::kTcg;        // what the running QEMU uses
+  bool watch_kvm = false;                   // look for KVM failures in this attempt
+  std::string kvm_failure;                  // evidence, once seen
+  bool any_port_data = false;               // the guest wrote to a port (ever)
+  bool replay_broken = false;               // sent_log could not keep everything
   bool started = false;
   bool stop_requested = false;
   std::string tail;
@@ -134,8 +185,49 @@ struct Vm::State {
       close_fd(c->listen_fd);
       close_fd(c->fd);
       if (!c->socket_path.empty()) ::unlink(c->socket_path.c_str());
+      c->socket_path.clear();
     }
     close_fd(console_file);
+    close_fd(qemu_out.fd);
+    close_fd(qemu_log_file);
+  }
+
+  // Per-attempt state back to "before QEMU started" (after cleanup()).
+  void reset_for_retry() {
+    console.reset_for_retry();
+    for (auto& p : ports) p.reset_for_retry();
+    qemu_out = Channel{};
+    qemu_log_bytes = 0;
+    qemu_log_tail.clear();
+    qemu_line.clear();
+    kvm_failure.clear();
+    tail.clear();
+    console_bytes = 0;
+    console_over_limit = false;
+    panic_seen.reset();
+    boot_time.reset();
+  }
+
+  void on_qemu_line(const std::string& line) {
+    if (!watch_kvm || !kvm_failure.empty()) return;
+    kvm_failure = kvm_failure_evidence(line);
+  }
+
+  void on_qemu_bytes(const char* data, size_t n) {
+    constexpr size_t kMaxQemuLog = 1024 * 1024;
+    size_t room = qemu_log_bytes < kMaxQemuLog ? kMaxQemuLog - qemu_log_bytes : 0;
+    if (qemu_log_file >= 0 && room > 0) (void)!::write(qemu_log_file, data, std::min(room, n));
+    qemu_log_bytes += n;
+    qemu_log_tail.append(data, n);
+    if (qemu_log_tail.size() > 2 * kQemuLogTail) qemu_log_tail.erase(0, qemu_log_tail.size() - kQemuLogTail);
+    for (size_t i = 0; i < n; ++i) {
+      if (data[i] == '\n') {
+        on_qemu_line(qemu_line);
+        qemu_line.clear();
+      } else if (qemu_line.size() < 4096) {
+        qemu_line += data[i];
+      }
+    }
   }
 
   void flush(Channel& c) {
@@ -172,7 +264,10 @@ struct Vm::State {
     c.socket_path.clear();
     if (!c.is_console()) {
       flush(c);
-      if (cb.on_port_connected) cb.on_port_connected(vm, c.name);
+      if (!c.announced) {
+        c.announced = true;
+        if (cb.on_port_connected) cb.on_port_connected(vm, c.name);
+      }
     }
   }
 
@@ -191,6 +286,11 @@ struct Vm::State {
 
   void on_port_bytes(Vm& vm, Channel& c, const char* data, size_t n) {
     if (!boot_time) boot_time = std::chrono::duration_cast<milliseconds>(Clock::now() - start);
+    if (!any_port_data) {
+      // The guest runs our code: no retry from here on, nothing to replay.
+      any_port_data = true;
+      for (auto& p : ports) p.sent_log.clear();
+    }
     size_t room = c.received < cfg.max_port_bytes ? cfg.max_port_bytes - c.received : 0;
     if (room < n) spdlog::warn("vm: port '{}' sent more than {} bytes; dropping the rest", c.name, cfg.max_port_bytes);
     c.received += n;
@@ -203,6 +303,10 @@ struct Vm::State {
     for (int i = 0; c.fd >= 0 && !c.eof && (drain || i < kReadsPerWakeup); ++i) {
       ssize_t n = ::read(c.fd, buf, sizeof buf);
       if (n > 0) {
+        if (&c == &qemu_out) {
+          on_qemu_bytes(buf, static_cast<size_t>(n));
+          continue;
+        }
         last_output = Clock::now();
         if (c.is_console()) {
           on_console_bytes(vm, buf, static_cast<size_t>(n));
@@ -239,51 +343,47 @@ Status Vm::send(const std::string& port, std::string_view bytes) {
     if (c.pending.size() + bytes.size() > kMaxPendingSend)
       return fail("cannot send to port '" + port + "': more than 64 MiB are waiting");
     c.pending.append(bytes);
+    if (!state_->any_port_data) {
+      if (c.sent_log.size() + bytes.size() <= kMaxPendingSend) c.sent_log.append(bytes);
+      else state_->replay_broken = true;  // too much to send again: no TCG retry
+    }
     state_->flush(c);
     return {};
   }
   return fail("cannot send to port '" + port + "': the VM has no such port");
 }
 
-Result<VmOutcome> Vm::run() {
+// One QEMU run in the prepared work dir: listen, spawn, pump, end, classify.
+// `s.kvm_failure` says when KVM gave up on the guest.
+Result<VmOutcome> Vm::attempt(Accel accel, bool may_fall_back) {
   State& s = *state_;
-  if (s.started) return fail("cannot run a VM twice");
-  s.started = true;
-
-  if (s.cfg.work_dir.empty()) {
-    auto tmp = TempDir::create("ktstr-vm");
-    if (!tmp) return fail(tmp.error());
-    s.temp_dir.emplace(std::move(*tmp));
-    if (s.cfg.keep_work_dir) s.temp_dir->keep();
-    s.cfg.work_dir = s.temp_dir->path();
-  } else if (auto made = make_dirs(s.cfg.work_dir, 0700); !made) {
-    return fail(made.error());
-  }
   const std::string& wd = s.cfg.work_dir;
+  s.attempt_accel = accel;
+  s.watch_kvm = accel == Accel::kKvm;
 
   s.console.socket_path = console_socket_path(wd);
   auto lfd = listen_unix(s.console.socket_path);
   if (!lfd) return fail(lfd.error());
   s.console.listen_fd = *lfd;
-  for (size_t i = 0; i < s.cfg.ports.size(); ++i) {
-    Channel c;
-    c.name = s.cfg.ports[i];
-    c.socket_path = port_socket_path(wd, i);
-    s.ports.push_back(std::move(c));
-    auto pfd = listen_unix(s.ports.back().socket_path);
+  for (size_t i = 0; i < s.ports.size(); ++i) {
+    s.ports[i].socket_path = port_socket_path(wd, i);
+    auto pfd = listen_unix(s.ports[i].socket_path);
     if (!pfd) return fail(pfd.error());
-    s.ports.back().listen_fd = *pfd;
+    s.ports[i].listen_fd = *pfd;
   }
   const std::string console_path = console_log_path(wd);
   s.console_file = ::open(console_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (s.console_file < 0) return fail("cannot create '" + console_path + "': " + errno_text());
+  const std::string qemu_log = wd + "/qemu.log";
+  s.qemu_log_file = ::open(qemu_log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (s.qemu_log_file < 0) return fail("cannot create '" + qemu_log + "': " + errno_text());
 
   VmOutcome out;
-  out.accel = s.accel;
-  auto argv = qemu_argv(s.cfg, s.accel);
+  out.accel = accel;
+  auto argv = qemu_argv(s.cfg, accel);
   spdlog::debug("vm: {}", argv_to_string(argv));
   SpawnOptions opts;
-  opts.stdout_path = wd + "/qemu.log";
+  opts.capture_stdout = true;
   opts.stderr_path = "=stdout";
   s.start = Clock::now();
   s.last_output = s.start;
@@ -295,9 +395,22 @@ Result<VmOutcome> Vm::run() {
     return out;
   }
   s.pid = child->pid;
+  s.qemu_out.name = "(qemu)";
+  s.qemu_out.fd = child->stdout_fd;
+  ::fcntl(s.qemu_out.fd, F_SETFL, ::fcntl(s.qemu_out.fd, F_GETFL) | O_NONBLOCK);
   s.pidfd = static_cast<int>(::syscall(SYS_pidfd_open, s.pid, 0));  // wakes poll() at exit; optional
 
   const auto overall_deadline = s.start + s.cfg.overall_timeout;
+  // Under KVM a kernel prints within well under a second (earlyprintk);
+  // silence past this bound means KVM is not running it.
+  const bool silence_bound = may_fall_back && accel == Accel::kKvm;
+  const auto first_output_deadline = s.start + s.cfg.kvm_first_output_limit;
+  auto any_output = [&] {
+    if (s.console_bytes > 0) return true;
+    for (auto& p : s.ports)
+      if (p.received > 0) return true;
+    return false;
+  };
   std::optional<VmEnd> killed_for;
   std::vector<pollfd> pfds;
   std::vector<std::pair<Channel*, bool /*listening*/>> owners;
@@ -310,6 +423,11 @@ Result<VmOutcome> Vm::run() {
       killed_for = VmEnd::kOutputLimit;
       break;
     }
+    // QEMU reported a KVM failure: it pauses the guest and would wait forever.
+    if (!s.kvm_failure.empty()) {
+      killed_for = any_output() ? VmEnd::kQemuFailed : VmEnd::kQemuFailedToStart;
+      break;
+    }
     if (s.qemu_exited()) break;
     auto now = Clock::now();
     auto quiet_deadline = s.last_output + s.cfg.no_output_timeout;
@@ -318,6 +436,13 @@ Result<VmOutcome> Vm::run() {
       break;
     }
     if (now >= quiet_deadline) {
+      killed_for = VmEnd::kWatchdogNoOutput;
+      break;
+    }
+    bool awaiting_first_output = silence_bound && !any_output();
+    if (awaiting_first_output && now >= first_output_deadline) {
+      s.kvm_failure = "no guest output within " + std::to_string(s.cfg.kvm_first_output_limit.count()) +
+                      " ms under KVM";
       killed_for = VmEnd::kWatchdogNoOutput;
       break;
     }
@@ -337,8 +462,13 @@ Result<VmOutcome> Vm::run() {
         owners.emplace_back(c, true);
       }
     }
+    if (s.qemu_out.fd >= 0 && !s.qemu_out.eof) {
+      pfds.push_back({s.qemu_out.fd, POLLIN, 0});
+      owners.emplace_back(&s.qemu_out, false);
+    }
     if (s.pidfd >= 0) pfds.push_back({s.pidfd, POLLIN, 0});
     auto next = std::min(overall_deadline, quiet_deadline);
+    if (awaiting_first_output) next = std::min(next, first_output_deadline);
     if (s.panic_seen) next = std::min(next, *s.panic_seen + panic_grace);
     auto wait = std::chrono::duration_cast<milliseconds>(next - now) + milliseconds(1);
     // Without a pidfd, QEMU's exit is noticed by waitid() on the next round.
@@ -368,14 +498,14 @@ Result<VmOutcome> Vm::run() {
     close_fd(s.pidfd);
   }
   out.wall_time = std::chrono::duration_cast<milliseconds>(Clock::now() - s.start);
-  // QEMU is gone: whatever it wrote before is still in the sockets.
+  // QEMU is gone: whatever it wrote before is still in the sockets and the pipe.
   for (Channel* c : s.channels()) s.read_channel(*this, *c, true);
+  s.read_channel(*this, s.qemu_out, true);
+  if (!s.qemu_line.empty()) s.on_qemu_line(s.qemu_line);
 
-  bool any_output = s.console_bytes > 0;
-  for (auto& p : s.ports) any_output = any_output || p.received > 0;
   if (!killed_for) {
     if (out.qemu_status != 0) {
-      out.end = any_output ? VmEnd::kQemuFailed : VmEnd::kQemuFailedToStart;
+      out.end = any_output() ? VmEnd::kQemuFailed : VmEnd::kQemuFailedToStart;
     } else if (s.tail.find("Kernel panic - not syncing") != std::string::npos) {
       out.end = VmEnd::kPanicked;
     } else if (s.tail.find("reboot: Power down") != std::string::npos) {
@@ -385,18 +515,81 @@ Result<VmOutcome> Vm::run() {
     }
   }
   if (s.tail.size() > s.cfg.console_tail_bytes) s.tail.erase(0, s.tail.size() - s.cfg.console_tail_bytes);
-  out.console_tail = std::move(s.tail);
+  out.console_tail = s.tail;
   out.console_bytes = s.console_bytes;
   out.boot_time = s.boot_time;
-  if (auto log = read_file(wd + "/qemu.log", 1024 * 1024)) {
-    out.qemu_log_tail = log->size() > kQemuLogTail ? log->substr(log->size() - kQemuLogTail) : *log;
-  }
+  out.qemu_log_tail = s.qemu_log_tail.size() > kQemuLogTail ? s.qemu_log_tail.substr(s.qemu_log_tail.size() - kQemuLogTail)
+                                                            : s.qemu_log_tail;
   s.cleanup();
-  out.console_path = (s.temp_dir && !s.cfg.keep_work_dir) ? std::string() : console_path;
-  s.temp_dir.reset();
-  spdlog::debug("vm: ended {} after {} ms (qemu status {})", vm_end_name(out.end), out.wall_time.count(),
-                out.qemu_status);
+  out.console_path = console_path;
+  spdlog::debug("vm: {} ended {} after {} ms (qemu status {})", accel_name(accel), vm_end_name(out.end),
+                out.wall_time.count(), out.qemu_status);
   return out;
+}
+
+Result<VmOutcome> Vm::run() {
+  State& s = *state_;
+  if (s.started) return fail("cannot run a VM twice");
+  s.started = true;
+
+  if (s.cfg.work_dir.empty()) {
+    sweep_stale_vm_work_dirs_once();
+    auto tmp = create_vm_work_dir();
+    if (!tmp) return fail(tmp.error());
+    s.temp_dir.emplace(std::move(*tmp));
+    if (s.cfg.keep_work_dir) s.temp_dir->keep();
+    s.cfg.work_dir = s.temp_dir->path();
+  } else if (auto made = make_dirs(s.cfg.work_dir, 0700); !made) {
+    return fail(made.error());
+  }
+  for (auto& name : s.cfg.ports) {
+    Channel c;
+    c.name = name;
+    s.ports.push_back(std::move(c));
+  }
+
+  // KTSTR_ACCEL=kvm asks for KVM whatever happens: a failure is then shown, not hidden.
+  const bool may_fall_back = s.accel == Accel::kKvm && !accel_forced();
+  auto out = attempt(s.accel, may_fall_back);
+  if (out && s.accel == Accel::kKvm && !s.kvm_failure.empty() && may_fall_back && !s.any_port_data &&
+      !s.replay_broken && !s.stop_requested) {
+    // KVM cannot run the guest here: once under TCG, and remember it for this host boot.
+    std::string evidence = s.kvm_failure;
+    auto abandoned_after = out->wall_time;
+    warn_kvm_fallback(evidence);
+    AccelVerdict v;
+    v.kvm_works = false;
+    v.decided_by = kDecidedByBoot;
+    v.evidence = evidence;
+    if (auto w = record_accel_verdict(cache_dir(), v); !w) spdlog::debug("vm: cannot record the KVM verdict: {}", w.error().msg);
+    // The abandoned attempt's console and QEMU log stay beside the TCG run's.
+    const std::string& wd = s.cfg.work_dir;
+    (void)!::rename(console_log_path(wd).c_str(), (wd + "/console-kvm.txt").c_str());
+    (void)!::rename((wd + "/qemu.log").c_str(), (wd + "/qemu-kvm.log").c_str());
+    s.reset_for_retry();
+    out = attempt(Accel::kTcg, false);
+    if (out) out->kvm_abandoned = VmOutcome::AbandonedKvm{evidence, abandoned_after};
+  } else if (out && s.accel == Accel::kKvm && s.any_port_data && s.kvm_failure.empty()) {
+    record_kvm_boot(out->boot_time);
+  }
+  if (!out) return out;
+  if (s.temp_dir && !s.cfg.keep_work_dir) out->console_path.clear();
+  s.temp_dir.reset();
+  return out;
+}
+
+// A kernel reached the guest agent under KVM: the probe's provisional verdict
+// is now proven (recorded once per host boot).
+void Vm::record_kvm_boot(std::optional<std::chrono::milliseconds> boot_time) {
+  auto cached = read_accel_verdict(cache_dir());
+  if (cached && cached->this_boot && cached->kvm_works && cached->decided_by == kDecidedByBoot) return;
+  AccelVerdict v;
+  v.kvm_works = true;
+  v.decided_by = kDecidedByBoot;
+  std::string image = state_->cfg.kernel_image.substr(state_->cfg.kernel_image.find_last_of('/') + 1);
+  v.evidence = "a kernel (" + image + ") reached the guest under KVM" +
+               (boot_time ? " in " + std::to_string(boot_time->count()) + " ms" : std::string());
+  if (auto w = record_accel_verdict(cache_dir(), v); !w) spdlog::debug("vm: cannot record the KVM verdict: {}", w.error().msg);
 }
 
 Result<VmOutcome> run_vm(const VmConfig& cfg, VmCallbacks callbacks, std::optional<Accel> accel) {

@@ -42,7 +42,21 @@ struct VmOutcome {
   size_t console_bytes = 0;                  // everything the console produced
   std::string console_path;                  // <work_dir>/console.txt; empty if the work dir is gone
   std::string qemu_log_tail;                 // QEMU's own stdout/stderr, last 16 KiB
+
+  // KVM was tried first and abandoned: QEMU reported a KVM failure, or the
+  // guest printed nothing within VmConfig::kvm_first_output_limit. The run
+  // was then done again under TCG; everything above describes that TCG run.
+  struct AbandonedKvm {
+    std::string evidence;                    // e.g. `QEMU: "KVM internal error. Suberror: 1"`
+    std::chrono::milliseconds after{0};      // QEMU start to the KVM attempt being ended
+  };
+  std::optional<AbandonedKvm> kvm_abandoned;
 };
+
+// Lines on QEMU's stdout/stderr that say KVM cannot run this guest (QEMU then
+// pauses the guest or exits). Returns the evidence text (`QEMU: "<line>"`),
+// or empty when `line` is not one of them.
+std::string kvm_failure_evidence(std::string_view line);
 
 class Vm;
 
@@ -65,6 +79,12 @@ class Vm {
 
   // Boot and run until QEMU exits or a watchdog fires. Call once. Errors are
   // host-side problems (sockets, work dir); QEMU failing is an outcome.
+  // Under KVM (unless KTSTR_ACCEL forces it), a KVM failure before the guest
+  // wrote to any port ends that QEMU at once and the VM is run again under
+  // TCG: ports already announced by on_port_connected are not announced
+  // again, and what was sent to them is sent again to the new QEMU, so
+  // callers see one VM. on_console may see the abandoned attempt's output.
+  // The verdict is recorded (accel.hpp) for this host boot.
   Result<VmOutcome> run();
 
   // Queue bytes for a port (by name); written as soon as the socket takes them.
@@ -77,6 +97,8 @@ class Vm {
   pid_t qemu_pid() const;  // -1 when not running
 
  private:
+  Result<VmOutcome> attempt(Accel accel, bool may_fall_back);
+  void record_kvm_boot(std::optional<std::chrono::milliseconds> boot_time);
   struct State;
   std::unique_ptr<State> state_;
 };

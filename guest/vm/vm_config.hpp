@@ -18,6 +18,10 @@ enum class Accel { kKvm, kTcg };
 const char* accel_name(Accel a);  // "kvm" / "tcg"
 Result<Accel> parse_accel(const std::string& s);
 
+// $KTSTR_QEMU when set (a QEMU binary to use instead; tests put a fake one
+// there), else "qemu-system-x86_64" from PATH.
+std::string default_qemu_binary();
+
 struct VmConfig {
   std::string kernel_image;
   std::string initramfs;
@@ -28,9 +32,13 @@ struct VmConfig {
   std::vector<std::string> ports;    // virtio-serial port names, e.g. "ktstr.control"
   std::chrono::seconds no_output_timeout{30};  // neither console nor any port wrote
   std::chrono::seconds overall_timeout{600};
+  // Under KVM, no output at all on console or ports this long after QEMU
+  // starts means KVM cannot run the guest (see kernel_cmdline: earlyprintk
+  // makes the decompressor print at once).
+  std::chrono::milliseconds kvm_first_output_limit{5000};
   std::string work_dir;              // console.txt, qemu.log, sockets; empty: a temporary directory
   bool keep_work_dir = false;        // only for a temporary work_dir
-  std::string qemu_binary = "qemu-system-x86_64";
+  std::string qemu_binary = default_qemu_binary();
 
   // Guest output is untrusted: caps on what the host keeps.
   size_t console_tail_bytes = 64 * 1024;       // kept in memory (VmOutcome::console_tail)

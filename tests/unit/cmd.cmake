@@ -9,3 +9,7 @@ target_include_directories(test_needs_sched_ext PRIVATE ${CMAKE_CURRENT_SOURCE_D
 if(TARGET ktstr)
   add_dependencies(test_needs_sched_ext ktstr)
 endif()
+ktstr_unit_test(test_doctor SOURCES unit/test_doctor.cpp LIBS ktstr_pipeline)
+if(TARGET ktstr)
+  add_dependencies(test_doctor ktstr)
+endif()

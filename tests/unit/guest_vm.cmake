@@ -2,3 +2,4 @@
 
 ktstr_unit_test(test_qemu_args SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_qemu_args.cpp LIBS ktstr_vm)
 ktstr_unit_test(test_initramfs SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_initramfs.cpp LIBS ktstr_initramfs PkgConfig::LIBARCHIVE)
+ktstr_unit_test(test_vm_work_dir SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_vm_work_dir.cpp LIBS ktstr_vm)

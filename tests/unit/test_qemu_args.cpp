@@ -1,5 +1,6 @@
 // guest/vm: the QEMU command line for each topology, and the KVM/TCG choice.
 #include "guest/vm/accel.hpp"
+#include "guest/vm/vm.hpp"
 #include "guest/vm/vm_config.hpp"
 
 #include "core/fs.hpp"
@@ -135,10 +136,10 @@ TEST(QemuArgs, KernelCmdline) {
   cfg.cmdline_extra = "ktstr.seed=7";
   auto quiet = values_of(qemu_argv(cfg, Accel::kTcg), "-append");
   ASSERT_EQ(quiet.size(), 1u);
-  EXPECT_EQ(quiet[0], "console=ttyS0 panic=-1 rdinit=/init quiet loglevel=4 ktstr.seed=7");
+  EXPECT_EQ(quiet[0], "console=ttyS0 earlyprintk=serial,ttyS0 panic=-1 rdinit=/init quiet loglevel=4 ktstr.seed=7");
   cfg.verbose_console = true;
   auto verbose = values_of(qemu_argv(cfg, Accel::kTcg), "-append");
-  EXPECT_EQ(verbose[0], "console=ttyS0 panic=-1 rdinit=/init loglevel=7 ktstr.verbose=1 ktstr.seed=7");
+  EXPECT_EQ(verbose[0], "console=ttyS0 earlyprintk=serial,ttyS0 panic=-1 rdinit=/init loglevel=7 ktstr.verbose=1 ktstr.seed=7");
 }
 
 TEST(Accel, ParseNames) {
@@ -156,19 +157,46 @@ TEST(Accel, ProbeRejectsWhatIsNotKvm) {
   EXPECT_FALSE(kvm_probe("/dev/null"));
 }
 
+TEST(Accel, QemuKvmFailureLinesAreEvidence) {
+  EXPECT_EQ(kvm_failure_evidence("KVM internal error. Suberror: 1"), "QEMU: \"KVM internal error. Suberror: 1\"");
+  EXPECT_EQ(kvm_failure_evidence("emulation failure\r"), "QEMU: \"emulation failure\"");
+  EXPECT_NE(kvm_failure_evidence("KVM: entry failed, hardware error 0x80000021"), "");
+  EXPECT_NE(kvm_failure_evidence("qemu-system-x86_64: failed to initialize kvm: Permission denied"), "");
+  EXPECT_NE(kvm_failure_evidence("Could not access KVM kernel module: No such file or directory"), "");
+  EXPECT_NE(kvm_failure_evidence("error: kvm run failed Bad address"), "");
+  // Ordinary QEMU chatter is not.
+  EXPECT_EQ(kvm_failure_evidence("qemu-system-x86_64: warning: host doesn't support requested feature"), "");
+  EXPECT_EQ(kvm_failure_evidence("RAX=0000000000000000 RBX=0000000000000000"), "");
+  EXPECT_EQ(kvm_failure_evidence(""), "");
+  // Long lines are cut.
+  EXPECT_LT(kvm_failure_evidence("KVM internal error" + std::string(1000, 'x')).size(), 230u);
+}
+
+TEST(Accel, KtstrQemuSelectsTheBinary) {
+  std::string saved = std::getenv("KTSTR_QEMU") ? std::getenv("KTSTR_QEMU") : "";
+  ::unsetenv("KTSTR_QEMU");
+  EXPECT_EQ(VmConfig{}.qemu_binary, "qemu-system-x86_64");
+  ::setenv("KTSTR_QEMU", "/opt/qemu/bin/qemu-system-x86_64", 1);
+  EXPECT_EQ(VmConfig{}.qemu_binary, "/opt/qemu/bin/qemu-system-x86_64");
+  EXPECT_EQ(qemu_argv(config_for("1n1l1c1t"), Accel::kTcg)[0], "/opt/qemu/bin/qemu-system-x86_64");
+  if (saved.empty()) ::unsetenv("KTSTR_QEMU");
+  else ::setenv("KTSTR_QEMU", saved.c_str(), 1);
+}
+
 class AccelEnv : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (const char* v = std::getenv("KTSTR_ACCEL")) saved_ = v;
-  }
-  void TearDown() override {
-    if (saved_.empty()) {
-      ::unsetenv("KTSTR_ACCEL");
-    } else {
-      ::setenv("KTSTR_ACCEL", saved_.c_str(), 1);
+    for (const char* k : {"KTSTR_ACCEL", "KTSTR_TEST_KVM_PROBE"}) {
+      if (const char* v = std::getenv(k)) saved_.emplace_back(k, v);
+      ::unsetenv(k);
     }
   }
-  std::string saved_;
+  void TearDown() override {
+    ::unsetenv("KTSTR_ACCEL");
+    ::unsetenv("KTSTR_TEST_KVM_PROBE");
+    for (auto& [k, v] : saved_) ::setenv(k.c_str(), v.c_str(), 1);
+  }
+  std::vector<std::pair<std::string, std::string>> saved_;
 };
 
 TEST_F(AccelEnv, EnvironmentForcesTheChoice) {
@@ -204,4 +232,54 @@ TEST_F(AccelEnv, ProbeResultIsCachedForThisBoot) {
   cached["boot_id"] = "00000000-0000-0000-0000-000000000000";
   ASSERT_TRUE(write_file_atomic(dir.path() + "/kvm-probe.json", cached.dump()));
   EXPECT_EQ(choose_accel(dir.path(), "/dev/null").value(), Accel::kTcg);
+}
+
+TEST_F(AccelEnv, ABootVerdictSendsLaterRunsStraightToTcg) {
+  auto dir = TempDir::create("ktstr-accel-test").value();
+  AccelVerdict v;
+  v.kvm_works = false;
+  v.decided_by = kDecidedByBoot;
+  v.evidence = "QEMU: \"KVM internal error. Suberror: 1\"";
+  v.device = "/dev/null";
+  ASSERT_TRUE(record_accel_verdict(dir.path(), v));
+  auto back = read_accel_verdict(dir.path()).value();
+  EXPECT_TRUE(back.this_boot);
+  EXPECT_FALSE(back.kvm_works);
+  EXPECT_EQ(back.decided_by, kDecidedByBoot);
+  EXPECT_EQ(back.evidence, v.evidence);
+  EXPECT_GT(back.decided_at, 0);
+  // /dev/null would fail the probe too; make the probe "pass" to show the
+  // cached boot verdict wins over a new probe.
+  ::setenv("KTSTR_TEST_KVM_PROBE", "pass", 1);
+  EXPECT_EQ(choose_accel(dir.path(), "/dev/null").value(), Accel::kTcg);
+  EXPECT_EQ(read_accel_verdict(dir.path())->decided_by, kDecidedByBoot);
+  // Another host boot: the verdict no longer applies, the probe decides again.
+  auto j = nlohmann::json::parse(read_file(accel_cache_path(dir.path())).value());
+  j["boot_id"] = "00000000-0000-0000-0000-000000000000";
+  ASSERT_TRUE(write_file_atomic(accel_cache_path(dir.path()), j.dump()));
+  EXPECT_FALSE(read_accel_verdict(dir.path())->this_boot);
+  EXPECT_EQ(choose_accel(dir.path(), "/dev/null").value(), Accel::kKvm);
+  auto provisional = read_accel_verdict(dir.path()).value();
+  EXPECT_EQ(provisional.decided_by, kDecidedByProbe);
+  EXPECT_TRUE(provisional.kvm_works);
+}
+
+TEST_F(AccelEnv, TestProbeHookNeedsNoDevice) {
+  auto dir = TempDir::create("ktstr-accel-test").value();
+  ::setenv("KTSTR_TEST_KVM_PROBE", "pass", 1);
+  EXPECT_EQ(choose_accel(dir.path(), "/nonexistent/kvm").value(), Accel::kKvm);
+  ::setenv("KTSTR_ACCEL", "tcg", 1);  // forcing still wins
+  EXPECT_EQ(choose_accel(dir.path(), "/nonexistent/kvm").value(), Accel::kTcg);
+  EXPECT_TRUE(accel_forced());
+}
+
+TEST_F(AccelEnv, VerdictsWithoutEvidenceReadAsProbeResults) {
+  auto dir = TempDir::create("ktstr-accel-test").value();
+  // The format written before verdicts carried evidence.
+  ASSERT_TRUE(write_file_atomic(accel_cache_path(dir.path()), R"({"boot_id":"x","kernel_release":"y","device":"/dev/kvm","kvm_works":true})"));
+  auto v = read_accel_verdict(dir.path()).value();
+  EXPECT_EQ(v.decided_by, kDecidedByProbe);
+  EXPECT_FALSE(v.this_boot);
+  ASSERT_TRUE(write_file_atomic(accel_cache_path(dir.path()), "not json"));
+  EXPECT_FALSE(read_accel_verdict(dir.path()));
 }
