@@ -68,11 +68,14 @@ std::optional<SchedulerRun> ResultCollector::sched_run() const {
   if (!sched_started_) return std::nullopt;
   SchedulerRun s;
   s.started = true;
+  s.started_t_s = test_seconds(sched_start_ms_);
+  s.workload_started = stage_time_ms(proto::stage::kWorkersStarted).has_value();
   for (const TimedState& st : states_) {
     s.states.push_back(SchedStateChange{test_seconds(st.t_ms), st.state});
     if (st.state == "enabled" && !s.attached) {
       s.attached = true;
       s.attach_s = (static_cast<double>(st.t_ms) - static_cast<double>(sched_start_ms_)) / 1000.0;
+      s.attached_t_s = test_seconds(st.t_ms);
     }
   }
   if (sched_exited_) {

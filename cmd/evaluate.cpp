@@ -48,8 +48,11 @@ bool judge_scheduler(RunResult& r) {
       r.reason = "scheduler failed to load: the BPF verifier rejected it" + (last.empty() ? "" : " (" + last + ")");
     } else {
       r.failure_kind = "attach_failed";
-      r.reason = s.exited ? fmt::format("scheduler never attached (it exited with status {})", s.exit_code)
-                          : "scheduler never attached";
+      // libbpf's own words say why (a missing kernel config, a kfunc the
+      // kernel lacks, ...); the full output is in the scheduler log section.
+      std::string why = libbpf_error_line(s.log);
+      r.reason = "scheduler never attached" + (why.empty() ? "" : ": " + why);
+      if (s.exited) r.reason += fmt::format(" (it exited with status {})", s.exit_code);
     }
     return true;
   }

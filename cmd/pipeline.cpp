@@ -60,6 +60,23 @@ proto::JobMsg make_job(const ScenarioPlan& plan, const TestSpec& spec, bool verb
   return job;
 }
 
+// The kernel's .config for the guest's /boot/config-<release> (libbpf's
+// `__kconfig` externs), when the cache has one. Without it a scheduler that
+// reads kernel config values fails to load: say why in the run's notes.
+std::string kernel_config_for_guest(const KernelRecord& kernel, std::vector<std::string>& notes) {
+  if (kernel.config_path.empty()) {
+    notes.push_back("kernel " + kernel.version + " has no config in the cache: the guest has no /boot/config-*, "
+                    "so a scheduler using __kconfig externs cannot load");
+    return {};
+  }
+  auto text = read_file(kernel.config_path, proto::kMaxKernelConfigBytes);
+  if (!text) {
+    notes.push_back("the kernel config was not given to the guest: " + text.error().msg);
+    return {};
+  }
+  return std::move(*text);
+}
+
 // The fixture loader, built beside ktstr like the agent.
 Result<std::string> find_fixture_scheduler() {
   for (auto& cand : {exe_dir() + "/scx-ktstr", exe_dir() + "/../libexec/ktstr/scx-ktstr"})
@@ -194,7 +211,10 @@ Result<RunResult> run_test(db::Store& store, const TestSpec& spec, const KernelR
   cfg.overall_timeout = std::chrono::seconds(attach_s + duration_s + 180);
 
   ResultCollector collector;
-  std::string job_frame = proto::encode_message(make_job(*plan, spec, opts.verbose, opts.probes));
+  proto::JobMsg job = make_job(*plan, spec, opts.verbose, opts.probes);
+  std::vector<std::string> config_notes;
+  if (spec.uses_bpf_scheduler()) job.kernel_config = kernel_config_for_guest(kernel, config_notes);
+  std::string job_frame = proto::encode_message(job);
   bool sent = false;
   VmCallbacks cb;
   cb.on_port_connected = [&](Vm& vm, const std::string& port) {
@@ -230,6 +250,7 @@ Result<RunResult> run_test(db::Store& store, const TestSpec& spec, const KernelR
     r.diagnostics.push_back("KVM was tried first and abandoned after " +
                             std::to_string(outcome->kvm_abandoned->after.count()) + " ms (" +
                             outcome->kvm_abandoned->evidence + "); the VM ran under TCG");
+  r.diagnostics.insert(r.diagnostics.end(), config_notes.begin(), config_notes.end());
   if (auto sched = collector.sched_run()) {
     sched->name = spec.scheduler;
     sched->args = spec.sched_args;

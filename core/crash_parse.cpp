@@ -144,16 +144,40 @@ std::optional<BacktraceFrame> parse_backtrace_frame(std::string_view line) {
   return f;
 }
 
-std::string source_location_of(std::string_view msg) {
-  // FILE:LINE: with FILE a path holding a dot ("bpf/x.bpf.c") and no spaces.
+std::optional<SourcePrefix> find_source_prefix(std::string_view msg, bool masked_line) {
+  // FILE:LINE with FILE a path whose last component holds a dot and no
+  // space ("bpf/x.bpf.c"). Directories may hold spaces only in an absolute
+  // path: __FILE__ of "/home/a b/x.bpf.c" still names a file, while text
+  // such as "bad value: 3" must not.
   size_t colon = msg.find(':');
-  if (colon == std::string_view::npos || colon == 0) return {};
+  if (colon == std::string_view::npos || colon == 0) return std::nullopt;
   std::string_view file = msg.substr(0, colon);
-  if (file.find(' ') != std::string_view::npos || file.find('.') == std::string_view::npos) return {};
+  size_t slash = file.rfind('/');
+  size_t base = slash == std::string_view::npos ? 0 : slash + 1;
+  std::string_view name = file.substr(base);
+  if (name.empty() || name.find(' ') != std::string_view::npos || name.find('.') == std::string_view::npos)
+    return std::nullopt;
+  if (file.substr(0, base).find(' ') != std::string_view::npos && file.front() != '/') return std::nullopt;
   size_t n = colon + 1;
-  while (n < msg.size() && std::isdigit(static_cast<unsigned char>(msg[n]))) ++n;
-  if (n == colon + 1 || (n < msg.size() && msg[n] != ':')) return {};
-  return std::string(msg.substr(0, n));
+  if (masked_line && msg.substr(n, 1) == "N") {
+    ++n;
+  } else {
+    while (n < msg.size() && std::isdigit(static_cast<unsigned char>(msg[n]))) ++n;
+    if (n == colon + 1) return std::nullopt;
+  }
+  if (n < msg.size() && msg[n] != ':') return std::nullopt;
+  return SourcePrefix{base, colon, n};
+}
+
+std::string source_location_of(std::string_view msg) {
+  auto p = find_source_prefix(msg);
+  return p ? std::string(msg.substr(0, p->line_end)) : std::string();
+}
+
+std::string without_source_dir(std::string_view text, bool masked_line) {
+  auto p = find_source_prefix(text, masked_line);
+  if (!p) return std::string(text);
+  return std::string(text.substr(p->name_begin));
 }
 
 Result<SchedExit> parse_dump_text(std::string_view dump) {
@@ -326,6 +350,24 @@ Result<SchedExit> parse_dmesg_exit(std::string_view dmesg) {
     return e;
   }
   return fail("no 'sched_ext: BPF scheduler ... disabled' line in dmesg");
+}
+
+std::string libbpf_error_line(std::string_view sched_log) {
+  static constexpr std::string_view kTag = "libbpf: ";
+  std::string_view last;
+  for (std::string_view line : split_lines(sched_log)) {
+    size_t at = line.find(kTag);
+    if (at == std::string_view::npos) continue;
+    line = trim(line.substr(at));
+    std::string lower(line);
+    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+    // Warnings such as "struct_ops ...: member ... not found in kernel,
+    // skipping it" also appear on loads that succeed.
+    if (lower.find("fail") != std::string::npos || lower.find("error") != std::string::npos)
+      return std::string(line);
+    last = line;
+  }
+  return std::string(last);
 }
 
 SchedExit merge_exits(const std::vector<SchedExit>& by_preference) {

@@ -40,6 +40,13 @@ Result<SchedExit> parse_trace_dump(std::string_view trace);
 // 'sched_ext: NAME: MSG' and the indented backtrace. The last one wins.
 Result<SchedExit> parse_dmesg_exit(std::string_view dmesg);
 
+// Why a scheduler never attached, in libbpf's words from its log: the first
+// "libbpf: " line that reports a failure or an error (libbpf names the cause
+// first, then what failed because of it: "failed to load object", "failed to
+// load BPF skeleton"), else the last "libbpf: " line. From "libbpf: " on,
+// without a trailing newline; empty when libbpf said nothing.
+std::string libbpf_error_line(std::string_view sched_log);
+
 // Combines exits in order of preference (scheduler log, trace dump, dmesg):
 // each field comes from the first source that has it; derived fields
 // (source_location, failing_prog, kind from reason) are recomputed.
@@ -54,9 +61,27 @@ Result<SchedExit> exit_from_captures(std::string_view sched_log, std::string_vie
 // "? " (unreliable entry) and a trailing " [module]" are accepted.
 std::optional<BacktraceFrame> parse_backtrace_frame(std::string_view line);
 
-// "bpf/scx_ktstr.bpf.c:115" when `msg` starts with FILE:LINE: (FILE has a
-// dot and no spaces), else empty.
+// A "FILE:LINE" at the start of a message (scx_bpf_error() prefixes
+// __FILE__:__LINE__). FILE's last component holds a dot and no space; its
+// directories may hold spaces only when FILE is absolute. With
+// `masked_line`, the line may also be mask_volatile's "N".
+struct SourcePrefix {
+  size_t name_begin = 0;  // where the file name (after the last '/') starts
+  size_t name_end = 0;    // the ':' after FILE
+  size_t line_end = 0;    // just past LINE
+};
+std::optional<SourcePrefix> find_source_prefix(std::string_view msg, bool masked_line = false);
+
+// "bpf/scx_ktstr.bpf.c:115" when `msg` starts with FILE:LINE: (see
+// find_source_prefix), else empty. As the compiler saw the path: absolute
+// when the scheduler was built from an absolute path.
 std::string source_location_of(std::string_view msg);
+
+// `text` with the directory part of its leading FILE:LINE removed
+// ("/home/u/scx/scheds/c/scx_foo.bpf.c:12: boom" -> "scx_foo.bpf.c:12: boom");
+// unchanged without one. What signatures use, so that one scheduler built in
+// two checkouts (or from two working directories) gives one signature.
+std::string without_source_dir(std::string_view text, bool masked_line = false);
 
 // "scx_bpf_error" <-> 1025 etc. (the kernel's scx_exit_reason()); empty / -1
 // when unknown.
@@ -71,7 +96,17 @@ int64_t exit_kind_for_reason(std::string_view reason);
 std::string mask_volatile(std::string_view msg);
 
 // kind, masked message (the reason when there is no message), failing BPF
-// program and source location (with its line: Signature::source).
+// program and source location (with its line: Signature::source). The
+// source file is kept by its name only, in both the message and the
+// location (without_source_dir): __FILE__ is as the compiler saw it, so the
+// directory names the checkout and the build's working directory, not the
+// crash.
 Signature signature_of(const SchedExit& e);
+
+// A signature stored before file names lost their directories (message
+// already masked, "bpf/scx_ktstr.bpf.c:N: ..."; source "bpf/x.bpf.c:115"),
+// brought to the current form: the directories dropped. Its key() is what
+// signature_of gives for the same crash today. For a store migration.
+Signature upgrade_stored_signature(Signature stored);
 
 }  // namespace ktstr

@@ -1,5 +1,7 @@
 #include "core/pin.hpp"
 
+#include "core/crash_parse.hpp"
+
 #include <cctype>
 
 namespace ktstr {
@@ -9,16 +11,39 @@ bool is_digit(char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0;
 
 // Length of a "path/file.ext:123: " prefix at the start of msg, 0 if none.
 size_t source_prefix_len(std::string_view msg) {
-  size_t colon = msg.find(':');
-  if (colon == std::string_view::npos || colon == 0) return 0;
-  std::string_view file = msg.substr(0, colon);
-  if (file.find(' ') != std::string_view::npos || file.find('.') == std::string_view::npos) return 0;
-  size_t i = colon + 1, digits = 0;
-  while (i < msg.size() && is_digit(msg[i])) ++i, ++digits;
-  if (!digits || i >= msg.size() || msg[i] != ':') return 0;
-  ++i;
+  auto p = find_source_prefix(msg);
+  if (!p || p->line_end >= msg.size()) return 0;  // a message follows the ':'
+  size_t i = p->line_end + 1;
   while (i < msg.size() && msg[i] == ' ') ++i;
   return i;
+}
+
+// Digits become \d+ (with a fraction part when the message has one).
+std::string generalize_numbers(std::string_view msg) {
+  std::string out;
+  size_t i = 0;
+  while (i < msg.size()) {
+    if (is_digit(msg[i])) {
+      while (i < msg.size() && (is_digit(msg[i]) || (msg[i] == '.' && i + 1 < msg.size() && is_digit(msg[i + 1])))) ++i;
+      out += "\\d+(?:\\.\\d+)?";
+      continue;
+    }
+    out += regex_escape(msg.substr(i, 1));
+    ++i;
+  }
+  // Integers alone need no fraction part: keep the common case readable.
+  const std::string frac = "\\d+(?:\\.\\d+)?";
+  bool has_fraction = false;
+  for (size_t k = 0; k + 1 < msg.size(); ++k)
+    if (is_digit(msg[k]) && msg[k + 1] == '.' && k + 2 < msg.size() && is_digit(msg[k + 2])) has_fraction = true;
+  if (!has_fraction) {
+    size_t pos = 0;
+    while ((pos = out.find(frac, pos)) != std::string::npos) {
+      out.replace(pos, frac.size(), "\\d+");
+      pos += 3;
+    }
+  }
+  return out;
 }
 
 // Trim blanks and the brackets/punctuation a cut through "init[122]" or
@@ -60,31 +85,18 @@ std::string stable_message_part(std::string_view msg) {
 }
 
 std::string pinned_regex(std::string_view msg) {
-  std::string out;
-  size_t i = 0;
-  while (i < msg.size()) {
-    if (is_digit(msg[i])) {
-      while (i < msg.size() && (is_digit(msg[i]) || (msg[i] == '.' && i + 1 < msg.size() && is_digit(msg[i + 1])))) ++i;
-      out += "\\d+(?:\\.\\d+)?";
-      continue;
-    }
-    out += regex_escape(msg.substr(i, 1));
-    ++i;
-  }
-  // Integers alone need no fraction part: keep the common case readable.
-  std::string simple;
-  const std::string frac = "\\d+(?:\\.\\d+)?";
-  bool has_fraction = false;
-  for (size_t k = 0; k + 1 < msg.size(); ++k)
-    if (is_digit(msg[k]) && msg[k + 1] == '.' && k + 2 < msg.size() && is_digit(msg[k + 2])) has_fraction = true;
-  if (!has_fraction) {
-    size_t pos = 0;
-    while ((pos = out.find(frac, pos)) != std::string::npos) {
-      out.replace(pos, frac.size(), "\\d+");
-      pos += 3;
-    }
-  }
-  return out;
+  auto p = find_source_prefix(msg);
+  if (!p) return generalize_numbers(msg);
+  // The file by its name in any directory: __FILE__ is as the compiler saw
+  // it, so another checkout or build directory gives another directory
+  // (absolute, relative or none). The name itself stays literal; \b keeps
+  // "my_scx_foo.bpf.c" from passing for "scx_foo.bpf.c". The line number
+  // moves with every edit above it.
+  std::string_view name = msg.substr(p->name_begin, p->name_end - p->name_begin);
+  std::string out = "(?:[^\\s:]*/)?";
+  if (std::isalnum(static_cast<unsigned char>(name.front())) || name.front() == '_') out += "\\b";
+  out += regex_escape(name) + ":\\d+";
+  return out + generalize_numbers(msg.substr(p->line_end));
 }
 
 Result<TestSpec> pin_spec(const CrashRecord& crash, const std::string& name) {

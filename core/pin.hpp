@@ -20,8 +20,10 @@ std::string regex_escape(std::string_view text);
 // numbers: the longest number-free stretch ("ktstr: host-triggered crash").
 std::string stable_message_part(std::string_view msg);
 
-// The regex pinning the source location and message: line numbers and other
-// numbers become \d+ ("bpf/scx_ktstr\.bpf\.c:\d+: ktstr: host-triggered crash").
+// The regex pinning the source location and message: the file by its name in
+// any directory, line numbers and other numbers as \d+
+// ("(?:[^\s:]*/)?\bscx_ktstr\.bpf\.c:\d+: ktstr: host-triggered crash"), so
+// the same scheduler built in another checkout still matches.
 std::string pinned_regex(std::string_view msg);
 
 // The regression test for `crash`, named `name` (empty: "<test>_regression").

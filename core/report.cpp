@@ -43,6 +43,9 @@ nlohmann::json to_json(const RunResult& r) {
                          {"attach_s", s.attach_s}, {"exited", s.exited}, {"exit_code", s.exit_code},
                          {"signal", s.signal}, {"exit_t_s", s.exit_t_s}, {"stopped_by_ktstr", s.stopped_by_ktstr}, {"log", s.log},
                          {"log_truncated", s.log_truncated}};
+    if (s.started_t_s) js["started_t_s"] = *s.started_t_s;
+    if (s.attached_t_s) js["attached_t_s"] = *s.attached_t_s;
+    js["workload_started"] = s.workload_started;
     js["states"] = nlohmann::json::array();
     for (auto& st : s.states) js["states"].push_back({{"t_s", st.t_s}, {"state", st.state}});
     js["map_writes"] = nlohmann::json::array();

@@ -37,6 +37,9 @@ std::string render_bug_summary(const RunResult& r) {
 }
 
 std::string render_timeline(const RunResult& r) {
+  // Starting the workers takes the agent well under this; more means it was
+  // held off the CPU.
+  constexpr double kWorkloadLateS = 1.0;
   if (!r.sched && r.monitor.empty()) return "";
   struct Event {
     double t;
@@ -45,8 +48,33 @@ std::string render_timeline(const RunResult& r) {
   std::vector<Event> ev;
   if (r.sched) {
     const auto& s = *r.sched;
-    if (s.attached) ev.push_back({0, fmt::format("workload started (scheduler attached after {:.2f}s)", s.attach_s)});
-    for (auto& st : s.states) ev.push_back({st.t_s, "sched_ext state: " + st.state});
+    if (s.started_t_s) ev.push_back({*s.started_t_s, "scheduler process started"});
+    bool attach_said = false;
+    for (auto& st : s.states) {
+      std::string what = "sched_ext state: " + st.state;
+      if (s.attached && st.state == "enabled" && !attach_said) {
+        what += fmt::format(" (scheduler attached {:.2f}s after it started)", s.attach_s);
+        attach_said = true;
+      }
+      ev.push_back({st.t_s, what});
+    }
+    // The workload starts at 0 when the agent gets to start it. A scheduler
+    // that keeps the agent off the CPU delays that, however early it
+    // attached: say how long the workload waited, not only the attach time.
+    if (s.attached && s.workload_started) {
+      std::string what = "workload started";
+      if (s.attached_t_s) {
+        const double waited = -*s.attached_t_s;
+        what += waited >= kWorkloadLateS
+                    ? fmt::format("; it could not start for {:.2f}s after the scheduler attached (the guest "
+                                  "agent that starts it did not get to run)",
+                                  waited)
+                    : fmt::format(" ({:.2f}s after the scheduler attached)", waited);
+      }
+      ev.push_back({0, what});
+    } else if (s.attached && s.attached_t_s) {
+      ev.push_back({*s.attached_t_s, "the workload never started: the run ended before the guest agent could start it"});
+    }
     for (auto& m : s.map_writes)
       ev.push_back({m.t_s, m.ok ? fmt::format("map write {}:{} = {} ({})", m.map, m.var, m.value, m.resolved_map)
                                 : fmt::format("map write {}:{} = {} failed: {}", m.map, m.var, m.value, m.error)});
@@ -126,7 +154,7 @@ std::string render_monitor(const RunResult& r) {
   else if (r.exit)
     verdict = "scheduler died: " + r.exit->summary();
   else if (r.sched && !r.sched->attached)
-    verdict = "scheduler never attached";
+    verdict = r.failure_kind == "attach_failed" && !r.reason.empty() ? r.reason : "scheduler never attached";
   else if (r.sched && r.sched->exited)
     verdict = "scheduler exited without an exit record";
   else

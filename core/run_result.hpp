@@ -67,6 +67,12 @@ struct SchedulerRun {
   bool started = false;
   bool attached = false;         // /sys/kernel/sched_ext/state reached "enabled"
   double attach_s = -1;          // seconds from start to enabled
+  // Seconds into the test (like the times below) when the process started
+  // and when sched_ext first read "enabled"; the workload starts at 0 once
+  // the agent gets to start it, which a scheduler starving the agent delays.
+  std::optional<double> started_t_s;
+  std::optional<double> attached_t_s;
+  bool workload_started = false; // the agent started the workers (stage workers_started)
   bool exited = false;           // the scheduler process ended
   int exit_code = -1;            // its exit status, when it exited
   int signal = 0;                // the signal that killed it, 0 if none

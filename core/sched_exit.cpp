@@ -131,10 +131,18 @@ std::string mask_volatile(std::string_view raw) {
 Signature signature_of(const SchedExit& e) {
   Signature sig;
   sig.kind = e.kind;
-  sig.message = mask_volatile(e.msg.empty() ? e.reason : e.msg);
+  // Directories go before masking: digits in them ("/tmp/build-2/") are
+  // not part of the message.
+  sig.message = mask_volatile(without_source_dir(e.msg.empty() ? e.reason : e.msg));
   sig.bpf_prog = e.failing_prog;
-  sig.source = e.source_location;
+  sig.source = without_source_dir(e.source_location);
   return sig;
+}
+
+Signature upgrade_stored_signature(Signature stored) {
+  stored.message = without_source_dir(stored.message, /*masked_line=*/true);
+  stored.source = without_source_dir(stored.source);
+  return stored;
 }
 
 }  // namespace ktstr

@@ -56,11 +56,13 @@ struct SchedExit {
 // Groups occurrences of the same crash: exit kind, the message with volatile
 // numbers masked (pids, CPU numbers, durations, addresses — but not the
 // source line, which is kept in source_location), failing program, source file.
+// The source file is named without its directory in both the message and
+// `source`, so builds in different checkouts give one signature.
 struct Signature {
   int64_t kind = -1;
-  std::string message;       // masked
+  std::string message;       // masked: "scx_ktstr.bpf.c:N: ktstr: host-triggered crash"
   std::string bpf_prog;
-  std::string source;        // "bpf/scx_ktstr.bpf.c:115"
+  std::string source;        // "scx_ktstr.bpf.c:115"
   std::string key() const;   // stable hex hash (16 digits) over the fields
   bool operator==(const Signature&) const = default;
 };

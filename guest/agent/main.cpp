@@ -140,7 +140,11 @@ Status Agent::run() {
   stage(stage::kJobReceived, boottime_ms());
   if (job->verbose) verbose_ = true;
   if (auto valid = validate_job(*job); !valid) return fail(valid.error().context("invalid job"));
-  log("debug", "job: " + dump_json(nlohmann::json(*job)));
+  {
+    JobMsg shown = *job;  // the kernel config is long and says nothing here
+    if (!shown.kernel_config.empty()) shown.kernel_config = std::to_string(shown.kernel_config.size()) + " bytes";
+    log("debug", "job: " + dump_json(nlohmann::json(shown)));
+  }
 
   WorkerCallbacks callbacks;
   callbacks.log = [this](const std::string& level, const std::string& text) { log(level, text); };

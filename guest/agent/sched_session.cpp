@@ -8,6 +8,8 @@
 #include <csignal>
 #include <cstring>
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -59,6 +61,28 @@ SchedSession::~SchedSession() {
   }
 }
 
+void SchedSession::place_kernel_config() {
+  // libbpf fills `__kconfig` externs (CONFIG_HZ, ...) from
+  // /boot/config-$(uname -r), else /proc/config.gz; the guest's root is the
+  // shared initramfs, so the host sends the booted kernel's .config with the
+  // job and it lands here before the scheduler can look.
+  if (job_.kernel_config.empty()) {
+    log("debug", "the job has no kernel config: no " + paths_.boot + "/config-*");
+    return;
+  }
+  utsname uts{};
+  if (::uname(&uts) != 0) return log("warn", "uname: " + errno_text(errno));
+  const std::string path = paths_.boot + "/config-" + uts.release;
+  if (::mkdir(paths_.boot.c_str(), 0755) != 0 && errno != EEXIST)
+    return log("warn", "creating '" + paths_.boot + "': " + errno_text(errno));
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return log("warn", "writing the kernel config '" + path + "': " + errno_text(errno));
+  ::close(fd);
+  if (std::string err = write_text(path, job_.kernel_config); !err.empty())
+    return log("warn", "writing the kernel config '" + path + "': " + err);
+  log("debug", "kernel config (" + std::to_string(job_.kernel_config.size()) + " bytes) at '" + path + "'");
+}
+
 void SchedSession::setup_tracing() {
   // Only the dump and exit events: sched_ext_event fires per fallback
   // dispatch (hundreds per second) and the counters come from root/events.
@@ -79,6 +103,7 @@ void SchedSession::setup_tracing() {
 }
 
 Status SchedSession::start() {
+  place_kernel_config();
   setup_tracing();
   if (std::string err = kmsg_.open(paths_.kmsg, /*seek_end=*/true); !err.empty())
     log("warn", "opening '" + paths_.kmsg + "': " + err);

@@ -22,6 +22,7 @@ struct SchedPaths {
   std::string tracing = "/sys/kernel/tracing";
   std::string kmsg = "/dev/kmsg";
   std::string sched_debug = "/sys/kernel/debug/sched/debug";
+  std::string boot = "/boot";  // the job's kernel config goes to <boot>/config-<uname -r>
 };
 
 struct SchedLimits {
@@ -52,10 +53,11 @@ class SchedSession {
   SchedSession(const SchedSession&) = delete;
   SchedSession& operator=(const SchedSession&) = delete;
 
-  // Enables the sched_ext trace events, opens trace_pipe and /dev/kmsg
-  // (problems become warn logs) and spawns the scheduler (a failure here is
-  // an error: fork/pipe). An exec failure shows as exit status 127 plus a
-  // line on its stderr.
+  // Puts the job's kernel config at <boot>/config-<uname -r>, enables the
+  // sched_ext trace events, opens trace_pipe and /dev/kmsg (problems become
+  // warn logs) and spawns the scheduler (a failure here is an error:
+  // fork/pipe). An exec failure shows as exit status 127 plus a line on its
+  // stderr.
   Status start();
 
   // Polls until the state reads "enabled", the process exits, or the job's
@@ -84,6 +86,7 @@ class SchedSession {
   void log(const std::string& level, const std::string& text) {
     if (sink_.log) sink_.log(level, text);
   }
+  void place_kernel_config();
   void setup_tracing();
   void poll_output();
   void poll_kernel_logs();

@@ -98,6 +98,7 @@ void to_json(json& j, const JobMsg& v) {
        {"topology", v.topology},   {"scheduler", v.scheduler}, {"map_writes", v.map_writes},
        {"monitor_interval_ms", v.monitor_interval_ms}};
   if (v.probes) j["probes"] = *v.probes;
+  if (!v.kernel_config.empty()) j["kernel_config"] = v.kernel_config;
 }
 void from_json(const json& j, JobMsg& v) {
   get_unsigned(j, "version", v.version);
@@ -109,6 +110,7 @@ void from_json(const json& j, JobMsg& v) {
   if (j.contains("monitor_interval_ms")) get_unsigned(j, "monitor_interval_ms", v.monitor_interval_ms);
   v.probes.reset();
   if (j.contains("probes") && !j.at("probes").is_null()) v.probes = j.at("probes").get<ProbePlan>();
+  get_optional(j, "kernel_config", v.kernel_config);
 }
 
 Status validate_job(const JobMsg& job) {
@@ -145,6 +147,9 @@ Status validate_job(const JobMsg& job) {
     return fail("monitor interval " + std::to_string(job.monitor_interval_ms) + " ms is below 10 ms");
   if (job.scheduler.attach_timeout_ms > kMaxDurationMs)
     return fail("attach timeout " + std::to_string(job.scheduler.attach_timeout_ms) + " ms is too long");
+  if (job.kernel_config.size() > kMaxKernelConfigBytes)
+    return fail("kernel config of " + std::to_string(job.kernel_config.size()) + " bytes exceeds " +
+                std::to_string(kMaxKernelConfigBytes));
   if (job.probes) {
     if (job.scheduler.path.empty()) return fail("job has probes but no scheduler");
     if (auto ok = validate_probe_plan(*job.probes); !ok) return ok;

@@ -97,6 +97,12 @@ struct JobMsg {
   std::vector<MapWritePlan> map_writes;
   uint32_t monitor_interval_ms = 250;
   std::optional<ProbePlan> probes;  // absent: no probes
+  // The booted kernel's .config, which the agent puts at
+  // /boot/config-<uname -r> before the scheduler starts, where libbpf looks
+  // for the values of `__kconfig` externs. Empty: none (the guest has no
+  // /boot/config-* and, unless the kernel has /proc/config.gz, a scheduler
+  // using __kconfig fails to load).
+  std::string kernel_config;
 };
 
 // Limits a job must respect; the agent refuses anything else.
@@ -110,6 +116,8 @@ inline constexpr size_t kMaxProbeArgs = 6;
 inline constexpr size_t kMaxProbeNameLen = 128;
 inline constexpr uint32_t kMaxProbeHistoryPerTask = 4096;
 inline constexpr uint32_t kMaxProbeEvents = 65536;
+// A JOB frame's payload is at most 1 MiB: leave room for the rest.
+inline constexpr size_t kMaxKernelConfigBytes = 768u << 10;
 Status validate_job(const JobMsg& job);
 Status validate_probe_plan(const ProbePlan& plan);
 

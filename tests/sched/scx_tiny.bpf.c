@@ -18,9 +18,10 @@
  * and the kernel calls ops.dispatch only when SCX_DSQ_GLOBAL is empty.
  *
  * Knobs: .rodata slice_ns (set by the loader from --slice-us) and the .bss
- * switch fail_now: the host writes 1 into it and the next enqueue or dispatch
- * calls scx_bpf_error("tiny: told to fail"), ejecting the scheduler (exit
- * kind 1025). ops.dump prints "scx_tiny state: ..." into the exit dump;
+ * switch fail_now: the host writes 1 into it and the next dispatch calls
+ * scx_bpf_error("tiny: told to fail"), ejecting the scheduler (exit kind
+ * 1025). Only dispatch, so every crash fails in the same program (the
+ * failing program is part of the crash signature). ops.dump prints "scx_tiny state: ..." into the exit dump;
  * ops.exit copies the exit record to .bss for the loader.
  */
 #include "scx_common.bpf.h"
@@ -61,8 +62,6 @@ void BPF_STRUCT_OPS(tiny_enqueue, struct task_struct *p, u64 enq_flags)
 {
 	u64 vtime = p->scx.dsq_vtime;
 
-	if (tiny_check_fail())
-		return;
 	/* Limit the credit a long sleeper gets to one slice. */
 	if (vtime_before(vtime, vtime_now - slice_ns))
 		vtime = vtime_now - slice_ns;

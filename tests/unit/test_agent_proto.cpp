@@ -421,6 +421,7 @@ SchedPaths scratch_paths(const ScratchDir& dir) {
   p.tracing = dir.path() + "/tracing";  // absent: no trace events
   p.kmsg = dir.path() + "/kmsg";        // absent: a warning
   p.sched_debug = dir.path() + "/sched_debug";
+  p.boot = dir.path() + "/boot";
   return p;
 }
 
@@ -475,6 +476,31 @@ TEST(AgentSchedSession, AttachThenDeathEndsTheRunAndEverythingIsReported) {
   EXPECT_EQ(samples[0].nr_running, (std::vector<uint32_t>{3, 1}));
   EXPECT_EQ(samples[0].events.at("SCX_EV_SELECT_CPU_FALLBACK"), 5);
   EXPECT_EQ(::waitpid(-1, nullptr, WNOHANG), -1);  // reaped
+}
+
+TEST(AgentSchedSession, TheJobsKernelConfigIsWhereLibbpfLooksBeforeTheSchedulerStarts) {
+  // libbpf reads /boot/config-$(uname -r); the scheduler sees it at its start.
+  ScratchDir dir;
+  dir.file("sched_ext/state", "disabled\n");
+  const std::string boot = dir.path() + "/boot";
+  JobMsg job = shell_scheduler_job("cat " + boot + "/config-$(uname -r)");
+  job.kernel_config = "CONFIG_HZ=250\n# CONFIG_FOO is not set\nCONFIG_SCHED_CLASS_EXT=y\n";
+  Captured c;
+  SchedSession session(job, capture_into(c), scratch_paths(dir));
+  ASSERT_TRUE(session.start());
+  EXPECT_EQ(session.wait_attached(), AttachOutcome::kExited);
+  session.finish();
+  EXPECT_EQ(c.output(), job.kernel_config);
+  // No config in the job: nothing is written.
+  ScratchDir empty;
+  empty.file("sched_ext/state", "disabled\n");
+  JobMsg none = shell_scheduler_job("true");
+  Captured c2;
+  SchedSession s2(none, capture_into(c2), scratch_paths(empty));
+  ASSERT_TRUE(s2.start());
+  s2.wait_attached();
+  s2.finish();
+  EXPECT_NE(::access((empty.path() + "/boot").c_str(), F_OK), 0);
 }
 
 TEST(AgentSchedSession, ASchedulerThatNeverRunsIsReportedAsExited) {

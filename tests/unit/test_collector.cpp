@@ -2,6 +2,7 @@
 // garbage, turned into a RunResult and judged by evaluate().
 #include "cmd/collector.hpp"
 #include "cmd/pipeline.hpp"
+#include "core/report.hpp"
 #include "guest/proto/messages.hpp"
 
 #include <gtest/gtest.h>
@@ -168,6 +169,116 @@ TEST(Collector, MaxGapCheck) {
   evaluate(r, spec, c, powered_off());
   EXPECT_FALSE(r.passed);
   EXPECT_NE(r.reason.find("max_gap_ms = 3"), std::string::npos) << r.reason;
+}
+
+// A scheduler run as the agent streams it (CLOCK_BOOTTIME ms): the
+// scheduler process starts at `start_ms`, sched_ext reads "enabling" then
+// "enabled" 1.04 s later, and the agent reports workers_started at
+// `workload_ms`. The scheduler is then ejected (a stall of the agent) and
+// the run ends.
+std::string sched_stream(const TestSpec& spec, uint64_t start_ms, uint64_t workload_ms) {
+  std::string out;
+  proto::HelloMsg hello;
+  hello.agent_version = "0.1.0";
+  out += proto::encode_message(hello);
+  proto::TopologyMsg topo;
+  topo.cpus = spec.topology.cpus();
+  topo.llc_groups = spec.topology.expected_llc_groups();
+  topo.numa_nodes = spec.topology.expected_node_cpus();
+  topo.smt_groups = spec.topology.expected_smt_groups();
+  out += proto::encode_message(topo);
+  out += proto::encode_message(proto::StageMsg{proto::stage::kJobReceived, start_ms - 20});
+  out += proto::encode_message(proto::SchedStartedMsg{212, start_ms});
+  out += proto::encode_message(proto::SchedStateMsg{"enabling", "hog", start_ms + 1010});
+  out += proto::encode_message(proto::SchedStateMsg{"enabled", "hog", start_ms + 1040});
+  out += proto::encode_message(proto::SchedOutputMsg{"stdout", "hog: attached\n", false, start_ms + 1045});
+  out += proto::encode_message(proto::StageMsg{proto::stage::kWorkersStarted, workload_ms});
+  out += proto::encode_message(proto::SchedStateMsg{"disabling", "", workload_ms + 10});
+  out += proto::encode_message(proto::SchedStateMsg{"disabled", "", workload_ms + 30});
+  out += proto::encode_message(proto::SchedOutputMsg{
+      "stderr", "EXIT: runnable task stall (ktstr-agent[1] failed to run for 30.120s)\n", false, workload_ms + 35});
+  out += proto::encode_message(proto::SchedExitedMsg{212, 1, 0, false, workload_ms + 40});
+  for (unsigned i = 0; i < spec.topology.cpus(); ++i) {
+    proto::WorkerMsg w;
+    w.cgroup = "steady";
+    w.index = i;
+    w.iterations = 100;
+    w.cpus_used = {i};
+    out += proto::encode_message(w);
+  }
+  out += proto::encode_message(proto::StageMsg{proto::stage::kWorkersDone, workload_ms + 600});
+  proto::DoneMsg done;
+  done.ok = true;
+  out += proto::encode_message(done);
+  return out;
+}
+
+// What run_test does with a finished stream, up to the rendered timeline.
+RunResult judge(const TestSpec& spec, const std::string& stream) {
+  ResultCollector c;
+  c.feed(stream.data(), stream.size());
+  c.finish();
+  RunResult r;
+  if (auto sched = c.sched_run()) r.sched = std::move(*sched);
+  evaluate(r, spec, c, powered_off());
+  return r;
+}
+
+TEST(Collector, TimelineSaysTheWorkloadCouldNotStartWhileTheAgentWasStarved) {
+  // The run: "enabling" at -30.29s, attached 1.04 s after the
+  // process started, and the workload only 30.26 s after that.
+  TestSpec spec = spec_for("1n1l2c1t");
+  spec.scheduler = "/sched/hog";
+  RunResult r = judge(spec, sched_stream(spec, 10000, 41300));
+  ASSERT_TRUE(r.sched);
+  EXPECT_NEAR(r.sched->attach_s, 1.04, 1e-9);
+  ASSERT_TRUE(r.sched->attached_t_s);
+  EXPECT_NEAR(*r.sched->attached_t_s, -30.26, 1e-9);
+  std::string t = render_timeline(r);
+  EXPECT_NE(t.find(" -31.30s  scheduler process started\n"), std::string::npos) << t;
+  EXPECT_NE(t.find(" -30.29s  sched_ext state: enabling\n"), std::string::npos) << t;
+  EXPECT_NE(t.find(" -30.26s  sched_ext state: enabled (scheduler attached 1.04s after it started)\n"),
+            std::string::npos)
+      << t;
+  EXPECT_NE(t.find("  +0.00s  workload started; it could not start for 30.26s after the scheduler attached (the "
+                   "guest agent that starts it did not get to run)\n"),
+            std::string::npos)
+      << t;
+  // In time order: the 30 s wait is visible between attach and workload.
+  EXPECT_LT(t.find("state: enabled"), t.find("workload started"));
+  EXPECT_LT(t.find("workload started"), t.find("state: disabling"));
+  EXPECT_EQ(t.find("scheduler attached after"), std::string::npos) << t;  // the old, misleading line
+}
+
+TEST(Collector, TimelineOfAPromptStart) {
+  TestSpec spec = spec_for("1n1l2c1t");
+  spec.scheduler = "/sched/hog";
+  RunResult r = judge(spec, sched_stream(spec, 10000, 11090));
+  std::string t = render_timeline(r);
+  EXPECT_NE(t.find("  +0.00s  workload started (0.05s after the scheduler attached)\n"), std::string::npos) << t;
+  EXPECT_EQ(t.find("could not start"), std::string::npos) << t;
+}
+
+TEST(Collector, NeverAttachedShowsLibbpfsReason) {
+  TestSpec spec = spec_for("1n1l2c1t");
+  spec.scheduler = "/sched/scx_hz";
+  std::string out;
+  out += proto::encode_message(proto::HelloMsg{});
+  out += proto::encode_message(proto::SchedStartedMsg{99, 5000});
+  out += proto::encode_message(proto::SchedOutputMsg{
+      "stderr",
+      "libbpf: failed to open system Kconfig\nlibbpf: failed to load object 'scx_hz'\n"
+      "libbpf: failed to load BPF skeleton 'scx_hz': -EINVAL\nscx_hz: failed to load BPF skeleton: Invalid argument\n",
+      false, 5400});
+  out += proto::encode_message(proto::SchedExitedMsg{99, 2, 0, false, 5410});
+  proto::DoneMsg done;
+  done.ok = true;
+  out += proto::encode_message(done);
+  RunResult r = judge(spec, out);
+  EXPECT_FALSE(r.passed);
+  EXPECT_EQ(r.failure_kind, "attach_failed");
+  EXPECT_EQ(r.reason, "scheduler never attached: libbpf: failed to open system Kconfig (it exited with status 2)");
+  EXPECT_NE(render_monitor(r).find("verdict: " + r.reason), std::string::npos) << render_monitor(r);
 }
 
 }  // namespace

@@ -166,8 +166,8 @@ TEST(CrashSignature, SameCrashOnTwoKernelsIsOneSignatureAndStallsDiffer) {
   EXPECT_EQ(a, b);
   EXPECT_EQ(a.key(), b.key());
   EXPECT_EQ(a.kind, 1025);
-  EXPECT_EQ(a.message, "bpf/scx_ktstr.bpf.c:N: ktstr: host-triggered crash");
-  EXPECT_EQ(a.source, "bpf/scx_ktstr.bpf.c:115");
+  EXPECT_EQ(a.message, "scx_ktstr.bpf.c:N: ktstr: host-triggered crash");
+  EXPECT_EQ(a.source, "scx_ktstr.bpf.c:115");
   EXPECT_EQ(a.bpf_prog, "ktstr_dispatch");
   EXPECT_EQ(a.key().size(), 16u);
   EXPECT_TRUE(std::all_of(a.key().begin(), a.key().end(), ::isxdigit));
@@ -180,7 +180,7 @@ TEST(CrashSignature, SameCrashOnTwoKernelsIsOneSignatureAndStallsDiffer) {
     if (field == 0) c.kind = 1024;
     if (field == 1) c.message += "!";
     if (field == 2) c.bpf_prog = "ktstr_enqueue";
-    if (field == 3) c.source = "bpf/scx_ktstr.bpf.c:116";
+    if (field == 3) c.source = "scx_ktstr.bpf.c:116";
     EXPECT_NE(c.key(), a.key()) << field;
   }
 }
@@ -209,6 +209,87 @@ TEST(CrashParse, FramesAndSourceLocations) {
   EXPECT_EQ(source_location_of("ktstr: host-triggered crash"), "");
   EXPECT_EQ(source_location_of("a b.c:1: x"), "");
   EXPECT_EQ(source_location_of("x.c:12a: y"), "");
+  EXPECT_EQ(source_location_of("/home/a b/x.bpf.c:7: y"), "/home/a b/x.bpf.c:7");
+  EXPECT_EQ(source_location_of("/home/a/x y.bpf.c:7: y"), "");
+  EXPECT_EQ(source_location_of("bad value: 3"), "");
+}
+
+// One scheduler built from different directories: __FILE__ (and so the
+// message and source location) differs, the signature does not.
+SchedExit bpf_error(const std::string& msg) {
+  auto e = parse_sched_log("EXIT: scx_bpf_error (" + msg + ")\n");
+  EXPECT_TRUE(e) << msg;
+  return e ? *e : SchedExit{};
+}
+
+TEST(CrashSignature, SourceDirectoryDoesNotMatter) {
+  const std::vector<std::string> builds = {
+      "/home/u/scx/scheds/c/scx_foo.bpf.c:123: foo: bad cpu 7",   // absolute
+      "/tmp/bisect-4f2a/wt/scheds/c/scx_foo.bpf.c:123: foo: bad cpu 3",  // another checkout
+      "scheds/c/scx_foo.bpf.c:123: foo: bad cpu 1",               // relative, from the repo root
+      "../scx/scheds/c/scx_foo.bpf.c:123: foo: bad cpu 0",        // relative, from beside it
+      "scx_foo.bpf.c:123: foo: bad cpu 2",                        // built in its own directory
+      "/home/John Smith/src 2/scx_foo.bpf.c:123: foo: bad cpu 5", // spaces in an absolute path
+  };
+  const Signature first = signature_of(bpf_error(builds[0]));
+  EXPECT_EQ(first.message, "scx_foo.bpf.c:N: foo: bad cpu N");
+  EXPECT_EQ(first.source, "scx_foo.bpf.c:123");
+  for (const std::string& msg : builds) {
+    SchedExit e = bpf_error(msg);
+    // The parsed exit keeps the path as printed (reports show it).
+    EXPECT_EQ(e.source_location, msg.substr(0, msg.find(":123") + 4)) << msg;
+    EXPECT_EQ(signature_of(e), first) << msg;
+    EXPECT_EQ(signature_of(e).key(), first.key()) << msg;
+  }
+  // What still tells crashes apart: the file name, the line, the message.
+  EXPECT_NE(signature_of(bpf_error("/home/u/scx/scheds/c/scx_bar.bpf.c:123: foo: bad cpu 7")).key(), first.key());
+  EXPECT_NE(signature_of(bpf_error("/home/u/scx/scheds/c/scx_foo.bpf.c:124: foo: bad cpu 7")).key(), first.key());
+  EXPECT_NE(signature_of(bpf_error("/home/u/scx/scheds/c/scx_foo.bpf.c:123: foo: bad dsq 7")).key(), first.key());
+  // Digits in the directories are not masked into the message.
+  EXPECT_EQ(signature_of(bpf_error("/tmp/build-2/x.bpf.c:9: boom")).message, "x.bpf.c:N: boom");
+}
+
+TEST(CrashSignature, WithoutSourceDir) {
+  EXPECT_EQ(without_source_dir("/a/b/x.bpf.c:12: m"), "x.bpf.c:12: m");
+  EXPECT_EQ(without_source_dir("/a/b/x.bpf.c:12"), "x.bpf.c:12");
+  EXPECT_EQ(without_source_dir("x.bpf.c:12: m"), "x.bpf.c:12: m");
+  // Only a leading FILE:LINE is touched; a task name with '/' is not a file.
+  EXPECT_EQ(without_source_dir("kworker/u16:1[40] failed to run for 5.044s"), "kworker/u16:1[40] failed to run for 5.044s");
+  EXPECT_EQ(without_source_dir("see /a/b/x.bpf.c:12"), "see /a/b/x.bpf.c:12");
+  EXPECT_EQ(without_source_dir("a b/x.bpf.c:12: m"), "a b/x.bpf.c:12: m");  // spaces: only in absolute paths
+  EXPECT_EQ(without_source_dir("/a/x.bpf.c:N: m"), "/a/x.bpf.c:N: m");
+  EXPECT_EQ(without_source_dir("/a/x.bpf.c:N: m", /*masked_line=*/true), "x.bpf.c:N: m");
+  EXPECT_EQ(without_source_dir(""), "");
+}
+
+TEST(CrashSignature, StoredSignaturesUpgradeToTheSameKey) {
+  // What the store holds for the fixture's crash from before directories
+  // were dropped, upgraded, keys as a fresh parse does now.
+  auto c73 = parse_sched_log(data("7.3/crash/sched.log"));
+  ASSERT_TRUE(c73);
+  Signature stored{kScxExitErrorBpf, "bpf/scx_ktstr.bpf.c:N: ktstr: host-triggered crash", "ktstr_dispatch",
+                   "bpf/scx_ktstr.bpf.c:115"};
+  EXPECT_NE(stored.key(), signature_of(*c73).key());
+  EXPECT_EQ(upgrade_stored_signature(stored), signature_of(*c73));
+  EXPECT_EQ(upgrade_stored_signature(stored).key(), signature_of(*c73).key());
+  // Signatures without a file keep their key (stalls stay grouped as before).
+  auto s73 = parse_sched_log(data("7.3/stall/sched.log"));
+  ASSERT_TRUE(s73);
+  EXPECT_EQ(upgrade_stored_signature(signature_of(*s73)).key(), signature_of(*s73).key());
+}
+
+TEST(CrashParse, LibbpfErrorLine) {
+  // The cause comes first; what failed because of it follows.
+  EXPECT_EQ(libbpf_error_line("starting\nlibbpf: failed to open system Kconfig\n"
+                              "libbpf: failed to load object 'scx_hz'\n"
+                              "libbpf: failed to load BPF skeleton 'scx_hz': -EINVAL\n"),
+            "libbpf: failed to open system Kconfig");
+  // A benign warning before the real error is skipped.
+  EXPECT_EQ(libbpf_error_line("libbpf: struct_ops foo: member bar not found in kernel, skipping it\n"
+                              "scx_x: libbpf: prog 'x_init': BPF program load failed: -EACCES\n"),
+            "libbpf: prog 'x_init': BPF program load failed: -EACCES");
+  EXPECT_EQ(libbpf_error_line("libbpf: something odd\n"), "libbpf: something odd");
+  EXPECT_EQ(libbpf_error_line("no libbpf here\n"), "");
 }
 
 TEST(CrashParse, OtherSchedulersAndPrefixedExitLines) {

@@ -103,9 +103,9 @@ TEST(CrashStore, PutFindRoundTripsEveryField) {
   EXPECT_EQ(g.id, c.id);
   EXPECT_EQ(g.signature_key, c.signature_key);
   EXPECT_EQ(g.kind, 1025);
-  EXPECT_EQ(g.message, "bpf/scx_ktstr.bpf.c:N: ktstr: host-triggered crash");
+  EXPECT_EQ(g.message, "scx_ktstr.bpf.c:N: ktstr: host-triggered crash");
   EXPECT_EQ(g.bpf_prog, "ktstr_dispatch");
-  EXPECT_EQ(g.source, "bpf/scx_ktstr.bpf.c:115");
+  EXPECT_EQ(g.source, "scx_ktstr.bpf.c:115");
   EXPECT_EQ(g.summary, "scx_bpf_error (bpf/scx_ktstr.bpf.c:115: ktstr: host-triggered crash)");
   EXPECT_EQ(g.sched_args, c.sched_args);
   EXPECT_EQ(g.seed, c.seed);
@@ -184,7 +184,7 @@ TEST(CrashStore, GroupsCountOccurrencesPerSignature) {
   EXPECT_EQ(crash_group.latest_id, "c00000000002");
   EXPECT_EQ(crash_group.kind, 1025);
   EXPECT_EQ(crash_group.bpf_prog, "ktstr_dispatch");
-  EXPECT_EQ(crash_group.source, "bpf/scx_ktstr.bpf.c:115");
+  EXPECT_EQ(crash_group.source, "scx_ktstr.bpf.c:115");
   EXPECT_EQ(crash_group.test_names, (std::vector<std::string>{"crash_a", "crash_b"}));
   EXPECT_EQ(crash_group.signature_key, signature_of(c73).key());
   const auto& stall_group = (*groups)[1];
@@ -193,7 +193,7 @@ TEST(CrashStore, GroupsCountOccurrencesPerSignature) {
   EXPECT_EQ(stall_group.first_seen, 250);
   EXPECT_EQ(stall_group.latest_id, "500000000001");
   EXPECT_EQ(db::signature_text(crash_group.kind, crash_group.message, crash_group.bpf_prog),
-            "scx_bpf_error: bpf/scx_ktstr.bpf.c:N: ktstr: host-triggered crash [ktstr_dispatch]");
+            "scx_bpf_error: scx_ktstr.bpf.c:N: ktstr: host-triggered crash [ktstr_dispatch]");
   EXPECT_EQ(db::signature_text(stall_group.kind, stall_group.message, stall_group.bpf_prog),
             "runnable task stall: TASK[N] failed to run for Ns");
   auto occurrences = db::list_crashes(*store, crash_group.signature_key);
@@ -249,7 +249,7 @@ TEST_F(CrashCommand, ListShowAndUnknownIds) {
   EXPECT_EQ(st, 0) << err;
   EXPECT_NE(out.find("ID (latest)"), std::string::npos) << out;
   EXPECT_NE(out.find("d00d00000002  2"), std::string::npos) << out;
-  EXPECT_NE(out.find("scx_bpf_error: bpf/scx_ktstr.bpf.c:N: ktstr: host-triggered crash [ktstr_dispatch]"),
+  EXPECT_NE(out.find("scx_bpf_error: scx_ktstr.bpf.c:N: ktstr: host-triggered crash [ktstr_dispatch]"),
             std::string::npos) << out;
 
   auto [jst, jout, jerr] = run({"list", "--json"});

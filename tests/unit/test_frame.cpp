@@ -494,6 +494,23 @@ TEST(ProtoSched, JobCarriesSchedulerMapWritesAndMonitorInterval) {
   EXPECT_EQ(old->scheduler.attach_timeout_ms, 30000u);
   EXPECT_EQ(old->monitor_interval_ms, 250u);
   EXPECT_TRUE(old->map_writes.empty());
+  EXPECT_TRUE(old->kernel_config.empty());
+}
+
+TEST(ProtoSched, JobCarriesTheKernelConfigWithinItsLimit) {
+  JobMsg job;
+  job.scenario.duration_ms = 100;
+  job.scheduler.path = "/sched/scx_hz";
+  job.kernel_config = "CONFIG_HZ=250\nCONFIG_SCHED_CLASS_EXT=y\n";
+  auto j = through_wire(job);
+  EXPECT_EQ(j.kernel_config, job.kernel_config);
+  EXPECT_TRUE(validate_job(j));
+  // A config as big as the limit still fits in one frame with the rest.
+  job.kernel_config.assign(kMaxKernelConfigBytes, 'y');
+  EXPECT_TRUE(validate_job(job));
+  EXPECT_EQ(through_wire(job).kernel_config.size(), kMaxKernelConfigBytes);
+  job.kernel_config.push_back('y');
+  EXPECT_FALSE(validate_job(job));
 }
 
 TEST(ProtoSched, ValidateJobRejectsBadSchedulerPlans) {

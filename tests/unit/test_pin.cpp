@@ -35,7 +35,7 @@ TEST(Pin, StablePartDropsSourcePrefixAndNumbers) {
 }
 
 TEST(Pin, RegexGeneralizesLineAndEscapes) {
-  EXPECT_EQ(pinned_regex(kCrashMsg), "bpf/scx_ktstr\\.bpf\\.c:\\d+: ktstr: host-triggered crash");
+  EXPECT_EQ(pinned_regex(kCrashMsg), "(?:[^\\s:]*/)?\\bscx_ktstr\\.bpf\\.c:\\d+: ktstr: host-triggered crash");
   auto re = Regex::compile(pinned_regex(kCrashMsg));
   ASSERT_TRUE(re.has_value());
   EXPECT_TRUE(*re->is_match("x bpf/scx_ktstr.bpf.c:999: ktstr: host-triggered crash y"));
@@ -44,6 +44,32 @@ TEST(Pin, RegexGeneralizesLineAndEscapes) {
   auto re2 = Regex::compile(stall);
   ASSERT_TRUE(re2.has_value()) << stall;
   EXPECT_TRUE(*re2->is_match("init[7] failed to run for 12.5s"));
+}
+
+TEST(Pin, RegexAcceptsTheFileInAnyDirectory) {
+  // Pinned from a build in one checkout, run against a build in another.
+  for (const char* pinned_from : {"/home/u/scx/scheds/c/scx_foo.bpf.c:123: foo: bad cpu 7",
+                                  "scheds/c/scx_foo.bpf.c:123: foo: bad cpu 7", "scx_foo.bpf.c:123: foo: bad cpu 7"}) {
+    std::string pattern = pinned_regex(pinned_from);
+    auto re = Regex::compile(pattern);
+    ASSERT_TRUE(re.has_value()) << pattern;
+    for (const char* corpus : {"EXIT: scx_bpf_error (/home/u/scx/scheds/c/scx_foo.bpf.c:123: foo: bad cpu 7)",
+                               "EXIT: scx_bpf_error (/tmp/bisect-9/wt/scheds/c/scx_foo.bpf.c:130: foo: bad cpu 2)",
+                               "EXIT: scx_bpf_error (/home/John Smith/scx/scx_foo.bpf.c:1: foo: bad cpu 0)",
+                               "EXIT: scx_bpf_error (../scx/scheds/c/scx_foo.bpf.c:123: foo: bad cpu 7)",
+                               "  scx_bpf_error (scx_foo.bpf.c:99: foo: bad cpu 11)"})
+      EXPECT_TRUE(*re->is_match(corpus)) << pattern << " on " << corpus;
+    // Another file, or a file whose name only ends the same, is not it.
+    for (const char* corpus : {"EXIT: scx_bpf_error (/home/u/scx/scheds/c/scx_bar.bpf.c:123: foo: bad cpu 7)",
+                               "EXIT: scx_bpf_error (/home/u/my_scx_foo.bpf.c:123: foo: bad cpu 7)",
+                               "EXIT: scx_bpf_error (/home/u/scx_foo.bpf.c:123: foo: bad dsq 7)"})
+      EXPECT_FALSE(*re->is_match(corpus)) << pattern << " on " << corpus;
+  }
+  // The file name itself stays literal, digits included.
+  EXPECT_EQ(pinned_regex("/b/v2/scx_v2.bpf.c:5: x 3"), "(?:[^\\s:]*/)?\\bscx_v2\\.bpf\\.c:\\d+: x \\d+");
+  // The stable literal never holds a directory.
+  EXPECT_EQ(stable_message_part("/home/John Smith/scx/scx_foo.bpf.c:1: foo: bad cpu 0"), "foo: bad cpu");
+  EXPECT_EQ(stable_message_part("/tmp/build-2/x.bpf.c:9: boom"), "boom");
 }
 
 TEST(Pin, SpecExpectsTheCrashAndRoundTrips) {
