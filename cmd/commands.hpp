@@ -47,6 +47,7 @@ int cmd_version(Context&, const std::vector<std::string>&);
 int cmd_not_yet(Context&, const std::vector<std::string>&);
 int cmd_pin(Context&, const std::vector<std::string>&);
 int cmd_crash(Context&, const std::vector<std::string>&);
+int cmd_bisect(Context&, const std::vector<std::string>&);
 
 // Names close to `name` (edit distance or prefix), for "did you mean".
 std::vector<std::string> similar_commands(const std::string& name);
