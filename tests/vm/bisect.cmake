@@ -13,3 +13,15 @@ target_compile_definitions(test_bisect PRIVATE
 if(TARGET ktstr)
   add_dependencies(test_bisect ktstr)
 endif()
+
+ktstr_vm_test(test_bisect_kernels SOURCES vm/test_bisect_kernels.cpp LIBS ktstr_core TIMEOUT 3600 LABELS slow)
+target_include_directories(test_bisect_kernels PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+target_compile_definitions(test_bisect_kernels PRIVATE
+  KTSTR_TEST_CLANG="${KTSTR_BPF_CLANG}"
+  KTSTR_TEST_BPFTOOL="${KTSTR_BPFTOOL}"
+  KTSTR_TEST_BPF_INCLUDE="${KTSTR_BPF_INCLUDE_DIR}"
+  KTSTR_TEST_LIBBPF_INCLUDE="${KTSTR_TOOLS_DIR}/libbpf/include"
+  KTSTR_TEST_LIBBPF_A="${LIBBPF_STATIC}")
+if(TARGET ktstr)
+  add_dependencies(test_bisect_kernels ktstr)
+endif()

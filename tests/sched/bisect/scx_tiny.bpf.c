@@ -11,6 +11,9 @@
  *  - OTHER_CRASH: scx_bpf_error("bisect: other crash") at the
  *    OTHER_AFTER-th enqueue (earlier than the injected one), every load.
  *  - BROKEN: the file does not compile.
+ *  - CRASH_FROM_KERNEL (optional, a KERNEL_VERSION()): the injected crash
+ *    is armed on every load on that kernel version or newer (the kernel
+ *    version ladder test), read from libbpf's LINUX_KERNEL_VERSION.
  */
 #include "scx_common.bpf.h"
 #include "scx_tiny_common.h"
@@ -19,6 +22,15 @@
 #if BROKEN
 this commit does not build;
 #endif
+
+#ifndef CRASH_FROM_KERNEL
+#define CRASH_FROM_KERNEL 0
+#endif
+#ifndef KERNEL_VERSION
+#define KERNEL_VERSION(a, b, c) (((a) << 16) + ((b) << 8) + ((c) > 255 ? 255 : (c)))
+#endif
+
+extern int LINUX_KERNEL_VERSION __kconfig;
 
 #define CRASH_AFTER 64
 #define OTHER_AFTER 32
@@ -124,6 +136,8 @@ void BPF_STRUCT_OPS(tiny_dump, struct scx_dump_ctx *dctx)
 s32 BPF_STRUCT_OPS_SLEEPABLE(tiny_init)
 {
 	crash_armed = bpf_get_prandom_u32() % 100 < CRASH_PCT;
+	if (CRASH_FROM_KERNEL && LINUX_KERNEL_VERSION >= CRASH_FROM_KERNEL)
+		crash_armed = true;
 	return scx_bpf_create_dsq(TINY_DSQ_ID, -1);
 }
 
