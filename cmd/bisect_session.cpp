@@ -113,10 +113,13 @@ Status BisectSession::preflight() {
   const TestSpec& test = *params_.signature.test;
   auto progress = [&](const std::string& s) { out_.progress("preflight: " + s); };
   auto bad = target_.prepare(target_.bad(), test, progress);
+  target_.reset_reported();
   if (!bad) return tl::unexpected(bad.error());
   if (bad->ok) return {};
-  if (bad->build != "failed") return {};
+  if (params_.target.kind != "sched")
+    return fail("kernel " + target_.bad() + " cannot be used: " + bad->detail, "see 'ktstr kernel list'");
   auto good = target_.prepare(target_.good().front(), test, progress);
+  target_.reset_reported();
   if (!good) return tl::unexpected(good.error());
   if (!good->ok)
     return fail("the build fails at both ends (bad " + short_id(target_.bad()) + ", good " +

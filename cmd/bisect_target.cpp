@@ -76,8 +76,9 @@ class SchedTarget : public BisectTarget {
   }
 
   Result<PreparedRun> prepare(const std::string& id, const TestSpec& test, BisectProgress progress) override {
+    bool first = reported_.insert(id).second;
     auto cached = built_.find(id);
-    if (cached != built_.end()) return finish(cached->second, test, true);
+    if (cached != built_.end()) return finish(cached->second, test, first ? cached->second.cached : true);
     auto info = repo_->info(id);
     if (!info) return tl::unexpected(info.error());
     if (progress) progress("checking out " + short_id(id));

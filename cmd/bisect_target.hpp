@@ -14,6 +14,7 @@
 
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -72,10 +73,14 @@ class BisectTarget {
   // Parents of `id` (candidates or good ends) for the culprit's verification.
   virtual std::vector<std::string> parents(const std::string& id) const;
   int builds() const { return builds_; }
+  // The next prepare() of each commit reports its build as new again (after
+  // the preflight, so the first step says "built", not "cached").
+  void reset_reported() { reported_.clear(); }
   std::string range_text() const;      // "good..bad" with short ids
 
  protected:
   int builds_ = 0;
+  std::set<std::string> reported_;
 };
 
 // Opens the target, checking the inputs (unknown revision, not a

@@ -8,6 +8,7 @@
 #include "cmd/commands.hpp"
 #include "cmd/pipeline.hpp"
 #include "db/bisects.hpp"
+#include "kbuild/kernel_cache.hpp"
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -241,7 +242,16 @@ int cmd_bisect(Context& ctx, const std::vector<std::string>& argv) {
   BisectSignature sig = value_or_die(resolve_signature(store, a.signature, a.spec, a.filters));
   sig.test = bisect_run_spec(*sig.test);
   if (tp.kind == "sched") {
-    tp.kernel = !a.kernel.empty() ? a.kernel : !sig.kernel_ref.empty() ? sig.kernel_ref : sig.test->kernel;
+    std::string ref = !a.kernel.empty() ? a.kernel : !sig.kernel_ref.empty() ? sig.kernel_ref : sig.test->kernel;
+    // Resolved now (a bad --kernel writes nothing) and kept by id, so a
+    // resumed session runs the same kernel.
+    KernelRecord k = value_or_die(kbuild::resolve_kernel(store, ref, [](const std::string& s) {
+      std::fprintf(stderr, "%s\n", s.c_str());
+    }));
+    if (!k.sched_ext)
+      throw Fatal(Error("kernel '" + k.version + "' (" + k.id + ") has no sched_ext",
+                        "use a kernel with CONFIG_SCHED_CLASS_EXT=y, e.g. 'ktstr kernel fetch'"));
+    tp.kernel = k.id;
   } else {
     if (!a.kernel.empty())
       throw Fatal(Error("--kernel does not go with --kernel-range", "the range names the kernels"));
