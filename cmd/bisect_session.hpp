@@ -69,6 +69,7 @@ class BisectSession {
   // Bad input checks that need builds: the bad end must build; both ends
   // failing means the build command is wrong. Runs before any row exists.
   Status preflight();
+  void set_params(const SessionParams& p) { params_ = p; }
   // A new session row, then the whole bisect.
   Result<BisectOutcome> start();
   // An existing session: replay its steps, continue.

@@ -129,11 +129,6 @@ class SchedTarget : public BisectTarget {
     r.spec = test;
     r.spec.scheduler = b.binary;
     r.detail = b.binary;
-    if (kernel_.id.empty()) {
-      auto k = kbuild::resolve_kernel(store_, params_.kernel, {});
-      if (!k) return tl::unexpected(k.error());
-      kernel_ = *k;
-    }
     r.kernel = kernel_;
     r.ok = true;
     return r;
@@ -149,7 +144,6 @@ class SchedTarget : public BisectTarget {
   std::map<std::string, schedbuild::BuildResult> built_;
   std::vector<std::string> command_;
   std::string worktree_;
-  KernelRecord kernel_;
 };
 
 class KernelRangeTarget : public BisectTarget {

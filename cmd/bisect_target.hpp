@@ -72,6 +72,8 @@ class BisectTarget {
   virtual Result<PreparedRun> prepare_revert(const std::string& culprit, const TestSpec& test, BisectProgress progress);
   // Parents of `id` (candidates or good ends) for the culprit's verification.
   virtual std::vector<std::string> parents(const std::string& id) const;
+  // The kernel of a scheduler bisect (kernel ranges bring their own).
+  void set_kernel(const KernelRecord& k) { kernel_ = k; }
   int builds() const { return builds_; }
   // The next prepare() of each commit reports its build as new again (after
   // the preflight, so the first step says "built", not "cached").
@@ -81,6 +83,7 @@ class BisectTarget {
  protected:
   int builds_ = 0;
   std::set<std::string> reported_;
+  KernelRecord kernel_;
 };
 
 // Opens the target, checking the inputs (unknown revision, not a

@@ -30,6 +30,15 @@ struct BisectArgs {
   bool json = false;
 };
 
+KernelRecord scheduler_kernel(db::Store& store, const std::string& ref) {
+  KernelRecord k = value_or_die(
+      kbuild::resolve_kernel(store, ref, [](const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); }));
+  if (!k.sched_ext)
+    throw Fatal(Error("kernel '" + k.version + "' (" + k.id + ") has no sched_ext",
+                      "use a kernel with CONFIG_SCHED_CLASS_EXT=y, e.g. 'ktstr kernel fetch'"));
+  return k;
+}
+
 void print_outcome(const BisectOutcome& o, bool json) {
   if (json) std::printf("%s\n", o.result.dump(2).c_str());
   else std::printf("%s", render_bisect_result(o.result).c_str());
@@ -151,6 +160,7 @@ int bisect_resume(Context& ctx, const std::vector<std::string>& argv) {
   SessionParams params = value_or_die(SessionParams::from_json(s.params_json));
   if (!params.signature.test) throw Fatal(Error("bisect " + id + " has no test stored"));
   auto target = value_or_die(open_target(store, params.target));
+  if (params.target.kind == "sched") target->set_kernel(scheduler_kernel(store, params.target.kernel));
   auto steps = value_or_die(db::bisect_steps(store, s.id));
   BisectReporter out(json);
   BisectSession session(store, *target, params, out);
@@ -242,16 +252,7 @@ int cmd_bisect(Context& ctx, const std::vector<std::string>& argv) {
   BisectSignature sig = value_or_die(resolve_signature(store, a.signature, a.spec, a.filters));
   sig.test = bisect_run_spec(*sig.test);
   if (tp.kind == "sched") {
-    std::string ref = !a.kernel.empty() ? a.kernel : !sig.kernel_ref.empty() ? sig.kernel_ref : sig.test->kernel;
-    // Resolved now (a bad --kernel writes nothing) and kept by id, so a
-    // resumed session runs the same kernel.
-    KernelRecord k = value_or_die(kbuild::resolve_kernel(store, ref, [](const std::string& s) {
-      std::fprintf(stderr, "%s\n", s.c_str());
-    }));
-    if (!k.sched_ext)
-      throw Fatal(Error("kernel '" + k.version + "' (" + k.id + ") has no sched_ext",
-                        "use a kernel with CONFIG_SCHED_CLASS_EXT=y, e.g. 'ktstr kernel fetch'"));
-    tp.kernel = k.id;
+    tp.kernel = !a.kernel.empty() ? a.kernel : !sig.kernel_ref.empty() ? sig.kernel_ref : sig.test->kernel;
   } else {
     if (!a.kernel.empty())
       throw Fatal(Error("--kernel does not go with --kernel-range", "the range names the kernels"));
@@ -273,6 +274,14 @@ int cmd_bisect(Context& ctx, const std::vector<std::string>& argv) {
   BisectReporter out(a.json);
   BisectSession session(store, *target, params, out);
   value_or_die(session.preflight());
+  if (tp.kind == "sched") {
+    // Resolved after the builds (a broken build command needs no kernel) and
+    // before any row; kept by id so a resumed session runs the same kernel.
+    KernelRecord k = scheduler_kernel(store, tp.kernel);
+    target->set_kernel(k);
+    params.target.kernel = k.id;
+    session.set_params(params);
+  }
   auto outcome = value_or_die(session.start());
   print_outcome(outcome, a.json);
   return outcome.exit_code;
