@@ -28,7 +28,7 @@ constexpr int kCommits = 16;   // 0 (good) .. 15 (bad)
 constexpr int kOtherFrom = 3;  // the other crash appears ...
 constexpr int kOtherTo = 7;    // ... and is fixed at kOtherTo + 1
 constexpr int kCulprit = 10;
-constexpr int kBroken = 12;    // fixed at kBroken + 1
+constexpr int kBroken = 11;    // fixed at kBroken + 1
 
 const std::string kFixtureDir = std::string(KTSTR_SOURCE_DIR) + "/tests/sched/bisect";
 const std::string kTinyDir = std::string(KTSTR_SOURCE_DIR) + "/tests/sched";
