@@ -89,10 +89,55 @@ CREATE TABLE repros (
 CREATE INDEX repros_by_crash ON repros(crash_id, created_at);
 )sql";
 
+// Version 4: bisect sessions and steps (db/bisects.hpp) and the scheduler
+// build cache index (schedbuild/). A step's commit column is commit_id
+// (COMMIT is an SQL keyword); sched_builds.command is a JSON array of argv.
+constexpr const char* kV4Bisects = R"sql(
+CREATE TABLE bisect_sessions (
+  id            INTEGER PRIMARY KEY AUTOINCREMENT,
+  kind          TEXT NOT NULL,
+  params_json   TEXT NOT NULL DEFAULT '{}',
+  state         TEXT NOT NULL DEFAULT 'running',
+  result_json   TEXT NOT NULL DEFAULT '',
+  created_at    INTEGER NOT NULL DEFAULT 0,
+  updated_at    INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX bisect_sessions_by_created_at ON bisect_sessions(created_at);
+
+CREATE TABLE bisect_steps (
+  session_id    INTEGER NOT NULL,
+  seq           INTEGER NOT NULL,
+  commit_id     TEXT NOT NULL DEFAULT '',
+  phase         TEXT NOT NULL DEFAULT '',
+  build         TEXT NOT NULL DEFAULT '',
+  verdict       TEXT NOT NULL DEFAULT '',
+  crash_id      TEXT NOT NULL DEFAULT '',
+  run_id        INTEGER NOT NULL DEFAULT 0,
+  detail        TEXT NOT NULL DEFAULT '',
+  at            INTEGER NOT NULL DEFAULT 0,
+  UNIQUE (session_id, seq)
+);
+
+CREATE TABLE sched_builds (
+  key           TEXT PRIMARY KEY NOT NULL,
+  tree          TEXT NOT NULL,
+  command       TEXT NOT NULL DEFAULT '[]',
+  artifact      TEXT NOT NULL DEFAULT '',
+  compiler      TEXT NOT NULL DEFAULT '',
+  ok            INTEGER NOT NULL DEFAULT 0,
+  duration_ms   INTEGER NOT NULL DEFAULT 0,
+  binary_name   TEXT NOT NULL DEFAULT '',
+  error_excerpt TEXT NOT NULL DEFAULT '',
+  created_at    INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX sched_builds_by_tree ON sched_builds(tree);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {"kernels and runs", kV1KernelsAndRuns},
     {"crashes", kV2Crashes},
     {"repros", kV3Repros},
+    {"bisects and scheduler builds", kV4Bisects},
     // later issues append here
 };
 

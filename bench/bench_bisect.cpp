@@ -1,0 +1,340 @@
+// Benchmark (prints figures; not a test; no VMs): the real bisect search
+// (bisect/search.hpp) against simulated histories, next to baselines
+// implemented here: git bisect with a run script that tries each commit 1, 3
+// or 5 times (bad when any try shows the signature; a different crash counts
+// as good, as the script would see it), and syzkaller's policy (10 runs per
+// commit, bad at 2 or more crashes of any kind).
+//
+// A history: a chain of N candidates (the good end below index 0, the bad end
+// N - 1), a culprit drawn uniformly, 3 % of commits failing to build (Skip,
+// always; never the bad end, which the user saw crash), every run showing a
+// different crash (Other) with probability 5 %, otherwise the signature with
+// probability p at commits the culprit reaches and never elsewhere. One row
+// uses a DAG with merges instead of a chain. Every policy sees the same
+// histories (same seed). A run is one test of one commit; a build failure
+// costs one run too.
+//
+// Targets: ours >= 98 % right for p >= 0.3 with mean runs at most half of
+// syzkaller's; for p = 1 at most ceil(log2 N) + 2 runs.
+#include "bisect/graph.hpp"
+#include "bisect/search.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cerrno>
+#include <cstring>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+using namespace ktstr::bisect;
+
+namespace {
+
+constexpr double kOtherRate = 0.05;
+constexpr double kSkipRate = 0.03;
+
+// splitmix64: a small deterministic generator (same figures on every libc++).
+struct Rng {
+  uint64_t s;
+  uint64_t next() {
+    uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
+  size_t below(size_t n) { return static_cast<size_t>(next() % n); }
+};
+
+struct History {
+  const CandidateGraph* graph;
+  size_t culprit;
+  std::vector<bool> broken;  // fails to build
+  double p;
+  // The verdict of one run at x, drawn from `rng`.
+  Outcome run(size_t x, Rng& rng) const {
+    if (broken[x]) return Outcome::Skip;
+    if (rng.uniform() < kOtherRate) return Outcome::Other;
+    if (graph->reaches(culprit, x) && rng.uniform() < p) return Outcome::Hit;
+    return Outcome::Miss;
+  }
+};
+
+struct Answer {
+  std::vector<size_t> culprits;  // one: named; several: ambiguous; none: gave up
+  int runs = 0;
+};
+
+// ---- ours -------------------------------------------------------------------
+
+SearchOptions g_options;  // --confidence, --p-deterministic, ...
+
+Answer run_ours(const History& h, Rng& rng) {
+  Search s(*h.graph, g_options);
+  for (;;) {
+    Next nx = s.next();
+    if (nx.kind == Next::Kind::Done) {
+      Answer a;
+      a.runs = s.runs();
+      if (nx.reason == "confidence reached") a.culprits = {s.best()};
+      else if (!s.ambiguous().empty()) a.culprits = s.ambiguous();
+      return a;
+    }
+    s.observe(nx.commit, h.run(nx.commit, rng));
+  }
+}
+
+// ---- git bisect on a chain, with a verdict per commit -----------------------
+
+// verdict(x, &runs): true bad, false good, nullopt skip.
+using Verdict = std::function<std::optional<bool>(size_t, int*)>;
+
+Answer run_git(size_t n, const Verdict& verdict) {
+  // good end at -1, bad end n - 1 (given, not tested, as with git bisect start)
+  long lo = -1, hi = static_cast<long>(n) - 1;
+  std::vector<bool> skipped(n, false);
+  Answer a;
+  for (;;) {
+    if (hi - lo <= 1) {
+      a.culprits = {static_cast<size_t>(hi)};
+      return a;
+    }
+    // the midpoint, or the nearest commit to it not skipped (git moves away
+    // from skipped commits); none left: ambiguous like git
+    long mid = lo + (hi - lo) / 2, pick = -1;
+    for (long d = 0; d < hi - lo && pick < 0; ++d) {
+      for (long c : {mid - d, mid + d}) {
+        if (c > lo && c < hi && !skipped[c]) {
+          pick = c;
+          break;
+        }
+      }
+    }
+    if (pick < 0) {
+      for (long c = lo + 1; c <= hi; ++c) a.culprits.push_back(static_cast<size_t>(c));
+      return a;
+    }
+    auto v = verdict(static_cast<size_t>(pick), &a.runs);
+    if (!v) skipped[pick] = true;
+    else if (*v) hi = pick;
+    else lo = pick;
+  }
+}
+
+Answer run_git_tries(const History& h, Rng& rng, int tries) {
+  return run_git(h.graph->size(), [&](size_t x, int* runs) -> std::optional<bool> {
+    for (int t = 0; t < tries; ++t) {
+      ++*runs;
+      Outcome o = h.run(x, rng);
+      if (o == Outcome::Skip) return std::nullopt;
+      if (o == Outcome::Hit) return true;  // the script stops at the first hit
+    }
+    return false;
+  });
+}
+
+Answer run_syzkaller(const History& h, Rng& rng) {
+  return run_git(h.graph->size(), [&](size_t x, int* runs) -> std::optional<bool> {
+    int crashes = 0;
+    for (int t = 0; t < 10; ++t) {
+      ++*runs;
+      Outcome o = h.run(x, rng);
+      if (o == Outcome::Skip) return std::nullopt;
+      if (o == Outcome::Hit || o == Outcome::Other) ++crashes;
+    }
+    return crashes >= 2;
+  });
+}
+
+// ---- histories ----------------------------------------------------------------
+
+CandidateGraph chain(size_t n) {
+  std::vector<CommitNode> list;
+  for (size_t i = 0; i < n; ++i)
+    list.push_back({"c" + std::to_string(i), i ? std::vector<std::string>{"c" + std::to_string(i - 1)}
+                                               : std::vector<std::string>{}});
+  return *CandidateGraph::build(std::move(list), "c" + std::to_string(n - 1), false);
+}
+
+// A mainline with topic branches merged in: every 8th mainline commit merges a
+// side branch of 1-6 commits forked a few commits earlier.
+CandidateGraph dag(size_t n, Rng& rng) {
+  std::vector<CommitNode> list;
+  std::vector<std::string> mainline;
+  size_t made = 0;
+  auto name = [&] { return "d" + std::to_string(made++); };
+  while (made < n) {
+    std::string id = name();
+    std::vector<std::string> parents;
+    if (!mainline.empty()) parents.push_back(mainline.back());
+    if (mainline.size() >= 4 && mainline.size() % 8 == 0 && made + 6 < n) {
+      std::string fork = mainline[mainline.size() - 1 - rng.below(4)];
+      size_t len = 1 + rng.below(6);
+      std::string prev = fork;
+      for (size_t i = 0; i < len; ++i) {
+        std::string side = name();
+        list.push_back({side, {prev}});
+        prev = side;
+      }
+      parents.push_back(prev);
+    }
+    list.push_back({id, parents});
+    mainline.push_back(id);
+  }
+  return *CandidateGraph::build(std::move(list), mainline.back(), false);
+}
+
+struct Row {
+  std::string policy;
+  size_t n = 0;
+  double p = 0;
+  int histories = 0, right = 0, ambiguous = 0, gave_up = 0, runs_max = 0;
+  double runs_total = 0;
+  double mean_runs() const { return runs_total / histories; }
+};
+
+void add(Row& r, const Answer& a, const History& h) {
+  ++r.histories;
+  r.runs_total += a.runs;
+  r.runs_max = std::max(r.runs_max, a.runs);
+  if (a.culprits.size() == 1 && a.culprits[0] == h.culprit) ++r.right;
+  else if (a.culprits.size() > 1 && std::count(a.culprits.begin(), a.culprits.end(), h.culprit)) ++r.ambiguous;
+  else if (a.culprits.empty()) ++r.gave_up;
+}
+
+void print_header() {
+  std::printf("%-10s %5s %5s %5s %7s %7s %7s %7s %7s %5s %7s\n", "policy", "N", "p", "hist", "right%",
+              "ambig%", "noans%", "wrong%", "runs", "max", "vs-syz");
+}
+
+void print_row(const Row& r, double syz_runs) {
+  double k = 100.0 / r.histories;
+  int wrong = r.histories - r.right - r.ambiguous - r.gave_up;
+  std::printf("%-10s %5zu %5.2f %5d %7.1f %7.1f %7.1f %7.1f %7.1f %5d", r.policy.c_str(), r.n, r.p,
+              r.histories, k * r.right, k * r.ambiguous, k * r.gave_up, k * wrong, r.mean_runs(), r.runs_max);
+  if (syz_runs > 0) std::printf(" %7.2f", r.mean_runs() / syz_runs);
+  std::printf("\n");
+}
+
+int usage(FILE* f) {
+  std::fprintf(f,
+               "usage: ktstr-bench-bisect [--histories N] [--seed S] [--sizes 16,256,4096]\n"
+               "\n"
+               "Runs the bisect search and its baselines (git bisect x1/x3/x5, syzkaller)\n"
+               "on simulated histories and prints accuracy and runs per policy, size N\n"
+               "and reproduction rate p. No VMs. Defaults: 1000 histories, seed 1.\n");
+  return f == stdout ? 0 : 2;
+}
+
+int bad_usage(const std::string& msg) {
+  std::fprintf(stderr, "ktstr-bench-bisect: error: %s\nhint: see 'ktstr-bench-bisect --help'\n", msg.c_str());
+  return 2;
+}
+
+bool parse_count(const char* s, long* out) {
+  char* end = nullptr;
+  errno = 0;
+  long v = std::strtol(s, &end, 10);
+  if (errno || !end || *end || v <= 0) return false;
+  *out = v;
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  long histories = 1000, seed = 1;
+  std::vector<size_t> sizes{16, 256, 4096};
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--help" || a == "-h") return usage(stdout);
+    if (a == "--confidence" || a == "--p-deterministic" || a == "--p-beta" || a == "--p-alpha") {
+      if (i + 1 >= argc) return bad_usage("option '" + a + "' needs a value");
+      char* end = nullptr;
+      double v = std::strtod(argv[++i], &end);
+      if (!end || *end || !(v >= 0) || (a != "--p-beta" && a != "--p-alpha" && v > 1))
+        return bad_usage("option '" + a + "' needs a number, not '" + argv[i] + "'");
+      if (a == "--confidence") g_options.confidence = v;
+      else if (a == "--p-deterministic") g_options.p_deterministic = v;
+      else if (a == "--p-alpha") g_options.p_alpha = v;
+      else g_options.p_beta = v;
+      continue;
+    }
+    if (a == "--histories" || a == "--seed" || a == "--sizes") {
+      if (i + 1 >= argc) return bad_usage("option '" + a + "' needs a value");
+      const char* v = argv[++i];
+      if (a == "--sizes") {
+        sizes.clear();
+        std::string list = v;
+        size_t pos = 0;
+        while (pos <= list.size()) {
+          size_t comma = list.find(',', pos);
+          if (comma == std::string::npos) comma = list.size();
+          long n = 0;
+          if (!parse_count(list.substr(pos, comma - pos).c_str(), &n) || n < 2 || n > 100000)
+            return bad_usage("bad size list '" + list + "'");
+          sizes.push_back(static_cast<size_t>(n));
+          pos = comma + 1;
+        }
+      } else if (!parse_count(v, a == "--seed" ? &seed : &histories)) {
+        return bad_usage("option '" + a + "' needs a positive number, not '" + v + "'");
+      }
+      continue;
+    }
+    return bad_usage("unknown argument '" + a + "'");
+  }
+
+  const std::vector<double> rates{1.0, 0.7, 0.3, 0.1};
+  auto t0 = std::chrono::steady_clock::now();
+  print_header();
+  for (size_t n : sizes) {
+    CandidateGraph g = chain(n);
+    int limit = 0;
+    while ((size_t{1} << limit) < n) ++limit;
+    for (double p : rates) {
+      std::vector<Row> rows(5);
+      const char* names[] = {"ours", "git-x1", "git-x3", "git-x5", "syzkaller"};
+      for (int k = 0; k < 5; ++k) rows[k] = Row{names[k], n, p};
+      Rng hist_rng{static_cast<uint64_t>(seed) * 1000003 + n * 7 + static_cast<uint64_t>(p * 1000)};
+      for (long i = 0; i < histories; ++i) {
+        History h{&g, hist_rng.below(n), std::vector<bool>(n), p};
+        for (size_t x = 0; x + 1 < n; ++x) h.broken[x] = hist_rng.uniform() < kSkipRate;
+        uint64_t run_seed = hist_rng.next();
+        Rng r0{run_seed}, r1{run_seed}, r3{run_seed}, r5{run_seed}, rs{run_seed};
+        add(rows[0], run_ours(h, r0), h);
+        add(rows[1], run_git_tries(h, r1, 1), h);
+        add(rows[2], run_git_tries(h, r3, 3), h);
+        add(rows[3], run_git_tries(h, r5, 5), h);
+        add(rows[4], run_syzkaller(h, rs), h);
+      }
+      for (const Row& r : rows) print_row(r, &r == &rows[0] ? rows[4].mean_runs() : 0);
+      if (p == 1.0)
+        std::printf("  p = 1 target: at most ceil(log2 N) + 2 = %d runs\n", limit + 2);
+      std::fflush(stdout);
+    }
+  }
+  // One DAG (merges): ours only (the git baselines here walk chains).
+  {
+    Rng dag_rng{static_cast<uint64_t>(seed) * 7919};
+    CandidateGraph g = dag(256, dag_rng);
+    for (double p : {1.0, 0.7}) {
+      Row r{"ours-dag", g.size(), p};
+      Rng hist_rng{static_cast<uint64_t>(seed) * 31 + static_cast<uint64_t>(p * 1000)};
+      for (long i = 0; i < histories; ++i) {
+        History h{&g, hist_rng.below(g.size()), std::vector<bool>(g.size()), p};
+        for (size_t x = 0; x + 1 < g.size(); ++x) h.broken[x] = hist_rng.uniform() < kSkipRate;
+        Rng r0{hist_rng.next()};
+        add(r, run_ours(h, r0), h);
+      }
+      print_row(r, 0);
+    }
+  }
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("(%.1f s)\n", secs);
+  return 0;
+}
