@@ -248,7 +248,7 @@ TEST(BisectVm, FlakyCrashHalfTheTime) {
   std::string repo = store.path() + "/sched-p50";
   auto ids = make_repo(repo, 50);
   auto t0 = std::chrono::steady_clock::now();
-  auto r = b.ktstr(b.args(repo, ids[0], ids[kCommits - 1], "/bisect: injected crash$/"));
+  auto r = b.ktstr(b.args(repo, ids[0], ids[kCommits - 1], "/scx_tiny\\.bpf\\.c:\\d+: bisect: injected crash/"));
   double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   EXPECT_EQ(r.status, 0) << r.err;
   auto res = parse_result(r);
