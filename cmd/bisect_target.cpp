@@ -17,6 +17,21 @@ namespace {
 
 std::string short_id(const std::string& id) { return id.size() > 12 ? id.substr(0, 12) : id; }
 
+// One line from a build's error excerpt: the first line saying "error",
+// else the last non-empty one.
+std::string one_line(const std::string& excerpt) {
+  std::stringstream in(excerpt);
+  std::string line, last;
+  while (std::getline(in, line)) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    std::string lower = line;
+    std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (lower.find("error") != std::string::npos && line.rfind("$ ", 0) != 0) return line;
+    last = line;
+  }
+  return last;
+}
+
 class SchedTarget : public BisectTarget {
  public:
   static Result<std::unique_ptr<BisectTarget>> open(db::Store& store, const TargetParams& p) {
@@ -123,7 +138,7 @@ class SchedTarget : public BisectTarget {
     PreparedRun r;
     r.build = !b.ok ? "failed" : cached ? "cached" : "built";
     if (!b.ok) {
-      r.detail = b.error_excerpt.empty() ? "build failed (log: " + b.log_path + ")" : b.error_excerpt;
+      r.detail = b.error_excerpt.empty() ? "build failed (log: " + b.log_path + ")" : one_line(b.error_excerpt);
       return r;
     }
     r.spec = test;
