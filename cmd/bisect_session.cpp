@@ -156,7 +156,7 @@ void BisectSession::observe(const std::string& commit, RunVerdict v) {
   if (auto i = graph_->index_of(commit)) search_->observe(*i, to_outcome(v));
 }
 
-void BisectSession::show_step(const std::string& commit, const std::string& phase, const RunOutcome& o) {
+void BisectSession::show_step(int64_t seq, const std::string& commit, const std::string& phase, const RunOutcome& o) {
   CommitLabel l = target_.label(commit.rfind("revert-", 0) == 0 ? commit.substr(7) : commit);
   std::string name = commit.rfind("revert-", 0) == 0 ? "revert of " + l.short_id : l.short_id;
   auto ev = [&]() -> std::string {
@@ -165,11 +165,11 @@ void BisectSession::show_step(const std::string& commit, const std::string& phas
     auto& e = search_->evidence(*i);
     return fmt::format("  (runs {}, hits {} here)", e.runs, e.hit);
   };
-  out_.log(fmt::format("{:>3} {:<12} {:<12} {:<5} {}{}{}", seq_, phase, name, verdict_name(o.verdict),
+  out_.log(fmt::format("{:>3} {:<12} {:<12} {:<5} {}{}{}", seq, phase, name, verdict_name(o.verdict),
                        l.subject.empty() ? "" : "'" + l.subject + "' ", o.detail.empty() ? "" : "- " + o.detail,
                        o.replayed ? " [stored]" : ""));
   size_t best = search_->best();
-  out_.progress(fmt::format("step {}  {} {}{}  best {} P={:.2f}  runs {}", seq_, name, l.subject, ev(),
+  out_.progress(fmt::format("step {}  {} {}{}  best {} P={:.2f}  runs {}", seq, name, l.subject, ev(),
                             short_id(graph_->id(best)), search_->probability(best), runs_));
 }
 
@@ -186,7 +186,7 @@ Result<BisectSession::RunOutcome> BisectSession::run_once(const std::string& com
       o.replayed = true;
       ++runs_;
       ++replayed_;
-      show_step(key, phase, o);
+      show_step(st.seq, key, phase, o);
       return o;
     }
     out_.log(fmt::format("stored step {} ({} {}) does not follow the replay ({} {}); running from here", st.seq,
@@ -237,7 +237,7 @@ Result<BisectSession::RunOutcome> BisectSession::run_once(const std::string& com
   if (auto st = db::add_bisect_step(store_, step); !st) return tl::unexpected(st.error());
   ++runs_;
   ++fresh_;
-  show_step(key, phase, o);
+  show_step(step.seq, key, phase, o);
   return o;
 }
 

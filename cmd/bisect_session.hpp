@@ -84,7 +84,7 @@ class BisectSession {
   Result<BisectOutcome> run_all();
   Result<RunOutcome> run_once(const std::string& commit, const std::string& phase, bool revert = false);
   void observe(const std::string& commit, RunVerdict v);
-  void show_step(const std::string& commit, const std::string& phase, const RunOutcome& o);
+  void show_step(int64_t seq, const std::string& commit, const std::string& phase, const RunOutcome& o);
   Result<BisectOutcome> finish(const std::string& state, const std::string& message, int exit_code,
                                nlohmann::json extra = nlohmann::json::object());
   nlohmann::json evidence_json();
