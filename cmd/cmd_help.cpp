@@ -1,5 +1,4 @@
-// `ktstr help [cmd]`, `ktstr version` and the placeholders for commands whose
-// issues have not landed yet.
+// `ktstr help [cmd]` and `ktstr version`.
 #include "cmd/commands.hpp"
 #include "core/result.hpp"
 
@@ -35,16 +34,6 @@ int cmd_help(Context& ctx, const std::vector<std::string>& args) {
     return kExitOk;
   }
   return c->fn(ctx, {"--help"});
-}
-
-int cmd_not_yet(Context& ctx, const std::vector<std::string>& args) {
-  const Command* c = find_command(ctx.command);
-  if (c && !args.empty() && (args[0] == "--help" || args[0] == "-h")) {
-    std::printf("usage: ktstr %s ...\n\n%s (not implemented yet)\n", c->name, c->summary);
-    return kExitOk;
-  }
-  throw Fatal(Error("'" + ctx.command + "' is not implemented yet",
-                    "it lands with its issue; 'ktstr test' and 'ktstr kernel' work today"));
 }
 
 }  // namespace ktstr::cmd

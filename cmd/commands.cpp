@@ -12,7 +12,7 @@ const std::vector<Command>& commands() {
       {"repro", cmd_repro, kNeedsNothing, "replay a recorded crash with probes attached"},
       {"pin", cmd_pin, kNeedsNothing, "write a regression test from a crash signature"},
       {"crash", cmd_crash, kNeedsNothing, "browse recorded crashes (list, show)"},
-      {"bisect", cmd_not_yet, kNeedsNothing, "find the commit where a crash signature appears"},
+      {"bisect", cmd_bisect, kNeedsNothing, "find the commit where a crash signature appears (list, log, resume)"},
       {"doctor", cmd_doctor, kNeedsNothing, "check this host: QEMU, KVM, kernels, store, BPF tools"},
       {"help", cmd_help, kNeedsNothing, "show help for ktstr or one command"},
       {"version", cmd_version, kNeedsNothing, "print the version"},

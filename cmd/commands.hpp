@@ -44,10 +44,10 @@ int cmd_test(Context&, const std::vector<std::string>&);
 int cmd_kernel_entry(Context&, const std::vector<std::string>&);
 int cmd_help(Context&, const std::vector<std::string>&);
 int cmd_version(Context&, const std::vector<std::string>&);
-int cmd_not_yet(Context&, const std::vector<std::string>&);
 int cmd_pin(Context&, const std::vector<std::string>&);
 int cmd_crash(Context&, const std::vector<std::string>&);
 int cmd_doctor(Context&, const std::vector<std::string>&);
+int cmd_bisect(Context&, const std::vector<std::string>&);
 
 // Names close to `name` (edit distance or prefix), for "did you mean".
 std::vector<std::string> similar_commands(const std::string& name);
