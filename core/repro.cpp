@@ -116,6 +116,15 @@ std::string describe_trigger(const std::optional<ProbeSetupInfo>& setup, const s
     if (!t.fallback_from.empty()) err = "fallback " + used + ": " + err + fallback_note;
     return "attach failed (" + err + ")";
   }
+  // Several fallback kprobes may be attached (name "a,b,c"): say which fired
+  // first, from the earliest trigger event.
+  if (t.kind == "kprobe" && t.name.find(',') != std::string::npos) {
+    const ProbeEvent* first = nullptr;
+    if (events && events->trigger_fired)
+      for (const auto& e : events->events)
+        if (e.kind == "trigger" && (!first || e.t_ns < first->t_ns)) first = &e;
+    used = first ? "kprobe " + first->func + " (attached: " + t.name + ")" : "kprobe " + t.name;
+  }
   std::string what = t.fallback_from.empty() ? used : "fallback " + used + fallback_note;
   return (events && events->trigger_fired ? "fired (" : "not fired (") + what + ")";
 }
