@@ -116,7 +116,27 @@ std::string describe_trigger(const std::optional<ProbeSetupInfo>& setup, const s
     if (!t.fallback_from.empty()) err = "fallback " + used + ": " + err + fallback_note;
     return "attach failed (" + err + ")";
   }
-  std::string what = t.fallback_from.empty() ? used : "fallback " + used + fallback_note;
+  // Several fallback kprobes may be attached (name "a,b,c", the crash's own
+  // exit frame first): name the one that fired first (the earliest trigger
+  // event), else the first, and list the others after.
+  std::string also;
+  if (t.kind == "kprobe" && t.name.find(',') != std::string::npos) {
+    const ProbeEvent* first = nullptr;
+    if (events && events->trigger_fired)
+      for (const auto& e : events->events)
+        if (e.kind == "trigger" && (!first || e.t_ns < first->t_ns)) first = &e;
+    std::string fired = first ? first->func : t.name.substr(0, t.name.find(','));
+    std::vector<std::string> others;
+    for (size_t pos = 0; pos <= t.name.size();) {
+      size_t comma = std::min(t.name.find(',', pos), t.name.size());
+      std::string n = t.name.substr(pos, comma - pos);
+      if (!n.empty() && n != fired) others.push_back(n);
+      pos = comma + 1;
+    }
+    used = "kprobe " + fired;
+    if (!others.empty()) also = "; also attached: " + join(others, ",");
+  }
+  std::string what = t.fallback_from.empty() ? used + also : "fallback " + used + fallback_note + also;
   return (events && events->trigger_fired ? "fired (" : "not fired (") + what + ")";
 }
 

@@ -10,6 +10,7 @@
 #include "core/fs.hpp"
 #include "core/subprocess.hpp"
 #include "kbuild/bzimage.hpp"
+#include "kbuild/debian_pool.hpp"
 #include "kbuild/kernel_cache.hpp"
 #include "kbuild/staging_dir.hpp"
 
@@ -19,6 +20,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -96,6 +98,7 @@ std::optional<AptMirror> mirror_from_one_line(const std::string& text) {
 
 struct AptEnv {
   std::string root;                  // <cache>/apt
+  AptMirror mirror;
   std::vector<std::string> options;  // -o ... for every apt call
 
   std::vector<std::string> argv(const std::string& tool, std::vector<std::string> rest) const {
@@ -127,6 +130,7 @@ Result<AptEnv> prepare_apt(const std::string& cache) {
   if (!mirror) return fail(mirror.error());
   AptEnv env;
   env.root = cache + "/apt";
+  env.mirror = *mirror;
   for (auto d : {"/lists/partial", "/cache/archives/partial", "/etc"})
     if (auto r = make_dirs(env.root + d); !r) return fail(r.error());
   std::string list;
@@ -148,30 +152,45 @@ Result<AptEnv> prepare_apt(const std::string& cache) {
 
 struct PackageInfo {
   std::string version;
-  std::vector<std::string> depends;  // package names only
+  std::string source;    // source package name ("linux-signed-amd64")
+  std::string filename;  // pool path, "" for a package fetched from the pool directly
+  std::vector<DebianDependency> depends;
   uint64_t size = 0;
 };
 
-Result<PackageInfo> show_package(const AptEnv& apt, const std::string& package) {
-  auto out = run_tool(apt.argv("apt-cache", {"show", "--no-all-versions", package}));
-  if (!out) return fail(out.error());
+// Parses the first stanza of `apt-cache show` output; nullopt when apt-cache
+// printed none (the package is not in the index).
+std::optional<PackageInfo> parse_show(const std::string& out) {
   PackageInfo info;
-  std::istringstream in(*out);
+  std::istringstream in(out);
   for (std::string line; std::getline(in, line);) {
     if (line.empty()) break;  // first stanza only
     if (line.rfind("Version: ", 0) == 0) info.version = trim(line.substr(9));
+    if (line.rfind("Source: ", 0) == 0) info.source = source_name(line.substr(8));
+    if (line.rfind("Filename: ", 0) == 0) info.filename = trim(line.substr(10));
     if (line.rfind("Size: ", 0) == 0) info.size = std::strtoull(line.c_str() + 6, nullptr, 10);
-    if (line.rfind("Depends: ", 0) == 0) {
-      std::string deps = line.substr(9);
-      std::istringstream ds(deps);
-      for (std::string alt; std::getline(ds, alt, ',');) {
-        auto w = words(alt);
-        if (!w.empty()) info.depends.push_back(w[0]);  // first alternative
-      }
-    }
+    if (line.rfind("Depends: ", 0) == 0) info.depends = parse_depends(line.substr(9));
   }
-  if (info.version.empty()) return fail("apt-cache knows no version of '" + package + "'");
+  if (info.version.empty()) return std::nullopt;
   return info;
+}
+
+// `apt-cache show` of a package the index lists; nullopt when it lists none.
+Result<std::optional<PackageInfo>> find_package(const AptEnv& apt, const std::string& package) {
+  SpawnOptions o;
+  auto r = run(apt.argv("apt-cache", {"show", "--no-all-versions", package}), o,
+               std::chrono::duration_cast<std::chrono::milliseconds>(kAptTimeout));
+  if (!r) return fail(r.error());
+  // apt-cache exits 100 ("No packages found") for a name known only from Depends.
+  if (!r->ok() && r->out.empty()) return std::optional<PackageInfo>();
+  return parse_show(r->out);
+}
+
+Result<PackageInfo> show_package(const AptEnv& apt, const std::string& package) {
+  auto info = find_package(apt, package);
+  if (!info) return fail(info.error());
+  if (!*info) return fail("apt-cache knows no version of '" + package + "'");
+  return **info;
 }
 
 std::string human_size(uint64_t bytes) {
@@ -180,7 +199,16 @@ std::string human_size(uint64_t bytes) {
   return fmt::format("{} kB", (bytes + kKiB / 2) / kKiB);
 }
 
-// Download one package and unpack it into `root`.
+Status unpack_debs(const std::string& dir, const std::string& root) {
+  std::error_code ec;
+  for (auto& e : fs::directory_iterator(dir, ec)) {
+    if (e.path().extension() != ".deb") continue;
+    if (auto r = run_tool({"dpkg-deb", "-x", e.path().string(), root}); !r) return fail(r.error());
+  }
+  return {};
+}
+
+// Download one indexed package and unpack it into `root`.
 Status fetch_and_unpack(const AptEnv& apt, const std::string& work, const std::string& package,
                         const PackageInfo& info, const std::string& root, const ProgressFn& say) {
   say(fmt::format("fetching {} ({})...", package, human_size(info.size)));
@@ -188,12 +216,63 @@ Status fetch_and_unpack(const AptEnv& apt, const std::string& work, const std::s
   if (!dl) return fail(dl.error());
   if (auto r = run_tool(apt.argv("apt-get", {"-q", "download", package + "=" + info.version}), dl->path()); !r)
     return fail(r.error().context("downloading '" + package + "'"));
+  return unpack_debs(dl->path(), root);
+}
+
+// A dependency the suite index no longer lists (see debian_pool.hpp):
+// download it from the pool by its path, with apt's own downloader, and
+// check that the file is that package at that version before unpacking.
+Status fetch_from_pool(const AptEnv& apt, const std::string& work, const DebianDependency& dep,
+                       const std::vector<std::string>& sources, const std::string& component,
+                       const std::string& root, const ProgressFn& say) {
+  const std::string helper = "/usr/lib/apt/apt-helper";
   std::error_code ec;
-  for (auto& e : fs::directory_iterator(dl->path(), ec)) {
-    if (e.path().extension() != ".deb") continue;
-    if (auto r = run_tool({"dpkg-deb", "-x", e.path().string(), root}); !r) return fail(r.error());
+  if (!fs::is_regular_file(helper, ec))
+    return fail("'" + dep.package + "' is not in the package index and '" + helper + "' is missing to fetch it from the pool");
+  std::string base = apt.mirror.uri;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  std::vector<std::string> tried;
+  for (const auto& source : sources) {
+    const std::string path = pool_path(component, source, dep.package, dep.version);
+    auto dl = StagingDir::create(work, "pool");
+    if (!dl) return fail(dl.error());
+    const std::string file = dl->path() + "/" + fs::path(path).filename().string();
+    say("fetching " + dep.package + " from the archive pool (" + path + "; the suite index no longer lists it)...");
+    auto got = run_tool(apt.argv(helper, {"download-file", base + "/" + path, file}));
+    if (!got) {
+      tried.push_back(path);
+      continue;
+    }
+    // The pool file is outside the signed index: at least make sure it is
+    // the package and version the signed metapackage depends on.
+    auto fields = run_tool({"dpkg-deb", "-f", file, "Package", "Version"});
+    if (!fields) return fail(fields.error());
+    std::string want = "Package: " + dep.package + "\nVersion: " + dep.version;
+    if (trim(*fields) != want)
+      return fail("'" + path + "' from the pool is not " + dep.package + " " + dep.version + ": " + trim(*fields));
+    return unpack_debs(dl->path(), root);
   }
-  return {};
+  return fail("'" + dep.package + "' (" + dep.version + ") is neither in the package index nor in the pool",
+              "tried " + fmt::format("{}", fmt::join(tried, ", ")));
+}
+
+// The source package of the newest indexed package of `family`
+// ("linux-base-"): where the missing members of the family were built.
+std::string indexed_family_source(const AptEnv& apt, const std::string& family) {
+  std::string re = "^";
+  for (char c : family) {
+    if (std::string_view(".+*?()[]{}|^$\\").find(c) != std::string_view::npos) re += '\\';
+    re += c;
+  }
+  auto out = run_tool(apt.argv("apt-cache", {"search", "--names-only", re}));
+  if (!out) return "";
+  std::istringstream in(*out);
+  for (std::string line; std::getline(in, line);) {
+    auto w = words(line);
+    if (w.empty()) continue;
+    if (auto info = find_package(apt, w[0]); info && *info && !(*info)->source.empty()) return (*info)->source;
+  }
+  return "";
 }
 
 std::string first_file(const std::vector<fs::path>& paths) {
@@ -239,6 +318,24 @@ std::vector<DebianKernelPackage> parse_cloud_kernel_packages(const std::string& 
   return out;
 }
 
+std::vector<DebianKernelPackage> offered_debian_kernels(const std::vector<DebianKernelPackage>& available) {
+  // Same upstream version: the later Debian build ("+deb14" after "+deb13").
+  auto later = [](const DebianKernelPackage& a, const DebianKernelPackage& b) {
+    int c = compare_versions(upstream_version(a.release), upstream_version(b.release));
+    return c != 0 ? c > 0 : a.release > b.release;
+  };
+  std::vector<DebianKernelPackage> out;
+  for (const auto& p : available) {
+    auto same = std::find_if(out.begin(), out.end(), [&](const DebianKernelPackage& q) {
+      return compare_versions(upstream_version(q.release), upstream_version(p.release)) == 0;
+    });
+    if (same == out.end()) out.push_back(p);
+    else if (later(p, *same)) *same = p;
+  }
+  std::sort(out.begin(), out.end(), [&](const auto& a, const auto& b) { return later(b, a); });
+  return out;
+}
+
 Result<DebianKernelPackage> choose_debian_kernel(const std::vector<DebianKernelPackage>& available,
                                                  const std::string& request) {
   auto newest_matching = [&](const std::string& ref) -> std::optional<DebianKernelPackage> {
@@ -260,15 +357,64 @@ Result<DebianKernelPackage> choose_debian_kernel(const std::vector<DebianKernelP
   std::vector<std::string> order = request.empty() ? kDefaultKernelSeries : std::vector<std::string>{request};
   for (auto& ref : order)
     if (auto p = newest_matching(ref)) return *p;
-  std::set<std::string, bool (*)(const std::string&, const std::string&)> versions(
-      [](const std::string& a, const std::string& b) { return compare_versions(a, b) < 0; });
-  for (auto& p : available) versions.insert(upstream_version(p.release));
   std::string list;
-  for (auto& v : versions) list += (list.empty() ? "" : " ") + v;
+  for (auto& p : offered_debian_kernels(available)) list += (list.empty() ? "" : " ") + upstream_version(p.release);
   std::string what = request.empty() ? "of the series 7.3, 7.2 or 6.17" : "matching '" + request + "'";
   return fail("no Debian cloud kernel " + what + " in " + fmt::format("{}", fmt::join(kKernelSuites, ", ")),
               list.empty() ? "the package lists are empty; check the network and the apt sources"
                            : "available: " + list);
+}
+
+namespace {
+
+// The private apt state runs without apt's own locking (Debug::NoLocking), so
+// concurrent fetches take turns on a lock of ours; it is released when the
+// returned guard goes.
+struct FetchLock {
+  int fd = -1;
+  FetchLock() = default;
+  FetchLock(FetchLock&& o) noexcept : fd(o.fd) { o.fd = -1; }
+  FetchLock& operator=(FetchLock&&) = delete;
+  ~FetchLock() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+Result<FetchLock> lock_apt_state(const AptEnv& apt, const ProgressFn& say) {
+  const std::string lock_path = apt.root + "/ktstr-fetch.lock";
+  FetchLock lock;
+  lock.fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (lock.fd < 0) return fail("cannot open '" + lock_path + "': " + std::strerror(errno));
+  if (::flock(lock.fd, LOCK_EX | LOCK_NB) != 0) {
+    say("waiting for another 'ktstr kernel fetch' to finish...");
+    while (::flock(lock.fd, LOCK_EX) != 0 && errno == EINTR) {
+    }
+  }
+  return lock;
+}
+
+// `apt-get update`, then every cloud kernel the suites list.
+Result<std::vector<DebianKernelPackage>> update_and_search(const AptEnv& apt, const ProgressFn& say) {
+  say(fmt::format("updating the package lists of {}...", fmt::join(kKernelSuites, ", ")));
+  if (auto r = run_tool(apt.argv("apt-get", {"-q", "update"})); !r) return fail(r.error());
+  auto search = run_tool(apt.argv("apt-cache", {"search", "--names-only", "^linux-image-[0-9.]+.*-cloud-amd64$"}));
+  if (!search) return fail(search.error());
+  return parse_cloud_kernel_packages(*search);
+}
+
+}  // namespace
+
+Result<std::vector<DebianKernelPackage>> list_debian_kernels(db::Store& store, ProgressFn progress) {
+  auto say = [&](const std::string& line) {
+    if (progress) progress(line);
+  };
+  auto apt = prepare_apt(store.dir());
+  if (!apt) return fail(apt.error());
+  auto lock = lock_apt_state(*apt, say);
+  if (!lock) return fail(lock.error());
+  auto all = update_and_search(*apt, say);
+  if (!all) return fail(all.error());
+  return offered_debian_kernels(*all);
 }
 
 Result<KernelRecord> fetch_debian_kernel(db::Store& store, const std::string& request, ProgressFn progress) {
@@ -277,36 +423,20 @@ Result<KernelRecord> fetch_debian_kernel(db::Store& store, const std::string& re
   };
   auto apt = prepare_apt(store.dir());
   if (!apt) return fail(apt.error());
-  // The private apt state runs without apt's own locking (Debug::NoLocking),
-  // so concurrent fetches take turns on a lock of ours; the kernel fd closes
-  // (and unlocks) when this function returns.
-  const std::string lock_path = apt->root + "/ktstr-fetch.lock";
-  int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (lock_fd < 0) return fail("cannot open '" + lock_path + "': " + std::strerror(errno));
-  struct LockGuard {
-    int fd;
-    ~LockGuard() { ::close(fd); }
-  } lock_guard{lock_fd};
-  if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
-    say("waiting for another 'ktstr kernel fetch' to finish...");
-    while (::flock(lock_fd, LOCK_EX) != 0 && errno == EINTR) {
-    }
-  }
-
-  say(fmt::format("updating the package lists of {}...", fmt::join(kKernelSuites, ", ")));
-  if (auto r = run_tool(apt->argv("apt-get", {"-q", "update"})); !r) return fail(r.error());
-  auto search = run_tool(apt->argv("apt-cache", {"search", "--names-only", "^linux-image-[0-9.]+.*-cloud-amd64$"}));
-  if (!search) return fail(search.error());
-  auto chosen = choose_debian_kernel(parse_cloud_kernel_packages(*search), request);
+  auto lock = lock_apt_state(*apt, say);
+  if (!lock) return fail(lock.error());
+  auto available = update_and_search(*apt, say);
+  if (!available) return fail(available.error());
+  auto chosen = choose_debian_kernel(*available, request);
   if (!chosen) return fail(chosen.error());
   auto image_pkg = show_package(*apt, chosen->package);
   if (!image_pkg) return fail(image_pkg.error());
   const std::string source = "debian:" + chosen->package + "=" + image_pkg->version;
 
-  // Already cached and intact: nothing to download.
+  // Already cached and intact (with its config): nothing to download.
   if (auto all = store.list_kernels())
     for (auto& k : *all)
-      if (k.source == source && !check_kernel(k, true).corrupt) {
+      if (k.source == source && !k.config_path.empty() && !check_kernel(k, true).corrupt) {
         say("kernel " + k.version + " is already cached as " + k.id);
         return k;
       }
@@ -326,21 +456,41 @@ Result<KernelRecord> fetch_debian_kernel(db::Store& store, const std::string& re
 
   if (auto s = fetch_and_unpack(*apt, work->path(), chosen->package, *image_pkg, root, say); !s)
     return fail(s.error());
-  // A metapackage (7.x) holds neither: they are in its dependencies named
-  // after the release (linux-binary-*, linux-base-*); modules never hold them.
-  for (auto& dep : image_pkg->depends) {
+  // A metapackage (6.19 on) holds neither: they are in its dependencies named
+  // after the release (linux-binary-*: vmlinuz, linux-base-*: config);
+  // modules never hold them.
+  const std::string component = pool_component(image_pkg->filename).empty() ? "main" : pool_component(image_pkg->filename);
+  for (const auto& dep : image_pkg->depends) {
     if (!find_image().empty() && !find_config().empty()) break;
-    if (dep.find(rel) == std::string::npos || dep.rfind("linux-modules-", 0) == 0) continue;
-    auto info = show_package(*apt, dep);
+    if (dep.package.find(rel) == std::string::npos || dep.package.rfind("linux-modules-", 0) == 0) continue;
+    auto info = find_package(*apt, dep.package);
     if (!info) return fail(info.error());
-    if (auto s = fetch_and_unpack(*apt, work->path(), dep, *info, root, say); !s) return fail(s.error());
+    if (*info) {
+      if (auto s = fetch_and_unpack(*apt, work->path(), dep.package, **info, root, say); !s) return fail(s.error());
+      continue;
+    }
+    // Listed as a dependency but no longer in the index (linux-base-* of
+    // 6.19.x-7.1.x): the pool still has it.
+    DebianDependency want = dep;
+    if (want.version.empty()) want.version = image_pkg->version;
+    auto sources = pool_source_candidates(indexed_family_source(*apt, package_family(dep.package, rel)),
+                                          image_pkg->source);
+    if (auto s = fetch_from_pool(*apt, work->path(), want, sources, component, root, say); !s)
+      return fail(s.error().context("fetching kernel " + rel));
   }
   std::string image = find_image();
   if (image.empty())
     return fail("no kernel image found in '" + chosen->package + "' or its dependencies",
                 "the Debian packaging may have changed; download the image and use 'ktstr kernel add'");
+  std::string config = find_config();
+  // Every fetched kernel keeps its config: the guest gets it for libbpf's
+  // __kconfig externs.
+  if (config.empty())
+    return fail("no kernel config found in '" + chosen->package + "' or its dependencies",
+                "the Debian packaging may have changed; add the image and its config with "
+                "'ktstr kernel add PATH --config FILE'");
   AddOptions opts;
-  opts.config_path = find_config();
+  opts.config_path = config;
   opts.source = source;
   say("registering " + rel + "...");
   auto k = add_kernel(store, image, opts);

@@ -37,12 +37,23 @@ struct DebianKernelPackage {
 // Names from `apt-cache search --names-only` output: linux-image-<release>-cloud-amd64 only.
 std::vector<DebianKernelPackage> parse_cloud_kernel_packages(const std::string& search_output);
 
+// What the archive offers, one package per upstream version (the newest
+// Debian build of it: "7.2.13+deb14" over "7.2.13+deb13"), oldest version
+// first. The release ladder `kernel fetch` and bisection walk.
+std::vector<DebianKernelPackage> offered_debian_kernels(const std::vector<DebianKernelPackage>& available);
+
 // `request`: "" = newest of kDefaultKernelSeries in order; "6.17" = newest
 // 6.17.x; "7.3.4" = that upstream version (newest Debian build).
 Result<DebianKernelPackage> choose_debian_kernel(const std::vector<DebianKernelPackage>& available,
                                                  const std::string& request);
 
-// Download, extract and register (kernel_cache add) the chosen kernel.
+// Update the private package lists, then offered_debian_kernels() of what
+// they list. Takes the same lock as fetch_debian_kernel.
+Result<std::vector<DebianKernelPackage>> list_debian_kernels(db::Store& store, ProgressFn progress = {});
+
+// Download, extract and register (kernel_cache add) the chosen kernel with
+// its config (an error when no config is found). A dependency the suite
+// index no longer lists is fetched from the archive pool (debian_pool.hpp).
 // Progress lines go to `progress`.
 Result<KernelRecord> fetch_debian_kernel(db::Store& store, const std::string& request,
                                          ProgressFn progress = {});

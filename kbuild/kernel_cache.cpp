@@ -122,6 +122,19 @@ Result<KernelRecord> add_kernel(db::Store& store, const std::string& image_path,
     // A package is a better provenance than wherever a copy of it was lying.
     if (!opts.source.empty() && opts.source != k.source && k.source.rfind("file:", 0) == 0)
       k.source = opts.source, changed = true;
+    // Cached without a config (an image added alone): keep the one found now.
+    if (k.config_path.empty()) {
+      std::string found = opts.config_path.empty() ? find_config_beside(image_path, k.version) : opts.config_path;
+      if (!found.empty()) {
+        auto c = read_file(found, size_t{16} << 20);
+        if (!c) return fail(c.error().context("reading the kernel config"));
+        const std::string dest = kernel_dir(store, k.id) + "/config";
+        if (auto r = write_file_atomic(dest, *c); !r) return fail(r.error());
+        k.config_path = dest;
+        k.sched_ext = k.sched_ext || config_has_sched_ext(*c);
+        changed = true;
+      }
+    }
     if (changed)
       if (auto r = store.put_kernel(k); !r) return fail(r.error());
     spdlog::info("kernel '{}' is already cached as {}", image_path, k.id);

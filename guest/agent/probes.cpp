@@ -12,6 +12,7 @@
 #include <cstdarg>
 #include <cstring>
 #include <fcntl.h>
+#include <map>
 #include <set>
 #include <unistd.h>
 #include <unordered_set>
@@ -120,6 +121,40 @@ std::vector<std::string> find_traceable(const std::string& path, const std::vect
   return out;
 }
 
+std::vector<ExitPathFunction> exit_kind_functions(const btf* b, size_t max) {
+  std::vector<ExitPathFunction> out;
+  if (!b) return out;
+  std::vector<int> enum_ids;
+  for (int kind : {int(BTF_KIND_ENUM), int(BTF_KIND_ENUM64)}) {
+    int id = btf__find_by_name_kind(b, "scx_exit_kind", kind);
+    if (id > 0) enum_ids.push_back(id);
+  }
+  if (enum_ids.empty()) return out;
+  auto is_exit_kind = [&](uint32_t id) {
+    const btf_type* t = btf__type_by_id(b, id);
+    for (int hops = 0; t && hops < 16 && (btf_is_mod(t) || btf_is_typedef(t)); ++hops) {
+      id = t->type;
+      t = btf__type_by_id(b, id);
+    }
+    return t && std::find(enum_ids.begin(), enum_ids.end(), int(id)) != enum_ids.end();
+  };
+  const uint32_t n = btf__type_cnt(b);
+  for (uint32_t id = 1; id < n && out.size() < max; ++id) {
+    const btf_type* fn = btf__type_by_id(b, id);
+    if (!fn || !btf_is_func(fn)) continue;
+    const btf_type* proto = btf__type_by_id(b, fn->type);
+    if (!proto || !btf_is_func_proto(proto)) continue;
+    const btf_param* params = btf_params(proto);
+    for (int i = 0; i < btf_vlen(proto); ++i) {
+      if (params[i].type == 0 || !is_exit_kind(params[i].type)) continue;
+      const char* name = btf__name_by_offset(b, fn->name_off);
+      if (name && *name) out.push_back({name, i});
+      break;
+    }
+  }
+  return out;
+}
+
 struct ProbeRunner::Impl {
   struct Target {
     std::string name;
@@ -132,7 +167,8 @@ struct ProbeRunner::Impl {
   std::vector<bpf_link*> links;
   ring_buffer* rb = nullptr;
   std::vector<std::string> kfunc_names;  // index = attach cookie
-  std::string trigger_name;              // func of trigger events
+  std::map<uint32_t, int> trigger_kind_arg;  // trigger kprobe cookie -> its enum scx_exit_kind argument
+  std::string trigger_name;              // func of tp_btf trigger events
   std::vector<Target> targets;           // index = fentry_func_id
   std::set<uint32_t> seen_prog_ids;
   uint32_t baseline_id = 0;
@@ -149,6 +185,14 @@ struct ProbeRunner::Impl {
   }
 
   static int on_event(void* ctx, void* data, size_t size);
+
+  const btf* vmlinux_btf() {
+    if (!vmlinux_tried) {
+      vmlinux_tried = true;
+      vmlinux = btf__load_vmlinux_btf();
+    }
+    return vmlinux;
+  }
 
   // Shares the ring buffer and the kprobe arg map with a new instance.
   int reuse_maps(ktstr_probes* skel) {
@@ -168,12 +212,7 @@ struct ProbeRunner::Impl {
         return proto_kinds(prog_btf, btf__type_by_id(prog_btf, fn->type), 1);  // skip ctx
       }
     }
-    if (!vmlinux_tried) {
-      vmlinux_tried = true;
-      vmlinux = btf__load_vmlinux_btf();
-      if (!vmlinux) vmlinux = nullptr;
-    }
-    if (!vmlinux) return {};
+    if (!vmlinux_btf()) return {};
     int ops_id = btf__find_by_name_kind(vmlinux, "sched_ext_ops", BTF_KIND_STRUCT);
     if (ops_id <= 0) return {};
     const btf_type* ops = btf__type_by_id(vmlinux, ops_id);
@@ -223,10 +262,15 @@ int ProbeRunner::Impl::on_event(void* ctx, void* data, size_t size) {
   std::string func, source;
   bool matched = true;
   if (raw.kind == KTSTR_EV_TRIGGER) {
-    func = impl.trigger_name;
+    // A kprobe trigger carries its cookie; the tp_btf one carries ~0u.
+    bool from_kprobe = raw.func_id < impl.kfunc_names.size();
+    func = from_kprobe ? impl.kfunc_names[raw.func_id] : impl.trigger_name;
     if (!self->trigger_) {
       TriggerHit hit{raw.t_ns, raw.pid, raw.cpu, raw.exit_kind,
                      std::string(raw.reason, strnlen(raw.reason, sizeof raw.reason))};
+      if (auto k = impl.trigger_kind_arg.find(raw.func_id);
+          from_kprobe && k != impl.trigger_kind_arg.end() && k->second < int(raw.nr_args) && !hit.exit_kind)
+        hit.exit_kind = uint32_t(raw.args[k->second].raw);
       self->trigger_ = hit;
       self->trigger_seen_ns_ = monotonic_ns();
     }
@@ -253,7 +297,6 @@ void ProbeRunner::attach_kernel() {
   Impl& impl = *impl_;
   std::vector<std::string> wanted;
   for (const proto::ProbeFunction& f : plan_.kernel_functions) wanted.push_back(f.name);
-  if (!plan_.trigger.fallback_kprobe.empty()) wanted.push_back(plan_.trigger.fallback_kprobe);
   std::string filter_path = tracing_dir_ + "/available_filter_functions";
   bool have_list = ::access(filter_path.c_str(), R_OK) == 0;
   std::vector<std::string> traceable = have_list ? find_traceable(filter_path, wanted) : wanted;
@@ -266,16 +309,8 @@ void ProbeRunner::attach_kernel() {
     else setup_.untraceable.push_back({f.name, "not traceable"});
   }
 
-  // Arg kinds by cookie: the plan's functions, then the fallback trigger.
-  int fallback_cookie = -1;
-  for (size_t i = 0; i < plan_.kernel_functions.size(); ++i) {
-    impl.kfunc_names.push_back(plan_.kernel_functions[i].name);
-    if (plan_.kernel_functions[i].name == plan_.trigger.fallback_kprobe) fallback_cookie = int(i);
-  }
-  if (!plan_.trigger.fallback_kprobe.empty() && fallback_cookie < 0) {
-    fallback_cookie = int(impl.kfunc_names.size());
-    impl.kfunc_names.push_back(plan_.trigger.fallback_kprobe);
-  }
+  // Arg kinds by cookie: the plan's functions (fallback triggers follow).
+  for (size_t i = 0; i < plan_.kernel_functions.size(); ++i) impl.kfunc_names.push_back(plan_.kernel_functions[i].name);
 
   impl.kprobe_obj = ktstr_probes__open();
   int err = impl.kprobe_obj ? 0 : -errno;
@@ -362,23 +397,8 @@ void ProbeRunner::attach_kernel() {
       trig = {plan_.trigger.tracepoint, "tp_btf", "failed", tp_error, "", ""};
     }
   }
-  if (trig.status != "attached" && !plan_.trigger.fallback_kprobe.empty()) {
-    const std::string& name = plan_.trigger.fallback_kprobe;
-    trig = {name, "kprobe", "failed", "", plan_.trigger.tracepoint, tp_error};
-    if (!is_traceable(name)) {
-      trig.error = "not traceable";
-    } else {
-      LIBBPF_OPTS(bpf_kprobe_opts, kopts, .bpf_cookie = KTSTR_PROBE_COOKIE_TRIGGER | uint32_t(fallback_cookie));
-      bpf_link* l = bpf_program__attach_kprobe_opts(impl.kprobe_obj->progs.probe_kprobe, name.c_str(), &kopts);
-      if (l) {
-        impl.links.push_back(l);
-        impl.trigger_name = name;
-        trig.status = "attached";
-      } else {
-        trig.error = bpf_error("attaching kprobe", errno);
-      }
-    }
-  }
+  if (trig.status != "attached" && (!plan_.trigger.fallback_kprobe.empty() || !plan_.trigger.tracepoint.empty()))
+    attach_fallback_triggers(have_list ? filter_path : "", tp_error);
 
   // Every program loaded from now on may be the scheduler's.
   uint32_t id = 0;
@@ -386,6 +406,63 @@ void ProbeRunner::attach_kernel() {
   log("info", "kernel probes: " + std::to_string(setup_.kprobes_attached.size()) + " kprobes, trigger " +
                   trig.kind + " " + trig.status + " in " + std::to_string((monotonic_ns() - t0) / 1000000) +
                   " ms");
+}
+
+void ProbeRunner::attach_fallback_triggers(const std::string& filter_path, const std::string& tp_error) {
+  Impl& impl = *impl_;
+  // Candidates: the plan's (the crash's own exit frame) first, then the exit
+  // path as the running kernel's BTF has it; only what ftrace can trace.
+  // Every one attached is a trigger: the first to fire ends the capture.
+  std::vector<std::string> names;
+  std::map<std::string, int> kind_arg;
+  if (!plan_.trigger.fallback_kprobe.empty()) names.push_back(plan_.trigger.fallback_kprobe);
+  const btf* vm = impl.vmlinux_btf();
+  for (const ExitPathFunction& f : exit_kind_functions(vm)) {
+    kind_arg[f.name] = f.kind_arg;
+    if (std::find(names.begin(), names.end(), f.name) == names.end()) names.push_back(f.name);
+  }
+  std::vector<std::string> traceable = filter_path.empty() ? names : find_traceable(filter_path, names);
+  proto::ProbeTriggerStatus& trig = setup_.trigger;
+  trig = {"", "kprobe", "failed", "", plan_.trigger.tracepoint, tp_error};
+  std::vector<std::string> attached, errors;
+  for (const std::string& name : names) {
+    if (attached.size() >= kMaxTriggerKprobes || impl.kfunc_names.size() >= KTSTR_PROBE_MAX_FUNCS) break;
+    if (std::find(traceable.begin(), traceable.end(), name) == traceable.end()) {
+      errors.push_back(name + ": not traceable");
+      continue;
+    }
+    const uint32_t cookie = uint32_t(impl.kfunc_names.size());
+    ktstr_probe_func f{};
+    if (vm) {
+      int id = btf__find_by_name_kind(vm, name.c_str(), BTF_KIND_FUNC);
+      if (id > 0) f = proto_kinds(vm, btf__type_by_id(vm, btf__type_by_id(vm, id)->type), 0);
+    }
+    bpf_map__update_elem(impl.kprobe_obj->maps.kprobe_funcs, &cookie, sizeof cookie, &f, sizeof f, BPF_ANY);
+    LIBBPF_OPTS(bpf_kprobe_opts, kopts, .bpf_cookie = KTSTR_PROBE_COOKIE_TRIGGER | cookie);
+    bpf_link* l = bpf_program__attach_kprobe_opts(impl.kprobe_obj->progs.probe_kprobe, name.c_str(), &kopts);
+    if (!l) {
+      errors.push_back(name + ": " + bpf_error("attaching kprobe", errno));
+      continue;
+    }
+    impl.links.push_back(l);
+    impl.kfunc_names.push_back(name);
+    if (auto k = kind_arg.find(name); k != kind_arg.end()) impl.trigger_kind_arg[cookie] = k->second;
+    attached.push_back(name);
+  }
+  auto join = [](const std::vector<std::string>& v, const char* sep) {
+    std::string out;
+    for (const std::string& x : v) out += (out.empty() ? "" : sep) + x;
+    return out;
+  };
+  if (!attached.empty()) {
+    trig.name = join(attached, ",");
+    trig.status = "attached";
+  } else {
+    trig.name = names.empty() ? "" : names.front();
+    trig.error = names.empty() ? "no sched_ext exit-path function in the plan or the kernel's BTF" : join(errors, "; ");
+  }
+  log("info", "fallback trigger kprobes: " + (attached.empty() ? "none" : trig.name) +
+                  (errors.empty() ? "" : " (" + join(errors, "; ") + ")"));
 }
 
 void ProbeRunner::poll_programs() {

@@ -1,6 +1,8 @@
 // The in-guest probe runner of an auto-repro run (JOB `probes`): kprobes on
 // the crash chain's kernel functions and the trigger (tp_btf/sched_ext_exit,
-// else a fallback kprobe) before the scheduler starts, fentry/fexit on the
+// else fallback kprobes: the plan's, from the crash's own backtrace, then
+// every traceable exit-path function of the running kernel's BTF; the first
+// to fire is the trigger) before the scheduler starts, fentry/fexit on the
 // scheduler's struct_ops programs as they appear, a bounded per-task history
 // of the ring buffer's events, and one PROBE_SETUP plus one PROBE_EVENTS
 // frame. Nothing here throws or aborts the run: failures become report fields.
@@ -15,6 +17,8 @@
 #include <string>
 #include <vector>
 
+struct btf;
+
 namespace ktstr::agent {
 
 struct ProbeSink {
@@ -26,6 +30,21 @@ struct ProbeSink {
 // in chunks, keeping only names in `wanted`; at most `max_bytes` are read.
 std::vector<std::string> find_traceable(const std::string& path, const std::vector<std::string>& wanted,
                                         size_t max_bytes = 64u << 20);
+
+// A function on the sched_ext exit path of the running kernel, found by its
+// prototype rather than its name (the names change between versions:
+// scx_ops_exit_kind, scx_kf_exit, scx_exit, scx_vexit, scx_exit_bstr,
+// scx_claim_exit...): it takes an `enum scx_exit_kind`.
+struct ExitPathFunction {
+  std::string name;
+  int kind_arg = -1;  // index of the enum scx_exit_kind parameter
+};
+// Every FUNC of `b` with an `enum scx_exit_kind` parameter (through
+// typedefs and qualifiers), in BTF order, at most `max`.
+std::vector<ExitPathFunction> exit_kind_functions(const btf* b, size_t max = 32);
+
+// Trigger kprobes attached when the tracepoint is missing, at most.
+inline constexpr size_t kMaxTriggerKprobes = 8;
 
 class ProbeRunner {
  public:
@@ -53,6 +72,8 @@ class ProbeRunner {
  private:
   struct Impl;
   void send_events();
+  // The tracepoint did not attach: kprobes on the exit path instead.
+  void attach_fallback_triggers(const std::string& filter_path, const std::string& tp_error);
   void log(const std::string& level, const std::string& text);
 
   proto::ProbePlan plan_;

@@ -4,3 +4,5 @@ ktstr_unit_test(test_vmlinux SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_vmlinux.cpp
   LIBS ktstr_kbuild LABELS kernel)
 ktstr_unit_test(test_kernel_cache SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_kernel_cache.cpp
   LIBS ktstr_kbuild ktstr_db LABELS kernel)
+# The Debian pool helpers and the offered-kernel ladder: pure, no kernel.
+ktstr_unit_test(test_debian_pool SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_debian_pool.cpp LIBS ktstr_kbuild)

@@ -3,6 +3,8 @@
 #include "guest/agent/probe_history.hpp"
 #include "guest/agent/probes.hpp"
 
+#include <bpf/btf.h>
+
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -142,4 +144,59 @@ TEST(ProbeRunner, TraceableNamesComeFromTheFilterList) {
   EXPECT_EQ(capped, std::vector<std::string>{"do_pick_task_scx"});
   EXPECT_TRUE(find_traceable("/nonexistent/available_filter_functions", {"x"}).empty());
   std::filesystem::remove(tmpl);
+}
+
+// A BTF made with libbpf's writer: only prototypes with an enum
+// scx_exit_kind parameter (directly, through a typedef or const) count.
+TEST(ProbeRunner, ExitPathFunctionsAreFoundByTheirPrototype) {
+  btf* b = btf__new_empty();
+  ASSERT_NE(b, nullptr);
+  int s64 = btf__add_int(b, "long long", 8, BTF_INT_SIGNED);
+  int kind = btf__add_enum(b, "scx_exit_kind", 4);
+  ASSERT_EQ(btf__add_enum_value(b, "SCX_EXIT_ERROR_BPF", 1025), 0);
+  int other = btf__add_enum(b, "other_kind", 4);
+  ASSERT_EQ(btf__add_enum_value(b, "OTHER", 1), 0);
+  int kind_typedef = btf__add_typedef(b, "exit_kind_t", kind);
+  int kind_const = btf__add_const(b, kind_typedef);
+  auto func = [&](const char* name, std::vector<std::pair<const char*, int>> params) {
+    int proto = btf__add_func_proto(b, 0);
+    for (auto& [pname, type] : params) EXPECT_EQ(btf__add_func_param(b, pname, type), 0);
+    EXPECT_GT(btf__add_func(b, name, BTF_FUNC_STATIC, proto), 0);
+  };
+  func("scx_vexit", {{"sch", s64}, {"kind", kind}, {"exit_code", s64}});
+  func("scx_kf_exit", {{"kind", kind_const}, {"exit_code", s64}});
+  func("scx_exit_task", {{"p", s64}});
+  func("other_exit", {{"k", other}});
+  auto found = exit_kind_functions(b);
+  ASSERT_EQ(found.size(), 2u);
+  EXPECT_EQ(found[0].name, "scx_vexit");
+  EXPECT_EQ(found[0].kind_arg, 1);
+  EXPECT_EQ(found[1].name, "scx_kf_exit");
+  EXPECT_EQ(found[1].kind_arg, 0);
+  EXPECT_EQ(exit_kind_functions(b, 1).size(), 1u);
+  EXPECT_TRUE(exit_kind_functions(nullptr).empty());
+  btf__free(b);
+}
+
+// Every cached kernel (one per series when the matrix test fetched them):
+// its BTF names an exit path, whatever this version calls it.
+TEST(ProbeRunner, EveryCachedKernelHasAnExitPathInItsBtf) {
+  std::string cache;
+  if (const char* d = std::getenv("KTSTR_CACHE_DIR"); d && *d) cache = d;
+  else if (const char* x = std::getenv("XDG_CACHE_HOME"); x && *x) cache = std::string(x) + "/ktstr";
+  else if (const char* h = std::getenv("HOME"); h && *h) cache = std::string(h) + "/.cache/ktstr";
+  std::error_code ec;
+  size_t checked = 0;
+  for (auto& e : std::filesystem::directory_iterator(cache + "/artifacts/kernels", ec)) {
+    std::string vmlinux = e.path().string() + "/vmlinux";
+    if (!std::filesystem::is_regular_file(vmlinux, ec)) continue;
+    btf* b = btf__parse(vmlinux.c_str(), nullptr);
+    ASSERT_NE(b, nullptr) << vmlinux;
+    auto found = exit_kind_functions(b);
+    EXPECT_FALSE(found.empty()) << vmlinux;
+    for (auto& f : found) EXPECT_GE(f.kind_arg, 0) << f.name;
+    btf__free(b);
+    ++checked;
+  }
+  if (!checked) GTEST_SKIP() << "no cached kernel under '" << cache << "' (ktstr kernel fetch)";
 }

@@ -223,3 +223,23 @@ TEST(BtfArgs, UnreadableFileIsAnError) {
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().msg.find("cannot read BTF from '/nonexistent/vmlinux'"), std::string::npos);
 }
+
+TEST(ProbeTargets, Kernel618ChainHasNoExitFrameSoTheGuestFindsTheExitPath) {
+  // 6.18's chain as the kernel printed it: scx_exit is inlined away, the
+  // innermost frame is the kfunc. The host names no fallback; the guest
+  // attaches the exit path its BTF has (guest/agent/probes.cpp).
+  auto t = probe_targets_from_frames(frames(R"(
+  scx_bpf_error_bstr+0x7a/0xa0
+  bpf_prog_a21df8816cf2e5ed_ktstr_dispatch+0x5e/0x18c
+  bpf_trampoline_85899346297+0x9c/0x143
+  bpf_prog_a21df8816cf2e5ed_ktstr_dispatch+0x9/0x18c
+  balance_scx+0x23e/0x590
+  __schedule+0x5ef/0xcf0
+  schedule+0x27/0xd0
+  do_nanosleep+0x5e/0x170
+)"));
+  EXPECT_EQ(t.fallback_trigger, "");
+  EXPECT_EQ(why_dropped(t, "scx_bpf_error_bstr"), "sched_ext exit path");
+  EXPECT_EQ(t.bpf_programs, std::vector<std::string>{"ktstr_dispatch"});
+  expect_partition(t);
+}

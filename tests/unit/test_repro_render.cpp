@@ -168,6 +168,23 @@ TEST(ReproRender, EventsAreGroupedByTaskTriggeringTaskFirst) {
   EXPECT_LT(text.find("task init[169]"), text.find("task kworker/2:1[50]"));
 }
 
+TEST(ReproRender, SeveralFallbackKprobesNameTheOneThatFired) {
+  auto s = setup_tp_btf();
+  s.trigger = {"scx_exit,scx_vexit,scx_disable", "kprobe", "attached", "", "sched_ext_exit", "No such process"};
+  auto ev = events_fired();
+  ev.events.back().func = "scx_vexit";  // fired second in time
+  ev.events.push_back(event(1000300000, 1, 169, "init", "scx_disable", "trigger"));
+  auto rr = repro_of(nlohmann::json(s), nlohmann::json(ev), exit73());
+  EXPECT_EQ(rr.accounting.trigger,
+            "fired (fallback kprobe scx_vexit; tp_btf/sched_ext_exit: attach failed: No such process; "
+            "also attached: scx_exit,scx_disable)");
+  // Not fired: the first candidate stands for the set.
+  proto::ProbeEventsMsg none;
+  rr = repro_of(nlohmann::json(s), nlohmann::json(none), exit73());
+  EXPECT_EQ(rr.accounting.trigger.rfind("not fired (fallback kprobe scx_exit; ", 0), 0u) << rr.accounting.trigger;
+  EXPECT_NE(rr.accounting.trigger.find("also attached: scx_vexit,scx_disable)"), std::string::npos);
+}
+
 TEST(ReproRender, FallbackTriggerAndAttachFailures) {
   auto s = setup_tp_btf();
   s.trigger = {"scx_kf_exit", "kprobe", "attached", "", "sched_ext_exit", "No such file or directory"};
