@@ -2,8 +2,12 @@
 
 #include "core/fs.hpp"
 #include "gitrepo/repo.hpp"
+#include "kbuild/bzimage.hpp"
+#include "kbuild/debian_fetch.hpp"
 #include "kbuild/kernel_cache.hpp"
 #include "schedbuild/builder.hpp"
+
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cctype>
@@ -237,18 +241,6 @@ class KernelRangeTarget : public BisectTarget {
   std::map<std::string, KernelRecord> kernels_;
 };
 
-std::vector<int> version_parts(const std::string& v) {
-  std::vector<int> out;
-  std::stringstream in(v);
-  std::string part;
-  while (std::getline(in, part, '.')) {
-    size_t n = 0;
-    while (n < part.size() && std::isdigit(static_cast<unsigned char>(part[n]))) ++n;
-    out.push_back(n ? std::stoi(part.substr(0, n)) : 0);
-  }
-  return out;
-}
-
 // "7.3" matches 7.3 and 7.3.x; "7.3.4" only itself.
 bool version_matches(const std::string& v, const std::string& want) {
   return v == want || v.rfind(want + ".", 0) == 0;
@@ -295,34 +287,25 @@ Result<std::unique_ptr<BisectTarget>> open_target(db::Store& store, const Target
   return fail("unknown bisect kind '" + p.kind + "'");
 }
 
-std::string upstream_version(const std::string& release) {
-  size_t n = 0;
-  while (n < release.size() && (std::isdigit(static_cast<unsigned char>(release[n])) || release[n] == '.')) ++n;
-  std::string v = release.substr(0, n);
-  while (!v.empty() && v.back() == '.') v.pop_back();
-  return v;
-}
-
-int compare_versions(const std::string& a, const std::string& b) {
-  auto x = version_parts(a), y = version_parts(b);
-  for (size_t i = 0; i < std::max(x.size(), y.size()); ++i) {
-    int p = i < x.size() ? x[i] : 0, q = i < y.size() ? y[i] : 0;
-    if (p != q) return p < q ? -1 : 1;
-  }
-  return 0;
-}
-
 Result<std::vector<std::string>> known_kernel_versions(db::Store& store) {
   std::set<std::string> seen;
   auto cached = kbuild::list_kernels_checked(store, false);
   if (!cached) return tl::unexpected(cached.error());
   for (auto& h : *cached)
     if (!h.corrupt && h.record.sched_ext) {
-      std::string v = upstream_version(h.record.version);
+      std::string v = kbuild::upstream_version(h.record.version);
       if (!v.empty()) seen.insert(v);
     }
+  // The release ladder the archive offers; without the archive (offline),
+  // the cached kernels alone, said once.
+  if (auto offered = kbuild::list_debian_kernels(store)) {
+    for (auto& k : *offered)
+      if (auto v = kbuild::upstream_version(k.release); !v.empty()) seen.insert(v);
+  } else {
+    spdlog::warn("cannot list the archive's kernels ({}); the range uses cached kernels only", offered.error().msg);
+  }
   std::vector<std::string> out(seen.begin(), seen.end());
-  std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return compare_versions(a, b) < 0; });
+  std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return kbuild::compare_versions(a, b) < 0; });
   return out;
 }
 
@@ -333,18 +316,18 @@ Result<VersionRange> select_version_range(const std::vector<std::string>& versio
   std::string a = range.substr(0, dots), b = range.substr(dots + 2);
   VersionRange r;
   for (auto& v : versions) {
-    if (version_matches(v, a) && (r.good.empty() || compare_versions(v, r.good) > 0)) r.good = v;
-    if (version_matches(v, b) && (r.bad.empty() || compare_versions(v, r.bad) > 0)) r.bad = v;
+    if (version_matches(v, a) && (r.good.empty() || kbuild::compare_versions(v, r.good) > 0)) r.good = v;
+    if (version_matches(v, b) && (r.bad.empty() || kbuild::compare_versions(v, r.bad) > 0)) r.bad = v;
   }
   std::string known = versions.empty() ? "none" : join_quoted(versions);
   if (r.good.empty())
     return fail("no kernel version matches '" + a + "'", "known versions: " + known + "; add one with 'ktstr kernel fetch " + a + "'");
   if (r.bad.empty())
     return fail("no kernel version matches '" + b + "'", "known versions: " + known + "; add one with 'ktstr kernel fetch " + b + "'");
-  if (compare_versions(r.good, r.bad) >= 0)
+  if (kbuild::compare_versions(r.good, r.bad) >= 0)
     return fail("--kernel-range '" + range + "': " + r.good + " is not older than " + r.bad, "give the older version first");
   for (auto& v : versions)
-    if (compare_versions(v, r.good) > 0 && compare_versions(v, r.bad) <= 0) r.chain.push_back(v);
+    if (kbuild::compare_versions(v, r.good) > 0 && kbuild::compare_versions(v, r.bad) <= 0) r.chain.push_back(v);
   return r;
 }
 

@@ -91,9 +91,6 @@ class BisectTarget {
 // input. `kernel_ref`: the kernel for scheduler bisects.
 Result<std::unique_ptr<BisectTarget>> open_target(db::Store& store, const TargetParams& p);
 
-// "7.3.4+deb13-cloud-amd64" -> "7.3.4"; compare dotted numbers.
-std::string upstream_version(const std::string& release);
-int compare_versions(const std::string& a, const std::string& b);
 // The kernel versions a range may use: the cached kernels' and, when the
 // archive can be asked, the archive's. Sorted, unique.
 Result<std::vector<std::string>> known_kernel_versions(db::Store& store);

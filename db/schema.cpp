@@ -2,6 +2,10 @@
 
 #include "db/sql.hpp"
 
+#include "core/crash_parse.hpp"
+
+#include <vector>
+
 #include <string>
 
 namespace ktstr::db {
@@ -133,11 +137,42 @@ CREATE TABLE sched_builds (
 CREATE INDEX sched_builds_by_tree ON sched_builds(tree);
 )sql";
 
+// Version 5: crash signatures without the directory of the BPF source file
+// (core/crash_parse.hpp), so a scheduler built in another checkout groups
+// with its earlier crashes. Rows are rewritten in C++: the key is a hash.
+constexpr const char* kV5SignatureFileNames = "-- rows rewritten by rewrite_crash_signatures";
+
+Status rewrite_crash_signatures(sqlite3* db) {
+  const std::string what = "cannot rewrite crash signatures in database '" + db_path(db) + "'";
+  auto rows = Stmt::prepare(db, "SELECT id, kind, message, bpf_prog, source FROM crashes", what);
+  if (!rows) return fail(rows.error());
+  struct Row {
+    std::string id;
+    Signature sig;
+  };
+  std::vector<Row> changed;
+  int rc;
+  while ((rc = rows->step()) == SQLITE_ROW) {
+    Signature stored{rows->integer(1), rows->text(2), rows->text(3), rows->text(4)};
+    Signature now = upgrade_stored_signature(stored);
+    if (!(now == stored)) changed.push_back({rows->text(0), std::move(now)});
+  }
+  if (rc != SQLITE_DONE) return fail(sql_error(db, rc, what));
+  for (auto& row : changed) {
+    auto up = Stmt::prepare(db, "UPDATE crashes SET signature_key = ?1, message = ?2, source = ?3 WHERE id = ?4", what);
+    if (!up) return fail(up.error());
+    up->bind(1, row.sig.key()).bind(2, row.sig.message).bind(3, row.sig.source).bind(4, row.id);
+    if (auto st = up->run(what); !st) return fail(st.error());
+  }
+  return {};
+}
+
 constexpr Migration kMigrations[] = {
     {"kernels and runs", kV1KernelsAndRuns},
     {"crashes", kV2Crashes},
     {"repros", kV3Repros},
     {"bisects and scheduler builds", kV4Bisects},
+    {"crash signatures without directories", kV5SignatureFileNames, rewrite_crash_signatures},
     // later issues append here
 };
 
@@ -189,6 +224,8 @@ Status migrate(sqlite3* db, std::span<const Migration> steps) {
       std::string what = "cannot migrate database '" + db_path(db) + "' to schema version " +
                          std::to_string(*version + 1) + " (" + m.what + ")";
       if (auto s = exec(db, m.sql, what); !s) return fail(s.error());
+      if (m.rewrite)
+        if (auto s = m.rewrite(db); !s) return fail(Error(what + ": " + s.error().msg, s.error().hint));
       if (auto s = set_user_version(db, *version + 1); !s) return fail(s.error());
       return true;
     });

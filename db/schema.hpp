@@ -15,6 +15,9 @@ namespace ktstr::db {
 struct Migration {
   const char* what;  // "kernels and runs", for error messages
   const char* sql;   // statements without values, run by sqlite3_exec
+  // Row rewrites SQL cannot express (a key hashed in C++), run after `sql` in
+  // the same transaction; null for most steps.
+  Status (*rewrite)(sqlite3* db) = nullptr;
 };
 
 // The shipped migrations; their count is the schema version this build writes.

@@ -75,11 +75,6 @@ TEST(BisectSignature, VerdictsBadOtherGoodSkip) {
 }
 
 TEST(BisectTarget, KernelVersionLadder) {
-  EXPECT_EQ(upstream_version("7.3.4+deb13-cloud-amd64"), "7.3.4");
-  EXPECT_EQ(upstream_version("6.17.13-1~bpo13+1"), "6.17.13");
-  EXPECT_LT(compare_versions("6.17.13", "7.2.1"), 0);
-  EXPECT_LT(compare_versions("7.2.9", "7.2.10"), 0);
-  EXPECT_EQ(compare_versions("7.3", "7.3.0"), 0);
   std::vector<std::string> v = {"6.16.3", "6.17.8", "6.17.13", "7.2.1", "7.2.10", "7.3.4"};
   auto r = select_version_range(v, "6.17..7.3");
   ASSERT_TRUE(r) << r.error().msg;
@@ -189,7 +184,7 @@ TEST_F(BisectBadInput, FlagsAndKernelCommits) {
   auto args = sched(ids_[0], ids_[3]);
   args.insert(args.end(), {"--confidence", "1.5"});
   expect_bad_input(args, "--confidence");
-  expect_bad_input({"bisect", "--signature", "x", "--kernel-range", "7.3..6.17", "--spec", spec_}, "no kernel version matches");
+  expect_bad_input({"bisect", "--signature", "x", "--kernel-range", "5.10..7.3", "--spec", spec_}, "no kernel version matches '5.10'");
   expect_bad_input({"bisect", "log", "42"}, "no bisect session 42");
   expect_bad_input({"bisect", "resume", "x"}, "is not a bisect session id");
 }

@@ -91,6 +91,38 @@ TEST(CrashStore, MigrationFromVersion1KeepsKernelsAndRuns) {
   ASSERT_TRUE(db::put_crash(*store, crash("aaaa00000001", fixture_exit("7.3/crash/sched.log"), "t1", 100)));
 }
 
+// Version 5 rewrites signatures stored with the BPF source's directory
+// ("bpf/scx_ktstr.bpf.c:N: ...") to what the parser gives today, so old and
+// new occurrences of one crash are one group.
+TEST(CrashStore, MigrationToVersion5DropsDirectoriesFromStoredSignatures) {
+  auto tmp = temp_dir();
+  const std::string path = tmp.path() + "/ktstr.db";
+  sqlite3* h = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &h), SQLITE_OK);
+  ASSERT_TRUE(db::migrate(h, db::migrations().subspan(0, 4)));
+  Signature old{1025, "bpf/scx_ktstr.bpf.c:N: ktstr: host-triggered crash", "ktstr_dispatch", "bpf/scx_ktstr.bpf.c:115"};
+  Signature stall{1026, "runnable task stall (TASK[N] failed to run for Nms)", "", ""};
+  auto ins = db::Stmt::prepare(h, "INSERT INTO crashes (id, signature_key, kind, message, bpf_prog, source) VALUES "
+                                  "('aaaa00000001', ?1, 1025, ?2, ?3, ?4), ('aaaa00000002', ?5, 1026, ?6, '', '')");
+  ASSERT_TRUE(ins);
+  ins->bind(1, old.key()).bind(2, old.message).bind(3, old.bpf_prog).bind(4, old.source);
+  ins->bind(5, stall.key()).bind(6, stall.message);
+  ASSERT_TRUE(ins->run("seed v4"));
+  sqlite3_close(h);
+
+  auto store = open_store(tmp.path());
+  const CrashRecord fresh = crash("bbbb00000001", fixture_exit("7.3/crash/sched.log"), "t1", 100);
+  auto got = db::find_crash(*store, "aaaa00000001");
+  ASSERT_TRUE(got && *got);
+  EXPECT_NE((*got)->signature_key, old.key());
+  EXPECT_EQ((*got)->signature_key, fresh.signature_key);
+  EXPECT_EQ((*got)->message, "scx_ktstr.bpf.c:N: ktstr: host-triggered crash");
+  EXPECT_EQ((*got)->source, "scx_ktstr.bpf.c:115");
+  auto unchanged = db::find_crash(*store, "aaaa00000002");
+  ASSERT_TRUE(unchanged && *unchanged);
+  EXPECT_EQ((*unchanged)->signature_key, stall.key());
+}
+
 TEST(CrashStore, PutFindRoundTripsEveryField) {
   auto tmp = temp_dir();
   auto store = open_store(tmp.path());
