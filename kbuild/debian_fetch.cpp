@@ -12,7 +12,7 @@
 #include "kbuild/bzimage.hpp"
 #include "kbuild/debian_pool.hpp"
 #include "kbuild/kernel_cache.hpp"
-#include "kbuild/staging_dir.hpp"
+#include "core/staging_dir.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>

@@ -4,7 +4,7 @@
 #include "kbuild/btf_info.hpp"
 #include "kbuild/bzimage.hpp"
 #include "kbuild/debian_fetch.hpp"
-#include "kbuild/staging_dir.hpp"
+#include "core/staging_dir.hpp"
 #include "kbuild/vmlinux.hpp"
 
 #include <spdlog/spdlog.h>

@@ -1,5 +1,7 @@
 #include "schedbuild/builder.hpp"
 
+#include "core/staging_dir.hpp"
+
 #include "core/fs.hpp"
 #include "core/subprocess.hpp"
 #include "db/bisects.hpp"
@@ -87,36 +89,6 @@ void append_to_log(const std::string& path, const std::string& text) {
 
 // A directory next to the cache entry, renamed into place when complete, so
 // an entry is never seen half-written (a kill leaves only a .tmp-* directory).
-class Staging {
- public:
-  static Result<Staging> create(const std::string& parent, const std::string& tag) {
-    if (auto st = make_dirs(parent); !st) return fail(st.error());
-    std::string tmpl = parent + "/.tmp-" + tag + "-XXXXXX";
-    if (!::mkdtemp(tmpl.data()))
-      return fail("cannot create a directory in '" + parent + "': " + std::strerror(errno));
-    ::chmod(tmpl.c_str(), 0755);
-    return Staging(tmpl);
-  }
-  Staging(Staging&& o) noexcept : path_(std::move(o.path_)) { o.path_.clear(); }
-  Staging(const Staging&) = delete;
-  ~Staging() {
-    if (!path_.empty()) (void)remove_tree(path_);
-  }
-  const std::string& path() const { return path_; }
-  Status commit(const std::string& dest) {
-    if (path_exists(dest))
-      if (auto st = remove_tree(dest); !st) return st;
-    if (std::rename(path_.c_str(), dest.c_str()) != 0)
-      return fail("cannot rename '" + path_ + "' to '" + dest + "': " + std::strerror(errno));
-    path_.clear();
-    return {};
-  }
-
- private:
-  explicit Staging(std::string p) : path_(std::move(p)) {}
-  std::string path_;
-};
-
 std::string entry_dir(db::Store& store, const std::string& key) {
   return store.artifacts_dir() + "/sched-builds/" + key;
 }
@@ -266,7 +238,7 @@ Result<BuildResult> build(db::Store& store, const BuildRequest& req) {
 
   const std::string parent = store.artifacts_dir() + "/sched-builds";
   remove_stale_staging(parent);
-  auto staging = Staging::create(parent, key.substr(0, 16));
+  auto staging = StagingDir::create(parent, key.substr(0, 16));
   if (!staging) return fail(staging.error());
   const std::string log = staging->path() + "/build.log";
   append_to_log(log, "$ " + argv_to_string(req.command) + "\n");

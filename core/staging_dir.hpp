@@ -13,7 +13,7 @@
 #include <cstring>
 #include <string>
 
-namespace ktstr::kbuild {
+namespace ktstr {
 
 class StagingDir {
  public:
@@ -49,4 +49,4 @@ class StagingDir {
   std::string path_;
 };
 
-}  // namespace ktstr::kbuild
+}  // namespace ktstr
