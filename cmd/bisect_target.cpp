@@ -9,7 +9,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <utility>
 #include <cctype>
 #include <filesystem>
 #include <map>
@@ -18,6 +25,8 @@
 
 namespace ktstr::cmd {
 namespace {
+
+
 
 std::string short_id(const std::string& id) { return id.size() > 12 ? id.substr(0, 12) : id; }
 
@@ -66,7 +75,10 @@ class SchedTarget : public BisectTarget {
       t->nodes_.push_back(bisect::CommitNode{c.id, c.parents});
       t->info_[c.id] = c;
     }
-    t->worktree_ = store.dir() + "/worktrees/" + sha256_hex(abs).substr(0, 16);
+    auto worktree = claim_worktree(store.dir() + "/worktrees/" + sha256_hex(abs).substr(0, 16));
+    if (!worktree) return tl::unexpected(worktree.error());
+    t->worktree_ = worktree->first;
+    t->worktree_lock_ = std::move(worktree->second);
     auto words = schedbuild::split_command(p.build);
     if (!words) return tl::unexpected(Error(words.error().msg, "quote --build like a shell word list: --build 'make -C dir'"));
     if (words->empty()) return fail("--build is empty", "give the command that builds the scheduler");
@@ -163,6 +175,7 @@ class SchedTarget : public BisectTarget {
   std::map<std::string, schedbuild::BuildResult> built_;
   std::vector<std::string> command_;
   std::string worktree_;
+  FdLock worktree_lock_;
 };
 
 class KernelRangeTarget : public BisectTarget {
@@ -279,6 +292,18 @@ std::string BisectTarget::range_text() const {
   std::string g;
   for (auto& x : good()) g += (g.empty() ? "" : ",") + short_id(x);
   return g + ".." + short_id(bad());
+}
+
+Result<std::pair<std::string, FdLock>> claim_worktree(const std::string& base) {
+  if (auto st = make_dirs(std::filesystem::path(base).parent_path().string()); !st) return tl::unexpected(st.error());
+  for (int n = 0; n < 64; ++n) {
+    std::string dir = n ? base + "-" + std::to_string(n) : base;
+    int fd = ::open((dir + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) return fail("cannot create '" + dir + ".lock': " + std::strerror(errno));
+    if (::flock(fd, LOCK_EX | LOCK_NB) == 0) return std::make_pair(dir, FdLock(fd));
+    ::close(fd);
+  }
+  return fail("64 bisects of this repository are running", "wait for one to finish");
 }
 
 Result<std::unique_ptr<BisectTarget>> open_target(db::Store& store, const TargetParams& p) {

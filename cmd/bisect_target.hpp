@@ -16,6 +16,8 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <unistd.h>
+#include <utility>
 #include <vector>
 
 namespace ktstr::cmd {
@@ -85,6 +87,32 @@ class BisectTarget {
   std::set<std::string> reported_;
   KernelRecord kernel_;
 };
+
+// An open file holding a flock for as long as it lives; the kernel drops the
+// lock when the process dies, so a killed bisect never blocks the next.
+class FdLock {
+ public:
+  FdLock() = default;
+  explicit FdLock(int fd) : fd_(fd) {}
+  FdLock(FdLock&& o) noexcept : fd_(std::exchange(o.fd_, -1)) {}
+  FdLock& operator=(FdLock&& o) noexcept {
+    std::swap(fd_, o.fd_);
+    return *this;
+  }
+  FdLock(const FdLock&) = delete;
+  ~FdLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+ private:
+  int fd_ = -1;
+};
+
+// The directory a scheduler bisect checks commits out into (`base`, else
+// `base-1`, ...), held with a lock: a second bisect of the same repository
+// running at the same time takes the next free directory instead of emptying
+// this one under a build.
+Result<std::pair<std::string, FdLock>> claim_worktree(const std::string& base);
 
 // Opens the target, checking the inputs (unknown revision, not a
 // repository, good not an ancestor of bad, empty range): those errors are bad

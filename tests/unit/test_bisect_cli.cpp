@@ -74,6 +74,30 @@ TEST(BisectSignature, VerdictsBadOtherGoodSkip) {
   EXPECT_FALSE(run.auto_repro);
 }
 
+// Two bisects of one repository at once must not share a checkout
+// directory: the second gets the next one, and a released one is reused.
+TEST(BisectTarget, ConcurrentBisectsOfOneRepositoryGetTheirOwnWorktrees) {
+  auto tmp = TempDir::create("ktstr-worktree-claim");
+  ASSERT_TRUE(tmp);
+  const std::string base = tmp->path() + "/worktrees/0123456789abcdef";
+  auto first = claim_worktree(base);
+  ASSERT_TRUE(first) << first.error().msg;
+  EXPECT_EQ(first->first, base);
+  {
+    auto second = claim_worktree(base);
+    ASSERT_TRUE(second) << second.error().msg;
+    EXPECT_EQ(second->first, base + "-1");
+  }
+  auto third = claim_worktree(base);
+  ASSERT_TRUE(third);
+  EXPECT_EQ(third->first, base + "-1");  // the second released its lock
+  first = claim_worktree(base + "-x");   // drops the lock on `base`
+  ASSERT_TRUE(first);
+  auto fourth = claim_worktree(base);
+  ASSERT_TRUE(fourth);
+  EXPECT_EQ(fourth->first, base);
+}
+
 TEST(BisectTarget, KernelVersionLadder) {
   std::vector<std::string> v = {"6.16.3", "6.17.8", "6.17.13", "7.2.1", "7.2.10", "7.3.4"};
   auto r = select_version_range(v, "6.17..7.3");
