@@ -28,7 +28,10 @@ if [[ ${KTSTR_SANITIZE:-1} != 0 ]]; then
       -DKTSTR_TOOLS_DIR="$BUILD/tools" ${CI:+-DKTSTR_WERROR=ON} >/dev/null
   fi
   build_tree "$ASAN_BUILD"
-  ctest --test-dir "$ASAN_BUILD" --output-on-failure -j"$(nproc)" -L unit || status=1
+  # Two unit tests run ktstr with the static fixture scheduler, which cannot be
+  # linked with ASan (-static); they run in the main tree above.
+  ctest --test-dir "$ASAN_BUILD" --output-on-failure -j"$(nproc)" -L unit \
+    -E '^(NeedsSchedExt\.KernelWithoutSchedExtIsRefusedBeforeBoot|BisectBadInput\.FlagsAndKernelCommits)$' || status=1
 
   FUZZ_BUILD=$BUILD-fuzz
   if command -v clang++-16 >/dev/null &&

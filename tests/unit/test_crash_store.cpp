@@ -102,13 +102,15 @@ TEST(CrashStore, MigrationToVersion5DropsDirectoriesFromStoredSignatures) {
   ASSERT_TRUE(db::migrate(h, db::migrations().subspan(0, 4)));
   Signature old{1025, "bpf/scx_ktstr.bpf.c:N: ktstr: host-triggered crash", "ktstr_dispatch", "bpf/scx_ktstr.bpf.c:115"};
   Signature stall{1026, "runnable task stall (TASK[N] failed to run for Nms)", "", ""};
-  auto ins = db::Stmt::prepare(h, "INSERT INTO crashes (id, signature_key, kind, message, bpf_prog, source) VALUES "
-                                  "('aaaa00000001', ?1, 1025, ?2, ?3, ?4), ('aaaa00000002', ?5, 1026, ?6, '', '')");
-  ASSERT_TRUE(ins);
-  ins->bind(1, old.key()).bind(2, old.message).bind(3, old.bpf_prog).bind(4, old.source);
-  ins->bind(5, stall.key()).bind(6, stall.message);
-  ASSERT_TRUE(ins->run("seed v4"));
-  sqlite3_close(h);
+  {
+    auto ins = db::Stmt::prepare(h, "INSERT INTO crashes (id, signature_key, kind, message, bpf_prog, source) VALUES "
+                                    "('aaaa00000001', ?1, 1025, ?2, ?3, ?4), ('aaaa00000002', ?5, 1026, ?6, '', '')");
+    ASSERT_TRUE(ins);
+    ins->bind(1, old.key()).bind(2, old.message).bind(3, old.bpf_prog).bind(4, old.source);
+    ins->bind(5, stall.key()).bind(6, stall.message);
+    ASSERT_TRUE(ins->run("seed v4"));
+  }  // the statement is finalised before the handle closes
+  ASSERT_EQ(sqlite3_close(h), SQLITE_OK);
 
   auto store = open_store(tmp.path());
   const CrashRecord fresh = crash("bbbb00000001", fixture_exit("7.3/crash/sched.log"), "t1", 100);
