@@ -186,6 +186,10 @@ Result<BisectSession::RunOutcome> BisectSession::run_once(const std::string& com
       o.replayed = true;
       ++runs_;
       ++replayed_;
+      // A fresh build says "built" on its commit's first step; a failed one
+      // says "failed" on every step of that commit.
+      if (st.build == "built" || (st.build == "failed" && replayed_failed_.insert(st.commit).second))
+        ++replayed_builds_;
       show_step(st.seq, key, phase, o);
       return o;
     }
@@ -447,7 +451,7 @@ Result<BisectOutcome> BisectSession::finish(const std::string& state, const std:
   r["runs"] = runs_;
   r["runs_replayed"] = replayed_;
   r["runs_this_time"] = fresh_;
-  r["builds"] = target_.builds();
+  r["builds"] = replayed_builds_ + target_.builds();
   r["wall_s"] = now_s() - started_;
   r["evidence"] = evidence_json();
   r["other_crashes"] = others_;

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include <deque>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -99,6 +100,9 @@ class BisectSession {
   int64_t seq_ = 0;
   std::deque<db::BisectStep> replay_;
   int runs_ = 0, replayed_ = 0, fresh_ = 0;
+  // Builds that stored steps record (a resumed session counts them too).
+  int replayed_builds_ = 0;
+  std::set<std::string> replayed_failed_;
   double started_ = 0;
   nlohmann::json others_ = nlohmann::json::array();   // other crashes seen
 };
