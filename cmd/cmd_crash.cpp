@@ -2,6 +2,7 @@
 // only; the records are in db/crashes.
 #include "cmd/cli.hpp"
 #include "cmd/commands.hpp"
+#include "cmd/local_time.hpp"
 #include "core/crash_parse.hpp"
 #include "core/result.hpp"
 #include "core/spec.hpp"
@@ -21,16 +22,6 @@ namespace ktstr::cmd {
 namespace {
 
 const std::vector<std::string> kSubcommands = {"list", "show"};
-
-std::string when(int64_t t) {
-  if (t <= 0) return "-";
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  localtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M", &tm);
-  return buf;
-}
 
 std::string join(const std::vector<std::string>& v, const char* sep) {
   std::string s;
@@ -73,7 +64,7 @@ int list_crashes(db::Store& store, bool json) {
   }
   std::vector<std::vector<std::string>> rows = {{"ID (latest)", "COUNT", "FIRST SEEN", "LAST SEEN", "KIND", "SIGNATURE"}};
   for (auto& g : groups)
-    rows.push_back({g.latest_id, std::to_string(g.count), when(g.first_seen), when(g.last_seen), std::to_string(g.kind),
+    rows.push_back({g.latest_id, std::to_string(g.count), local_time(g.first_seen), local_time(g.last_seen), std::to_string(g.kind),
                     db::signature_text(g.kind, g.message, g.bpf_prog)});
   std::vector<size_t> width(rows[0].size(), 0);
   for (auto& r : rows)
@@ -111,7 +102,7 @@ int show_crash(db::Store& store, const std::string& id, bool json) {
   if (!c.report.empty()) std::cout << c.report << (c.report.back() == '\n' ? "" : "\n") << "\n";
   std::string args = c.sched_args.empty() ? "(none)" : join(c.sched_args, " ");
   std::cout << "--- replay record ---\n"
-            << fmt::format("crash:      {} (recorded {})\n", c.id, when(c.created_at))
+            << fmt::format("crash:      {} (recorded {})\n", c.id, local_time(c.created_at))
             << fmt::format("signature:  {} {} ({} occurrence{})\n", c.signature_key,
                            db::signature_text(c.kind, c.message, c.bpf_prog), same.size(), same.size() == 1 ? "" : "s")
             << fmt::format("summary:    {}\n", c.summary)
@@ -138,7 +129,7 @@ int show_crash(db::Store& store, const std::string& id, bool json) {
   if (!repros.empty()) {
     std::cout << "\n--- repros (" << repros.size() << ") ---\n";
     for (auto& r : repros)
-      std::cout << fmt::format("{}  reproduced: {}  repro VM {:.1f}s\n", when(r.created_at), r.reproduced ? "yes" : "no",
+      std::cout << fmt::format("{}  reproduced: {}  repro VM {:.1f}s\n", local_time(r.created_at), r.reproduced ? "yes" : "no",
                                r.duration_ms / 1000.0);
     const auto& latest = repros.back();
     if (!latest.report.empty() && c.report.find(latest.report) == std::string::npos)

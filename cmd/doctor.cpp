@@ -1,4 +1,5 @@
 #include "cmd/doctor.hpp"
+#include "cmd/local_time.hpp"
 
 #include "core/fs.hpp"
 #include "core/subprocess.hpp"
@@ -68,16 +69,6 @@ std::string human_bytes(uint64_t b) {
   if (b >= 1024 * 1024) return fmt::format("{:.1f} MiB", b / (1024.0 * 1024));
   if (b >= 1024) return fmt::format("{:.1f} KiB", b / 1024.0);
   return std::to_string(b) + " B";
-}
-
-std::string when(int64_t t) {
-  if (t <= 0) return "";
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  localtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M", &tm);
-  return buf;
 }
 
 std::string tool_line(const DoctorTool& t) {
@@ -222,7 +213,7 @@ std::string render_doctor(const DoctorReport& r) {
     verdict = std::string(r.verdict_kvm_works ? "KVM works" : "KVM does not work") + " (" +
               (r.verdict_decided_by == kDecidedByBoot ? "decided by a real boot" : "ioctl probe only; no real boot has decided yet") +
               (r.verdict_evidence.empty() ? "" : ": " + r.verdict_evidence) + ")";
-    if (r.verdict_decided_at > 0) verdict += ", " + when(r.verdict_decided_at);
+    if (r.verdict_decided_at > 0) verdict += ", " + local_time(r.verdict_decided_at, "");
   }
   line("kvm verdict", verdict);
   line("accelerator", r.accel.empty() ? "unknown" : r.accel);
