@@ -1,6 +1,7 @@
 // Pass or fail, and why, from what the guest sent and how the VM ended.
 #include "cmd/pipeline.hpp"
 
+#include "core/checks.hpp"
 #include "core/crash_parse.hpp"
 #include "core/matcher.hpp"
 #include "core/scenario.hpp"
@@ -173,15 +174,14 @@ void evaluate_run(RunResult& r, const TestSpec& spec, const ResultCollector& c, 
     if (w.iterations == 0)
       return failed(fmt::format("worker {}/{} never ran (starved)", w.cgroup, w.index), into_test);
   }
-  if (spec.checks.max_gap_ms) {
-    for (auto& w : c.workers()) {
-      double gap_ms = w.max_gap_ns / 1e6;
-      if (gap_ms > *spec.checks.max_gap_ms)
-        return failed(fmt::format("worker {}/{} waited {:.1f}ms off-CPU, more than max_gap_ms = {}", w.cgroup,
-                                  w.index, gap_ms, *spec.checks.max_gap_ms),
-                      into_test);
-    }
-  }
+  auto monitor = c.monitor();
+  CheckInputs in;
+  in.workers = &c.workers();
+  in.plan = plan ? &*plan : nullptr;
+  in.topology = c.topology() ? &*c.topology() : nullptr;
+  in.monitor = &monitor;
+  in.duration_s = spec.duration_s;
+  if (auto f = run_checks(spec.checks, in)) return failed(f->message, f->t_s >= 0 ? f->t_s : into_test);
   r.passed = true;
   r.reason.clear();
   r.failure_kind.clear();

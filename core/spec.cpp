@@ -25,7 +25,8 @@ const std::vector<std::string> kTestKeys = {
 const std::vector<std::string> kCgroupKeys = {"name", "workers", "work", "cpus"};
 const std::vector<std::string> kStepKeys = {"after_ms", "action", "cgroup", "count"};
 const std::vector<std::string> kMapWriteKeys = {"map", "var", "value", "after_ms"};
-const std::vector<std::string> kChecksKeys = {"not_starved", "max_gap_ms"};
+const std::vector<std::string> kChecksKeys = {"not_starved", "max_gap_ms", "max_spread_pct", "isolation", "numa_local",
+                                               "max_imbalance"};
 const std::vector<std::string> kBuiltinSchedulers = {"eevdf", "scx-ktstr"};
 
 constexpr unsigned kMinMemoryMb = 64, kMaxMemoryMb = 65536;
@@ -208,6 +209,22 @@ Result<TestSpec> TestReader::read() {
       auto v = integer(*c, "checks.max_gap_ms", 1, 3600 * 1000);
       if (!v) return fail(v.error());
       spec_.checks.max_gap_ms = static_cast<uint32_t>(*v);
+    }
+    if (auto c = (*t)->get("max_spread_pct")) {
+      auto v = integer(*c, "checks.max_spread_pct", 1, 10000);
+      if (!v) return fail(v.error());
+      spec_.checks.max_spread_pct = static_cast<uint32_t>(*v);
+    }
+    for (auto [key, field] : {std::pair{"isolation", &Checks::isolation}, std::pair{"numa_local", &Checks::numa_local}})
+      if (auto c = (*t)->get(key)) {
+        auto v = boolean(*c, std::string("checks.") + key);
+        if (!v) return fail(v.error());
+        spec_.checks.*field = *v;
+      }
+    if (auto c = (*t)->get("max_imbalance")) {
+      auto v = integer(*c, "checks.max_imbalance", 1, 100000);
+      if (!v) return fail(v.error());
+      spec_.checks.max_imbalance = static_cast<uint32_t>(*v);
     }
   }
   if (auto n = tbl_.get("kernel")) {

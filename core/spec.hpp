@@ -51,6 +51,10 @@ struct StepSpec {
 struct Checks {
   bool not_starved = false;              // every worker ran at least once
   std::optional<uint32_t> max_gap_ms;    // longest a worker may wait to run
+  std::optional<uint32_t> max_spread_pct; // fastest - slowest worker of a cgroup, % of its mean rate
+  bool isolation = false;                // workers stayed inside their cgroup's cpuset
+  bool numa_local = false;               // no worker ran on CPUs of two NUMA nodes
+  std::optional<uint32_t> max_imbalance; // runnable tasks between two CPUs in one monitor sample
 
   bool operator==(const Checks&) const = default;
 };

@@ -196,10 +196,14 @@ std::string spec_to_toml(const TestSpec& spec) {
     line("expect_scx_bpf_error_matches", toml_string(*spec.expect_scx_bpf_error_matches));
   if (!spec.auto_repro) line("auto_repro", "false");
   if (spec.watchdog_timeout_s) line("watchdog_timeout_s", std::to_string(*spec.watchdog_timeout_s));
-  if (spec.checks.not_starved || spec.checks.max_gap_ms) {
+  if (spec.checks != Checks{}) {
     std::vector<std::pair<std::string, std::string>> f;
     if (spec.checks.not_starved) f.emplace_back("not_starved", "true");
     if (spec.checks.max_gap_ms) f.emplace_back("max_gap_ms", std::to_string(*spec.checks.max_gap_ms));
+    if (spec.checks.max_spread_pct) f.emplace_back("max_spread_pct", std::to_string(*spec.checks.max_spread_pct));
+    if (spec.checks.isolation) f.emplace_back("isolation", "true");
+    if (spec.checks.numa_local) f.emplace_back("numa_local", "true");
+    if (spec.checks.max_imbalance) f.emplace_back("max_imbalance", std::to_string(*spec.checks.max_imbalance));
     line("checks", inline_table(f));
   }
   if (!spec.kernel.empty()) line("kernel", toml_string(spec.kernel));
@@ -241,7 +245,11 @@ nlohmann::json spec_to_json(const TestSpec& spec) {
       {"auto_repro", spec.auto_repro},
       {"watchdog_timeout_s", spec.watchdog_timeout_s ? json(*spec.watchdog_timeout_s) : json(nullptr)},
       {"checks", {{"not_starved", spec.checks.not_starved},
-                  {"max_gap_ms", spec.checks.max_gap_ms ? json(*spec.checks.max_gap_ms) : json(nullptr)}}},
+                  {"max_gap_ms", spec.checks.max_gap_ms ? json(*spec.checks.max_gap_ms) : json(nullptr)},
+                  {"max_spread_pct", spec.checks.max_spread_pct ? json(*spec.checks.max_spread_pct) : json(nullptr)},
+                  {"isolation", spec.checks.isolation},
+                  {"numa_local", spec.checks.numa_local},
+                  {"max_imbalance", spec.checks.max_imbalance ? json(*spec.checks.max_imbalance) : json(nullptr)}}},
       {"kernel", spec.kernel.empty() ? json(nullptr) : json(spec.kernel)},
       {"source", {{"file", spec.source_file}, {"line", spec.source_line}}},
   };

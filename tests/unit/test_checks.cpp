@@ -1,0 +1,142 @@
+// core/checks: each check judged on recorded worker stats, topologies and
+// monitor samples -- it holds on a healthy run, fails on one that violates
+// it, and its message names the cgroup or worker and the measured number.
+#include "core/checks.hpp"
+#include "core/spec.hpp"
+
+#include <gtest/gtest.h>
+
+namespace ktstr {
+namespace {
+
+WorkerStats worker(const std::string& cg, unsigned index, uint64_t iterations, std::vector<int> cpus = {0},
+                   uint64_t max_gap_ns = 2'000'000) {
+  WorkerStats w;
+  w.cgroup = cg;
+  w.index = index;
+  w.work = "spin";
+  w.iterations = iterations;
+  w.wall_ns = 2'000'000'000;
+  w.cpu_time_ns = 1'900'000'000;
+  w.max_gap_ns = max_gap_ns;
+  w.cpus_used = std::move(cpus);
+  return w;
+}
+
+std::optional<CheckFailure> judge(const Checks& ch, const std::vector<WorkerStats>& ws, const ScenarioPlan* plan = nullptr,
+                                  const GuestTopology* topo = nullptr, const std::vector<MonitorSample>* mon = nullptr) {
+  CheckInputs in;
+  in.workers = &ws;
+  in.plan = plan;
+  in.topology = topo;
+  in.monitor = mon;
+  in.duration_s = 3;
+  return run_checks(ch, in);
+}
+
+TEST(Checks, NoneAskedNoneFail) {
+  EXPECT_FALSE(judge(Checks{}, {worker("a", 0, 1), worker("a", 1, 1'000'000, {0, 1, 2, 3}, 900'000'000)}));
+}
+
+TEST(Checks, MaxGapNamesTheWorkerAndTheGap) {
+  Checks ch;
+  ch.max_gap_ms = 50;
+  EXPECT_FALSE(judge(ch, {worker("a", 0, 100, {0}, 49'000'000)}));
+  auto f = judge(ch, {worker("a", 0, 100), worker("a", 1, 100, {0}, 120'500'000)});
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->check, "max_gap_ms");
+  EXPECT_EQ(f->message, "worker a/1 waited 120.5ms off-CPU, more than max_gap_ms = 50");
+}
+
+TEST(Checks, MaxSpreadIsPerCgroup) {
+  Checks ch;
+  ch.max_spread_pct = 20;
+  // Cgroup a: 1000 and 1100 it/s (9.5 % apart); b alone; c: 1000 and 1600 (46.2 %).
+  std::vector<WorkerStats> fair = {worker("a", 0, 2000), worker("a", 1, 2200), worker("b", 0, 10)};
+  EXPECT_FALSE(judge(ch, fair));
+  auto unfair = fair;
+  unfair.push_back(worker("c", 0, 2000));
+  unfair.push_back(worker("c", 1, 3200));
+  auto f = judge(ch, unfair);
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->check, "max_spread_pct");
+  EXPECT_NE(f->message.find("cgroup 'c'"), std::string::npos) << f->message;
+  EXPECT_NE(f->message.find("46.2% apart"), std::string::npos) << f->message;
+  EXPECT_NE(f->message.find("slowest c/0 at 1000 it/s"), std::string::npos) << f->message;
+  EXPECT_NE(f->message.find("fastest c/1 at 1600 it/s"), std::string::npos) << f->message;
+}
+
+TEST(Checks, IsolationAgainstTheCgroupsCpuset) {
+  Checks ch;
+  ch.isolation = true;
+  ScenarioPlan plan;
+  plan.cgroups = {{"pinned", 2, "spin", "0-1"}, {"free", 1, "spin", ""}};
+  GuestTopology topo;
+  topo.cpus = 4;
+  std::vector<WorkerStats> inside = {worker("pinned", 0, 10, {0, 1}), worker("pinned", 1, 10, {1}),
+                                     worker("free", 0, 10, {0, 3})};
+  EXPECT_FALSE(judge(ch, inside, &plan, &topo));
+  auto escaped = inside;
+  escaped[1].cpus_used = {1, 3};
+  auto f = judge(ch, escaped, &plan, &topo);
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->message, "worker pinned/1 ran on CPU 3, outside cgroup 'pinned''s cpuset 0-1 (it used CPUs 1,3)");
+}
+
+TEST(Checks, NumaLocalUsesTheGuestsNodes) {
+  Checks ch;
+  ch.numa_local = true;
+  GuestTopology topo;
+  topo.cpus = 4;
+  topo.numa_nodes = {"0-1", "2-3"};
+  EXPECT_FALSE(judge(ch, {worker("a", 0, 10, {0, 1}), worker("a", 1, 10, {2, 3})}, nullptr, &topo));
+  auto f = judge(ch, {worker("a", 0, 10, {0, 1}), worker("a", 1, 10, {1, 2})}, nullptr, &topo);
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->message, "worker a/1 ran on CPUs 1,2, in NUMA nodes 0 and 1");
+}
+
+TEST(Checks, MaxImbalanceFromMonitorSamplesWhileTheWorkloadRuns) {
+  Checks ch;
+  ch.max_imbalance = 2;
+  auto sample = [](double t, std::vector<unsigned> nr) {
+    MonitorSample s;
+    s.t_s = t;
+    s.nr_running = std::move(nr);
+    return s;
+  };
+  // Before the workload (t < 0) and after it (t > duration) do not count.
+  std::vector<MonitorSample> ok = {sample(-1, {6, 0, 0, 0}), sample(0.5, {2, 1, 1, 0}), sample(4, {0, 5, 0, 0})};
+  EXPECT_FALSE(judge(ch, {worker("a", 0, 10)}, nullptr, nullptr, &ok));
+  auto bad = ok;
+  bad.push_back(sample(1.25, {1, 4, 0, 1}));
+  auto f = judge(ch, {worker("a", 0, 10)}, nullptr, nullptr, &bad);
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->message, "CPU run queues 4 tasks apart at +1.25s (CPU 1 had 4, CPU 2 had 0), more than max_imbalance = 2");
+  EXPECT_DOUBLE_EQ(f->t_s, 1.25);
+  // No sample inside the workload: the check cannot hold by default.
+  std::vector<MonitorSample> outside = {sample(-1, {0, 0}), sample(9, {0, 0})};
+  auto none = judge(ch, {worker("a", 0, 10)}, nullptr, nullptr, &outside);
+  ASSERT_TRUE(none);
+  EXPECT_NE(none->message.find("cannot be judged"), std::string::npos) << none->message;
+}
+
+TEST(Checks, SpecParsesAndRejectsTheNewKeys) {
+  auto specs = parse_spec_text(
+      "[[test]]\nname = \"t\"\nchecks = { max_spread_pct = 30, isolation = true, numa_local = true, max_imbalance = 3 }\n",
+      "t.toml");
+  ASSERT_TRUE(specs) << specs.error().msg;
+  const Checks& c = specs->front().checks;
+  EXPECT_EQ(c.max_spread_pct, 30u);
+  EXPECT_TRUE(c.isolation);
+  EXPECT_TRUE(c.numa_local);
+  EXPECT_EQ(c.max_imbalance, 3u);
+  auto bad = parse_spec_text("[[test]]\nname = \"t\"\nchecks = { max_spread_pct = 0 }\n", "t.toml");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().msg.find("max_spread_pct"), std::string::npos) << bad.error().msg;
+  auto typo = parse_spec_text("[[test]]\nname = \"t\"\nchecks = { isolaton = true }\n", "t.toml");
+  ASSERT_FALSE(typo);
+  EXPECT_NE(typo.error().hint.find("isolation"), std::string::npos) << typo.error().hint;
+}
+
+}  // namespace
+}  // namespace ktstr
