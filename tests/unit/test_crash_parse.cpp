@@ -337,6 +337,15 @@ TEST(CrashParse, GarbageGivesErrorsNotCrashes) {
   EXPECT_FALSE(parse_dmesg_exit("sched_ext: BPF scheduler \"x"));
   auto cut = parse_sched_log("x[1] triggered exit kind ");
   EXPECT_FALSE(cut);
+  // An "EXIT: " line with nothing after it (found by fuzz_crash_parse: it threw).
+  for (const char* bare : {"EXIT: ", "scx-ktstr: EXIT: \n", "EXIT:  \r\n"}) {
+    Result<SchedExit> e = fail("not parsed");
+    EXPECT_NO_THROW(e = parse_sched_log(bare)) << bare;
+    ASSERT_TRUE(e) << bare;
+    EXPECT_EQ(e->exit_line, "EXIT:");
+    EXPECT_EQ(e->reason, "");
+    EXPECT_EQ(e->kind, -1);
+  }
   // Random bytes and random slices of real captures never throw.
   std::mt19937 rng(42);
   std::string real = data("6.17/crash/sched.log") + data("6.17/crash/dmesg.txt") + data("6.17/crash/trace.txt");
