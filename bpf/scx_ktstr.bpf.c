@@ -9,6 +9,14 @@
  * built-in global DSQ is empty, so a scheduler that only used SCX_DSQ_GLOBAL
  * would never run its own dispatch code.
  *
+ * Where the kernel does not let BPF create a DSQ (Debian's 7.1: see
+ * scx_common.bpf.h; bpf_ksym_exists(scx_bpf_create_dsq) is false), the same
+ * object runs on SCX_DSQ_GLOBAL instead: ops.init creates nothing, ops.enqueue
+ * inserts into the global queue, and ops.dispatch, called whenever a CPU runs
+ * dry, has nothing to move but still crashes on demand. `stall` then holds
+ * tasks back in ops.enqueue (never inserted, they starve the same way), and
+ * `degrade` only shortens the slice.
+ *
  * Tests make it misbehave on purpose. The host writes globals in the running
  * scheduler's maps (ktstr-mapwrite .bss <var> <value>):
  *   crash   - the next ops.dispatch calls scx_bpf_error(): exit kind 1025.
@@ -59,6 +67,17 @@ __u64 ktstr_table[KTSTR_TABLE_LEN];
 
 struct ktstr_exit_info exit_info;
 
+/* Whether this kernel lets BPF create our DSQ (see the top of the file). */
+#define ktstr_own_dsq() bpf_ksym_exists(scx_bpf_create_dsq)
+
+/* Tasks queued on our DSQ; -1 when the kernel cannot tell BPF. */
+static __always_inline s32 ktstr_nr_queued(void)
+{
+	if (ktstr_own_dsq() && bpf_ksym_exists(scx_bpf_dsq_nr_queued))
+		return scx_bpf_dsq_nr_queued(KTSTR_DSQ_ID);
+	return -1;
+}
+
 /* Per-task context: allocated in ops.init_task, counted in ktstr_alloc_count. */
 struct ktstr_task_ctx {
 	u64 enqueues;
@@ -95,7 +114,13 @@ void BPF_STRUCT_OPS(ktstr_enqueue, struct task_struct *p, u64 enq_flags)
 	__sync_fetch_and_add(&nr_enqueued, 1);
 	if (degrade)
 		slice = SCX_SLICE_DFL / 8;
-	scx_bpf_dsq_insert(p, KTSTR_DSQ_ID, slice, enq_flags);
+	if (ktstr_own_dsq()) {
+		scx_bpf_dsq_insert(p, KTSTR_DSQ_ID, slice, enq_flags);
+		return;
+	}
+	/* No DSQ of our own: a stalled scheduler holds its tasks here. */
+	if (!stall)
+		scx_bpf_dsq_insert(p, SCX_DSQ_GLOBAL, slice, enq_flags);
 }
 
 void BPF_STRUCT_OPS(ktstr_dispatch, s32 cpu, struct task_struct *prev)
@@ -123,9 +148,12 @@ void BPF_STRUCT_OPS(ktstr_dispatch, s32 cpu, struct task_struct *prev)
 		bpf_loop(KTSTR_SLOW_LOOPS, ktstr_slow_step, &steps, 0);
 		__sync_fetch_and_add(&slow_cnt, 1);
 	}
+	/* On SCX_DSQ_GLOBAL the kernel feeds the CPUs itself. */
+	if (!ktstr_own_dsq())
+		return;
 	if (degrade && (__sync_fetch_and_add(&degrade_cnt, 1) % KTSTR_DEGRADE_EVERY)) {
 		/* Skip this round but ask again, so queued tasks still run. */
-		if (scx_bpf_dsq_nr_queued(KTSTR_DSQ_ID) > 0)
+		if (ktstr_nr_queued() != 0)
 			scx_bpf_kick_cpu(cpu, 0);
 		return;
 	}
@@ -147,13 +175,15 @@ void BPF_STRUCT_OPS(ktstr_dump, struct scx_dump_ctx *dctx)
 		     stall, crash, degrade, slow);
 	scx_bpf_dump("  rodata: fail_verify=%d verify_loop=%d\n", fail_verify, verify_loop);
 	scx_bpf_dump("  enqueued=%llu dispatched=%llu queued=%d\n", nr_enqueued, nr_dispatched,
-		     scx_bpf_dsq_nr_queued(KTSTR_DSQ_ID));
+		     ktstr_nr_queued());
 	scx_bpf_dump("  ktstr_alloc_count=%llu degrade_cnt=%llu slow_cnt=%llu\n",
 		     ktstr_alloc_count, degrade_cnt, slow_cnt);
 }
 
 s32 BPF_STRUCT_OPS_SLEEPABLE(ktstr_init)
 {
+	if (!ktstr_own_dsq())
+		return 0;
 	return scx_bpf_create_dsq(KTSTR_DSQ_ID, -1);
 }
 

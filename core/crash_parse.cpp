@@ -247,7 +247,10 @@ Result<SchedExit> parse_sched_log(std::string_view log) {
   if (!exit_line.empty()) {
     e.exit_line = exit_line;
     std::string reason, msg;
-    split_reason_msg(std::string_view(exit_line).substr(6), &reason, &msg);
+    // trim() took the blank after "EXIT:" when nothing follows it.
+    std::string_view payload = exit_line;
+    payload.remove_prefix(std::min<size_t>(payload.size(), 6));
+    split_reason_msg(payload, &reason, &msg);
     if (e.reason.empty()) e.reason = reason;
     if (e.msg.empty()) e.msg = msg;
   }

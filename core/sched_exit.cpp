@@ -71,11 +71,17 @@ std::string Signature::key() const {
 
 std::string mask_volatile(std::string_view raw) {
   // Pass 1: task references, whose comm may hold digits ("kworker/u16:1").
+  // Text between two '[' is copied in one piece.
   std::string tasks;
   tasks.reserve(raw.size());
   for (size_t i = 0; i < raw.size();) {
+    size_t open = raw.find('[', i);
+    if (open == std::string_view::npos) open = raw.size();
+    tasks.append(raw.substr(i, open - i));
+    i = open;
+    if (i == raw.size()) break;
     size_t comm_begin = 0, end = 0;
-    if (raw[i] == '[' && task_ref_at(raw, i, &comm_begin, &end)) {
+    if (task_ref_at(raw, i, &comm_begin, &end)) {
       // Which task stalled or tripped an error varies run to run.
       tasks.resize(tasks.size() - (i - comm_begin));
       tasks += "TASK[N]";
@@ -84,35 +90,38 @@ std::string mask_volatile(std::string_view raw) {
       tasks.push_back(raw[i++]);
     }
   }
-  // Pass 2: numbers.
+  // Pass 2: numbers. Only a word that starts with a hex digit can change;
+  // the text up to the next such word is copied in one piece.
   std::string_view s = tasks;
   std::string out;
   out.reserve(s.size());
   size_t i = 0;
   while (i < s.size()) {
+    size_t plain = i;
+    while (plain < s.size() && !(is_hex_digit(s[plain]) && (plain == 0 || !is_word_char(s[plain - 1])))) ++plain;
+    out.append(s.substr(i, plain - i));
+    i = plain;
+    if (i == s.size()) break;
     const char c = s[i];
-    const bool word_start = i == 0 || !is_word_char(s[i - 1]);
-    if (word_start && c == '0' && i + 2 < s.size() && (s[i + 1] == 'x' || s[i + 1] == 'X') && is_hex_digit(s[i + 2])) {
+    if (c == '0' && i + 2 < s.size() && (s[i + 1] == 'x' || s[i + 1] == 'X') && is_hex_digit(s[i + 2])) {
       size_t j = i + 2;
       while (j < s.size() && is_hex_digit(s[j])) ++j;
       out += "0xN";
       i = j;
       continue;
     }
-    if (word_start && is_hex_digit(c)) {
-      // Bare hex words of 8+ digits mixing digits and letters (BPF tags, hashes).
-      size_t j = i;
-      bool has_digit = false, has_letter = false;
-      for (; j < s.size() && is_hex_digit(s[j]); ++j) (is_digit(s[j]) ? has_digit : has_letter) = true;
-      if (j - i >= 8 && has_digit && has_letter && (j == s.size() || !is_word_char(s[j]))) {
-        out += "X";
-        i = j;
-        continue;
-      }
+    // Bare hex words of 8+ digits mixing digits and letters (BPF tags, hashes).
+    size_t j = i;
+    bool has_digit = false, has_letter = false;
+    for (; j < s.size() && is_hex_digit(s[j]); ++j) (is_digit(s[j]) ? has_digit : has_letter) = true;
+    if (j - i >= 8 && has_digit && has_letter && (j == s.size() || !is_word_char(s[j]))) {
+      out += "X";
+      i = j;
+      continue;
     }
-    if (word_start && is_digit(c)) {
+    if (is_digit(c)) {
       // Decimal numbers, with a fraction: pids, CPUs, line numbers, "5.044s".
-      size_t j = i;
+      j = i;
       while (j < s.size() && is_digit(s[j])) ++j;
       if (j + 1 < s.size() && s[j] == '.' && is_digit(s[j + 1])) {
         ++j;

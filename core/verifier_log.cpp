@@ -4,7 +4,8 @@
 
 #include <algorithm>
 #include <cctype>
-#include <functional>
+#include <cstdint>
+#include <deque>
 #include <vector>
 
 namespace ktstr {
@@ -32,23 +33,25 @@ bool is_state_line(std::string_view l) {
 
 bool is_processed_line(std::string_view l) { return l.rfind("processed ", 0) == 0 && l.find(" insns") != std::string_view::npos; }
 
-// The same line modulo numbers: digit runs and hex literals become '#'.
-size_t normalized_hash(std::string_view l) {
-  std::string n;
-  n.reserve(l.size());
+// The same line modulo numbers: digit runs and hex literals count as one
+// '#'. FNV-1a over the normalised bytes, computed in place: a log has
+// hundreds of thousands of lines and a copy of each would dominate.
+uint64_t normalized_hash(std::string_view l) {
+  uint64_t h = 14695981039346656037ull;
+  auto mix = [&h](unsigned char c) { h = (h ^ c) * 1099511628211ull; };
   for (size_t i = 0; i < l.size();) {
     if (l[i] == '0' && i + 1 < l.size() && l[i + 1] == 'x') {
       i += 2;
       while (i < l.size() && std::isxdigit(static_cast<unsigned char>(l[i]))) ++i;
-      n.push_back('#');
+      mix('#');
     } else if (is_digit(l[i])) {
       while (i < l.size() && is_digit(l[i])) ++i;
-      n.push_back('#');
+      mix('#');
     } else {
-      n.push_back(l[i++]);
+      mix(static_cast<unsigned char>(l[i++]));
     }
   }
-  return std::hash<std::string>{}(n);
+  return h;
 }
 
 // The region of the last program's load log, or the whole text.
@@ -110,10 +113,14 @@ std::string verifier_error_line(std::string_view log) {
 std::string collapse_verifier_log(std::string_view log, size_t max_lines) {
   auto lines = split_lines(log);
   const size_t n = lines.size();
-  std::vector<size_t> h(n);
+  std::vector<uint64_t> h(n);
   for (size_t i = 0; i < n; ++i) h[i] = normalized_hash(lines[i]);
 
-  std::vector<std::string> out;
+  // Views into `log`, or into `notes` for the omission markers (a deque
+  // keeps its elements in place as it grows).
+  std::deque<std::string> notes;
+  std::vector<std::string_view> out;
+  out.reserve(n);
   for (size_t i = 0; i < n;) {
     size_t best_p = 0, best_k = 0;
     for (size_t p = 1; p <= kMaxPeriod && i + p * kMinRepeats <= n; ++p) {
@@ -122,12 +129,12 @@ std::string collapse_verifier_log(std::string_view log, size_t max_lines) {
       if (k >= kMinRepeats && k * p > best_k * best_p) best_p = p, best_k = k;
     }
     if (best_p == 0) {
-      out.emplace_back(lines[i++]);
+      out.push_back(lines[i++]);
       continue;
     }
-    for (size_t j = 0; j < best_p; ++j) out.emplace_back(lines[i + j]);
-    out.push_back(omitted((best_k - 2) * best_p, "similar"));
-    for (size_t j = 0; j < best_p; ++j) out.emplace_back(lines[i + (best_k - 1) * best_p + j]);
+    for (size_t j = 0; j < best_p; ++j) out.push_back(lines[i + j]);
+    out.push_back(notes.emplace_back(omitted((best_k - 2) * best_p, "similar")));
+    for (size_t j = 0; j < best_p; ++j) out.push_back(lines[i + (best_k - 1) * best_p + j]);
     i += best_k * best_p;
   }
 
@@ -137,21 +144,27 @@ std::string collapse_verifier_log(std::string_view log, size_t max_lines) {
     const std::string error = verifier_error_line(log);
     const size_t tail_from = out.size() - tail;
     auto err = std::find(out.begin() + static_cast<std::ptrdiff_t>(head), out.end(), error);
-    std::vector<std::string> kept(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(head));
+    std::vector<std::string_view> kept(out.begin(), out.begin() + static_cast<std::ptrdiff_t>(head));
     const size_t err_at = static_cast<size_t>(err - out.begin());
     if (!error.empty() && err != out.end() && err_at < tail_from) {
       // The final error would be cut: keep it between two omission markers.
-      kept.push_back(omitted(err_at - head, ""));
-      kept.push_back(error);
-      if (tail_from > err_at + 1) kept.push_back(omitted(tail_from - err_at - 1, ""));
+      kept.push_back(notes.emplace_back(omitted(err_at - head, "")));
+      kept.push_back(notes.emplace_back(error));
+      if (tail_from > err_at + 1) kept.push_back(notes.emplace_back(omitted(tail_from - err_at - 1, "")));
     } else {
-      kept.push_back(omitted(tail_from - head, ""));
+      kept.push_back(notes.emplace_back(omitted(tail_from - head, "")));
     }
     kept.insert(kept.end(), out.begin() + static_cast<std::ptrdiff_t>(tail_from), out.end());
     out = std::move(kept);
   }
+  size_t size = 0;
+  for (auto l : out) size += l.size() + 1;
   std::string text;
-  for (auto& l : out) text += l + "\n";
+  text.reserve(size);
+  for (auto l : out) {
+    text += l;
+    text += '\n';
+  }
   return text;
 }
 

@@ -11,11 +11,26 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_core_read.h>
 
-/* kfuncs: signatures as in the kernels' BTF (identical on 6.17 and 7.3). */
+/*
+ * kfuncs, with the prototype BPF programs call on every kernel series ktstr
+ * offers (6.16 ... 7.3; bpf/kfunc-sigs.py prints them from the cached
+ * kernels' BTF). 7.1+ give most of them an implicit trailing
+ * `struct bpf_prog_aux *aux` (KF_IMPLICIT_ARGS): BTF keeps the public
+ * prototype under the plain name and the full one under `<name>_impl`.
+ *
+ * Debian's 7.1 is the exception for scx_bpf_create_dsq and
+ * scx_bpf_dsq_nr_queued: their public prototype keeps the aux argument and
+ * the `_impl` twin is missing, so its verifier rejects any program that
+ * calls them ("cannot find function scx_bpf_create_dsq_impl in BTF"), with
+ * any declaration. Declared as below, libbpf leaves them unresolved there
+ * (the prototype differs; __weak makes that no error), bpf_ksym_exists()
+ * reads false, and the verifier drops the guarded call before checking it.
+ * So callers of these two guard them with bpf_ksym_exists().
+ */
 s32 scx_bpf_create_dsq(u64 dsq_id, s32 node) __ksym __weak;
+s32 scx_bpf_dsq_nr_queued(u64 dsq_id) __ksym __weak;
 void scx_bpf_dsq_insert(struct task_struct *p, u64 dsq_id, u64 slice, u64 enq_flags) __ksym __weak;
 bool scx_bpf_dsq_move_to_local(u64 dsq_id) __ksym __weak;
-s32 scx_bpf_dsq_nr_queued(u64 dsq_id) __ksym __weak;
 void scx_bpf_kick_cpu(s32 cpu, u64 flags) __ksym __weak;
 void scx_bpf_error_bstr(char *fmt, unsigned long long *data, u32 data__sz) __ksym __weak;
 void scx_bpf_dump_bstr(char *fmt, unsigned long long *data, u32 data__sz) __ksym __weak;

@@ -7,7 +7,11 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
+#include <functional>
 #include <random>
+#include <utility>
+#include <vector>
 
 using namespace ktstr;
 
@@ -333,6 +337,15 @@ TEST(CrashParse, GarbageGivesErrorsNotCrashes) {
   EXPECT_FALSE(parse_dmesg_exit("sched_ext: BPF scheduler \"x"));
   auto cut = parse_sched_log("x[1] triggered exit kind ");
   EXPECT_FALSE(cut);
+  // An "EXIT: " line with nothing after it (found by fuzz_crash_parse: it threw).
+  for (const char* bare : {"EXIT: ", "scx-ktstr: EXIT: \n", "EXIT:  \r\n"}) {
+    Result<SchedExit> e = fail("not parsed");
+    EXPECT_NO_THROW(e = parse_sched_log(bare)) << bare;
+    ASSERT_TRUE(e) << bare;
+    EXPECT_EQ(e->exit_line, "EXIT:");
+    EXPECT_EQ(e->reason, "");
+    EXPECT_EQ(e->kind, -1);
+  }
   // Random bytes and random slices of real captures never throw.
   std::mt19937 rng(42);
   std::string real = data("6.17/crash/sched.log") + data("6.17/crash/dmesg.txt") + data("6.17/crash/trace.txt");
@@ -397,4 +410,78 @@ TEST(VerifierLog, CountsOmittedLines) {
   log += "final error\n";
   std::string c = collapse_verifier_log(log, 0);
   EXPECT_EQ(c, "a 0\nb 0\n... 16 similar lines omitted ...\na 9\nb 27\nfinal error\n");
+}
+
+// A huge capture (a long-running guest's dmesg, a chatty scheduler) must
+// cost a few passes over the text, not a pass per line. Each parser's time
+// on 5 MB of kernel messages with the crash in the middle is compared with a
+// plain pass that counts the same lines: a linear parser stays within a
+// constant factor of it (~10-100x, more under sanitizers); a parser that
+// rescans the text per line would take hours. Best of three runs each.
+TEST(CrashParse, HugeLogsCostAFewPassesOverTheText) {
+  std::mt19937 rng(7);
+  const std::string crash = data("7.3/crash/sched.log") + data("7.3/crash/dmesg.txt");
+  std::string log;
+  log.reserve(5'200'000);
+  bool crash_added = false;
+  for (size_t n = 0; log.size() < 5'000'000; ++n) {
+    if (!crash_added && log.size() > 2'500'000) {
+      log += crash;
+      crash_added = true;
+    }
+    log += "[" + std::to_string(10 + n / 1000) + "." + std::to_string(100000 + n % 900000) + "] ";
+    switch (rng() % 4) {
+      case 0: log += "kworker/u16:" + std::to_string(rng() % 8) + "[" + std::to_string(rng() % 5000) + "]: work done\n"; break;
+      case 1: log += "sched_ext: pid " + std::to_string(rng() % 5000) + " cpu " + std::to_string(rng() % 4) + "\n"; break;
+      case 2: log += "libbpf: map 'x' at 0x" + std::to_string(rng()) + " ok\n"; break;
+      default: log += "virtio_net virtio0 eth0: link up, tag d7950aacb84e72d7\n"; break;
+    }
+  }
+  const std::string_view text = log;
+
+  auto best_ms = [](auto&& run) {
+    double best = 1e18;
+    for (int i = 0; i < 3; ++i) {
+      auto t0 = std::chrono::steady_clock::now();
+      run();
+      best = std::min(best, std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
+    return best;
+  };
+  size_t lines = 0;
+  const double line_count_ms = best_ms([&] {
+    lines = 0;
+    for (size_t at = 0; (at = text.find('\n', at)) != std::string_view::npos; ++at) ++lines;
+  });
+  ASSERT_GT(lines, 50'000u);
+  RecordProperty("line_count_ms", std::to_string(line_count_ms));
+  // Generous: a constant factor over the line count, plus a floor for a
+  // line count too fast for the clock.
+  const double bound_ms = 1000 * line_count_ms + 2000;
+
+  Result<SchedExit> from_log, from_dmesg;
+  const std::vector<std::pair<const char*, std::function<void()>>> parsers = {
+      {"parse_sched_log", [&] { from_log = parse_sched_log(text); }},
+      {"parse_dmesg_exit", [&] { from_dmesg = parse_dmesg_exit(text); }},
+      {"parse_trace_dump", [&] { (void)parse_trace_dump(text); }},
+      {"exit_from_captures", [&] { (void)exit_from_captures(text, text, text); }},
+      {"mask_volatile", [&] { (void)mask_volatile(text); }},
+      {"libbpf_error_line", [&] { (void)libbpf_error_line(text); }},
+      {"looks_like_verifier_failure", [&] { (void)looks_like_verifier_failure(text); }},
+      {"verifier_error_line", [&] { (void)verifier_error_line(text); }},
+      {"collapse_verifier_log", [&] { (void)collapse_verifier_log(text); }},
+  };
+  for (const auto& [name, run] : parsers) {
+    const double ms = best_ms(run);
+    RecordProperty(std::string(name) + "_ms", std::to_string(ms));  // in --gtest_output=xml
+    EXPECT_LT(ms, bound_ms) << name << " took " << ms << " ms on " << lines << " lines; counting them took "
+                            << line_count_ms << " ms";
+  }
+  // And the crash in the middle is still found.
+  ASSERT_TRUE(from_log) << from_log.error().msg;
+  EXPECT_EQ(from_log->kind, kScxExitErrorBpf);
+  EXPECT_EQ(from_log->msg, kCrashMsg);
+  EXPECT_EQ(from_log->failing_prog, "ktstr_dispatch");
+  ASSERT_TRUE(from_dmesg) << from_dmesg.error().msg;
+  EXPECT_EQ(from_dmesg->msg, kCrashMsg);
 }

@@ -1,5 +1,6 @@
 # The crash demo with auto-repro on one kernel per series the Debian archive
-# offers (labels vm;slow: on demand; fetches kernels into the default cache).
+# offers (labels vm;slow: on demand; uses the cached kernels and fetches only the
+# missing ones, into KTSTR_CACHE_DIR or the default cache).
 ktstr_vm_test(test_kernel_matrix SOURCES vm/test_kernel_matrix.cpp LIBS ktstr_kbuild ktstr_db ktstr_core
   LABELS slow TIMEOUT 7200)
 target_include_directories(test_kernel_matrix PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
