@@ -27,6 +27,8 @@ class ResultCollector {
   static constexpr size_t kMaxSchedEvents = 256;  // state changes, map writes
 
   void feed(const char* data, size_t len);
+  // One frame already decoded elsewhere (RepeatSplitter).
+  void feed_frame(const proto::Frame& f) { handle(f); }
   // End of stream: a truncated last frame becomes a diagnostic.
   void finish();
 
