@@ -39,6 +39,8 @@ class ResultCollector {
   const std::string& stage() const { return stage_; }
   // CLOCK_BOOTTIME ms of each stage as the guest reported it.
   std::optional<uint64_t> stage_time_ms(const std::string& stage) const;
+  // Every stage reported, with its CLOCK_BOOTTIME ms, in order.
+  const std::vector<std::pair<std::string, uint64_t>>& stage_times() const { return stage_times_; }
   const std::optional<GuestTopology>& topology() const { return topology_; }
   const std::vector<WorkerStats>& workers() const { return workers_; }
   const std::vector<std::string>& log_lines() const { return logs_; }

@@ -182,7 +182,7 @@ RunResult new_run_result(const TestSpec& spec, const KernelRecord& kernel, const
   return r;
 }
 
-Result<PreparedRun> prepare_run(db::Store& store, const TestSpec& spec, const KernelRecord& kernel,
+Result<VmRunPlan> prepare_run(db::Store& store, const TestSpec& spec, const KernelRecord& kernel,
                                 const PipelineOptions& opts, unsigned repeat) {
   auto progress = [&](const std::string& s) {
     if (opts.progress) opts.progress(spec.name + ": " + s);
@@ -194,7 +194,7 @@ Result<PreparedRun> prepare_run(db::Store& store, const TestSpec& spec, const Ke
   auto initrd = test_initramfs(store, spec);
   if (!initrd) return tl::unexpected(initrd.error().context("test '" + spec.name + "'"));
 
-  PreparedRun p;
+  VmRunPlan p;
   VmConfig& cfg = p.cfg;
   cfg.kernel_image = kernel.image_path;
   cfg.initramfs = *initrd;
@@ -234,6 +234,10 @@ void fill_run_result(RunResult& r, const TestSpec& spec, const ResultCollector& 
   r.boot_s = outcome.boot_time ? outcome.boot_time->count() / 1000.0 : 0;
   r.console_tail = outcome.console_tail;
   r.stage = collector.stage();
+  for (auto& [name, t_ms] : collector.stage_times()) r.stage_t_s.emplace_back(name, collector.test_seconds(t_ms));
+  if (const auto& setup = collector.probe_setup(); setup.is_object() && setup.contains("t_ms") &&
+                                                     setup["t_ms"].is_number_unsigned())
+    r.stage_t_s.emplace_back("probe_setup", collector.test_seconds(setup["t_ms"].get<uint64_t>()));
   r.workers = collector.workers();
   r.guest_topology = collector.topology();
   auto diagnostics = collector.diagnostics();

@@ -52,13 +52,13 @@ inline constexpr uint32_t kRepeatSettleMs = 5000;
 
 // What to boot and what to send: the VM config (timeouts sized for
 // `repeat` repetitions) and the JOB (version 2 when repeat > 1).
-struct PreparedRun {
+struct VmRunPlan {
   VmConfig cfg;
   proto::JobMsg job;
   std::vector<std::string> notes;  // for the run's diagnostics (a missing kernel config, ...)
 };
 RunResult new_run_result(const TestSpec& spec, const KernelRecord& kernel, const PipelineOptions& opts);
-Result<PreparedRun> prepare_run(db::Store& store, const TestSpec& spec, const KernelRecord& kernel,
+Result<VmRunPlan> prepare_run(db::Store& store, const TestSpec& spec, const KernelRecord& kernel,
                                 const PipelineOptions& opts, unsigned repeat);
 // Fills `r` from one run's collected stream and its VM's outcome, then
 // evaluates it.

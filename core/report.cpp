@@ -22,6 +22,10 @@ nlohmann::json to_json(const RunResult& r) {
   j["memory_mb"] = r.memory_mb;
   j["stage"] = r.stage;
   j["vm"] = {{"end", r.vm_end}, {"exit_code", r.vm_exit_code}, {"wall_s", r.wall_s}, {"boot_s", r.boot_s}};
+  if (!r.stage_t_s.empty()) {
+    auto& st = j["stage_t_s"] = nlohmann::json::object();
+    for (auto& [name, t] : r.stage_t_s) st[name] = t;
+  }
   if (r.repetition)
     j["repeat"] = {{"repetition", r.repetition}, {"vm", r.repeat_vm}, {"vm_repetition", r.vm_repetition}};
   auto& ws = j["workers"] = nlohmann::json::array();

@@ -111,6 +111,10 @@ struct RunResult {
   unsigned repeat_vm = 0;
   unsigned vm_repetition = 0;
 
+  // Guest milestones in seconds into the test (0 = workers_started): each
+  // stage, and "probe_setup" on repro runs. For time breakdowns.
+  std::vector<std::pair<std::string, double>> stage_t_s;
+
   std::vector<WorkerStats> workers;
   std::optional<GuestTopology> guest_topology;
   std::string console_tail;

@@ -176,6 +176,9 @@ Status Agent::run_repeated(const JobMsg& job) {
   const std::string cgroup_root = "/sys/fs/cgroup/ktstr";
   const std::string state_path = "/sys/kernel/sched_ext/state";
   for (uint32_t index = 1; index <= job.repeat; ++index) {
+    if (index > 1 && !job.scheduler.path.empty())
+      if (std::string err = clear_trace_buffer("/sys/kernel/tracing"); !err.empty())
+        log("warn", "clearing the trace buffer before repetition " + std::to_string(index) + ": " + err);
     send(RepeatBeginMsg{index, boottime_ms()});
     Status ran = run_job(job);
     RepeatEndMsg end;

@@ -3,6 +3,7 @@
 #include "guest/agent/util.hpp"
 
 #include <cerrno>
+#include <fcntl.h>
 #include <unistd.h>
 
 namespace ktstr::agent {
@@ -30,6 +31,13 @@ SettleOutcome wait_sched_disabled(const std::function<std::optional<std::string>
 
 SettleClock real_settle_clock() {
   return SettleClock{[] { return monotonic_ns() / 1000000; }, [](unsigned ms) { sleep_ms(ms); }};
+}
+
+std::string clear_trace_buffer(const std::string& tracing_dir) {
+  int fd = ::open((tracing_dir + "/trace").c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+  if (fd < 0) return errno_text(errno);
+  ::close(fd);
+  return {};
 }
 
 std::vector<std::string> remove_job_cgroups(const std::string& root, const proto::JobMsg& job) {

@@ -33,6 +33,11 @@ SettleOutcome wait_sched_disabled(const std::function<std::optional<std::string>
 // The real clock (CLOCK_MONOTONIC, 10 ms polls).
 SettleClock real_settle_clock();
 
+// Empties the ftrace ring buffer (<tracing>/trace opened with O_TRUNC), so
+// a repetition's trace_pipe never starts with the previous one's late
+// sched_ext_dump lines. Returns the error text, empty on success.
+std::string clear_trace_buffer(const std::string& tracing_dir);
+
 // Removes the job's cgroups under `root` and `root` itself; what could not
 // be removed is returned as one message per directory (empty: all gone).
 std::vector<std::string> remove_job_cgroups(const std::string& root, const proto::JobMsg& job);
