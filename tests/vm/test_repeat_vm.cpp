@@ -33,7 +33,9 @@ TEST(RepeatVm, ThreeCrashesInOneBootEachRecorded) {
     // One boot for all three.
     EXPECT_EQ(t["repeat"]["vm"], 1);
     EXPECT_EQ(t["repeat"]["vm_repetition"], i + 1);
-    if (i > 0) EXPECT_EQ(t["vm"]["boot_s"].get<double>(), 0.0);
+    if (i > 0) {
+      EXPECT_EQ(t["vm"]["boot_s"].get<double>(), 0.0);
+    }
     ASSERT_TRUE(t.contains("crash_id"));
     crash_ids.insert(t["crash_id"].get<std::string>());
     run_ids.insert(t["run_id"].get<int64_t>());
