@@ -122,7 +122,9 @@ int bench_repeat(double bare) {
   double wall = 0;
   auto doc = ktstr_json({"--no-auto-repro", "--repeat", std::to_string(kRuns), spec}, &wall);
   if (!doc || (*doc)["tests"].size() != kRuns) {
-    std::fprintf(stderr, "bench: --repeat %d gave no %d results\n", kRuns, kRuns);
+    std::fprintf(stderr, "bench: --repeat %d gave no %d results: %s\n", kRuns, kRuns,
+                 doc ? ((*doc)["repeat"].dump() + ", " + std::to_string((*doc)["tests"].size()) + " results").c_str()
+                     : doc.error().msg.c_str());
     return 1;
   }
   int crashed = 0;
