@@ -264,6 +264,11 @@ int main(int argc, char** argv) {
                 tm.value("btf_s", 0.0), tm.value("boot_s", 0.0), t["vm"].value("boot_s", 0.0),
                 tm.value("kernel_probes_s", -1.0), tm.value("program_probes_s", -1.0),
                 t["sched"].value("attach_s", -1.0), tm.value("events_bytes", 0.0) / 1024, tm.value("stitch_s", 0.0));
+    if (tm.contains("guest_ms")) {
+      std::string parts;
+      for (auto& [name, ms] : tm["guest_ms"].items()) parts += (parts.empty() ? "" : ", ") + name + " " + ms.dump() + " ms";
+      std::printf("  repro guest attach: %s\n", parts.c_str());
+    }
   }
 
   if (section("repeat") && bench_repeat(bare) != 0) return 1;

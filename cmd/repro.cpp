@@ -103,6 +103,10 @@ void account_repro_run(ReproResult& rr, const RunResult& run, const std::string&
   rr.timing.stitch_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   rr.timing.boot_s = run.boot_s;
   if (!run.probe_events.is_null()) rr.timing.events_bytes = run.probe_events.dump().size();
+  if (run.probe_setup.is_object() && run.probe_setup.contains("timing_ms") && run.probe_setup["timing_ms"].is_object())
+    for (auto& [name, ms] : run.probe_setup["timing_ms"].items())
+      if (ms.is_number_unsigned() && name.size() <= 32 && rr.timing.guest_ms.size() < 16)
+        rr.timing.guest_ms.emplace_back(name, ms.get<uint64_t>());
   auto stage_at = [&](const std::string& name) -> std::optional<double> {
     for (auto& [n, t] : run.stage_t_s)
       if (n == name) return t;

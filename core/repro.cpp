@@ -345,6 +345,7 @@ json to_json(const ReproResult& r) {
                  {"program_probes_s", r.timing.program_probes_s},
                  {"boot_s", r.timing.boot_s},
                  {"events_bytes", r.timing.events_bytes}};
+  for (auto& [name, ms] : r.timing.guest_ms) j["timing"]["guest_ms"][name] = ms;
   return j;
 }
 

@@ -148,6 +148,9 @@ struct ReproResult {
     double program_probes_s = -1;
     double boot_s = 0;
     size_t events_bytes = 0;
+    // The guest's own attach breakdown (PROBE_SETUP timing_ms): filter_scan,
+    // kprobes, trigger, kernel_total, programs. At most 16 entries.
+    std::vector<std::pair<std::string, uint64_t>> guest_ms;
   } timing;
   // "same" (reproduced), "no_crash", "different"
   std::string outcome;

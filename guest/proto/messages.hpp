@@ -293,6 +293,10 @@ struct ProbeSetupMsg {
   std::vector<std::string> fentry_attached;
   std::vector<ProbeNameError> fentry_failures;
   ProbeTriggerStatus trigger;
+  // Where the attach time went, ms: "filter_scan" (reading
+  // available_filter_functions, only when needed), "kprobes", "trigger",
+  // "kernel_total", "programs" (fentry/fexit on the scheduler's programs).
+  std::map<std::string, uint64_t> timing_ms;
 };
 
 // A decoded task_struct argument.

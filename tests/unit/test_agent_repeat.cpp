@@ -135,3 +135,20 @@ TEST(AgentRepeatCgroups, RemovesTheJobsDirectoriesAndSaysWhatStayed) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(AgentProbeTiming, SetupTimingRoundTripsAndIsOptional) {
+  ProbeSetupMsg setup;
+  setup.timing_ms = {{"filter_scan", 1200}, {"kprobes", 30}};
+  auto back = decode_payload<ProbeSetupMsg>(frame_of(encode_message(setup)));
+  ASSERT_TRUE(back) << back.error().msg;
+  EXPECT_EQ(back->timing_ms.at("filter_scan"), 1200u);
+  ProbeSetupMsg none;
+  EXPECT_EQ(nlohmann::json(none).count("timing_ms"), 0u);
+  auto bad = nlohmann::json(setup);
+  bad["timing_ms"]["kprobes"] = -1;
+  EXPECT_FALSE(decode_payload<ProbeSetupMsg>(frame_of(encode_frame(MsgType::ProbeSetup, bad.dump()))));
+}
+
+}  // namespace
