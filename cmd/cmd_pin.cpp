@@ -4,6 +4,7 @@
 #include "cmd/commands.hpp"
 #include "cmd/pipeline.hpp"
 #include "cmd/progress.hpp"
+#include "cmd/repeat_run.hpp"
 #include "core/fs.hpp"
 #include "core/pin.hpp"
 #include "db/crashes.hpp"
@@ -42,6 +43,9 @@ int cmd_pin(Context& ctx, const std::vector<std::string>& argv) {
   app.add_option("--out", out_dir, "directory for the spec (default: $KTSTR_TEST_DIR or tests/ktstr)");
   app.add_option("--verify", verify, "run the new test N times first; write it only if it matches");
   if (!parse_command_line(app, argv, "pin")) return kExitOk;
+  if (verify > proto::kMaxRepeat)
+    throw Fatal(Error("--verify " + std::to_string(verify) + " is out of range",
+                      "use 1 to " + std::to_string(proto::kMaxRepeat) + " runs"));
   if (out_dir.empty()) {
     const char* d = std::getenv("KTSTR_TEST_DIR");
     out_dir = d && *d ? d : "tests/ktstr";
@@ -63,14 +67,16 @@ int cmd_pin(Context& ctx, const std::vector<std::string>& argv) {
     auto kernel = value_or_die(kbuild::resolve_kernel(store, crash->kernel_id, {}));
     Progress progress(true);
     unsigned matched = 0;
-    for (unsigned i = 0; i < verify; ++i) {
-      PipelineOptions popt;
-      popt.progress = [&](const std::string& s) { progress.update("verify " + std::to_string(i + 1) + "/" + std::to_string(verify) + ": " + s); };
-      auto r = value_or_die(run_test(store, spec, kernel, popt));
-      progress.clear();
+    // All N runs in as few boots as the guest allows (--repeat's machinery).
+    PipelineOptions popt;
+    popt.progress = [&](const std::string& s) { progress.update("verify: " + s); };
+    auto runs = value_or_die(run_test_repeated(store, spec, kernel, popt, verify));
+    progress.clear();
+    for (const RunResult& r : runs.runs) {
       if (r.passed) ++matched;
-      else std::printf("verify run %u: %s\n", i + 1, r.reason.c_str());
+      else std::printf("verify run %u: %s\n", r.repetition, r.reason.c_str());
     }
+    if (runs.skipped) std::printf("verify: %u runs could not run\n", runs.skipped);
     std::printf("verify: %u of %u runs matched the pinned signature\n", matched, verify);
     if (matched == 0)
       throw Fatal(Error("the pinned test never matched in " + std::to_string(verify) + " runs, so it was not written",

@@ -4,7 +4,9 @@
 #include "cmd/commands.hpp"
 #include "cmd/pipeline.hpp"
 #include "cmd/progress.hpp"
+#include "cmd/repeat_run.hpp"
 #include "cmd/repro.hpp"
+#include "core/crash_parse.hpp"
 #include "core/filterset.hpp"
 #include "core/fs.hpp"
 #include "core/report.hpp"
@@ -17,6 +19,8 @@
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
+#include <functional>
+#include <map>
 
 namespace ktstr::cmd {
 namespace {
@@ -34,6 +38,7 @@ struct TestArgs {
   std::vector<std::string> filters;
   bool list = false;
   bool no_auto_repro = false;
+  unsigned repeat = 1;
 };
 
 // Spec files named on the command line; directories expand to their *.toml.
@@ -74,6 +79,34 @@ Result<TestSpec> adhoc_spec(const TestArgs& a) {
   return back->front();
 }
 
+// Records one run, and a crash with its auto-repro. `repro_done` holds the
+// crash signatures already replayed in this invocation: a repeat run
+// replays each distinct signature once (its first occurrence), since the
+// same crash replayed again says nothing new.
+void record_result(db::Store& store, RunResult& result, const TestSpec& spec, const KernelRecord& kernel,
+                   const PipelineOptions& popt, const TestArgs& a, int64_t started,
+                   std::map<std::string, std::string>& repro_done, const std::function<void(const std::string&)>& progress,
+                   Progress& display) {
+  if (auto st = record_run(store, result, started); !st) throw Fatal(st.error());
+  // An unexpected scheduler crash is recorded (an expected one is the
+  // test passing, not news).
+  if (result.passed || !result.exit) return;
+  if (auto st = record_crash(store, result, spec, kernel); !st)
+    result.diagnostics.push_back("could not record the crash: " + st.error().msg);
+  // Auto-repro: a second VM replays the crash with probes (not for an
+  // expected failure, a spec with auto_repro = false, or --no-auto-repro).
+  if (result.crash_id.empty() || a.no_auto_repro || !spec.auto_repro || spec.expect_err) return;
+  std::string key = signature_of(*result.exit).key();
+  if (auto seen = repro_done.find(key); seen != repro_done.end()) {
+    result.diagnostics.push_back("auto-repro: not replayed again, same signature as crash " + seen->second);
+    return;
+  }
+  repro_done.emplace(key, result.crash_id);
+  progress("auto-repro of crash " + result.crash_id);
+  if (auto st = auto_repro(store, result, popt); !st) result.diagnostics.push_back("auto-repro failed: " + st.error().msg);
+  display.clear();
+}
+
 }  // namespace
 
 int cmd_test(Context& ctx, const std::vector<std::string>& argv) {
@@ -88,6 +121,9 @@ int cmd_test(Context& ctx, const std::vector<std::string>& argv) {
   app.add_option("--duration", a.duration, "seconds, for --scenario")->capture_default_str();
   app.add_option("--memory", a.memory, "guest memory in MB (overrides the spec)");
   app.add_option("--name", a.name, "test name for --scenario");
+  app.add_option("--repeat", a.repeat,
+                 "run each test N times, as many as possible in one boot (a crashed kernel boots a new VM)")
+      ->capture_default_str();
   app.add_flag("--no-auto-repro", a.no_auto_repro, "do not replay crashes in a second VM with probes");
   app.add_flag("--list", a.list, "print the selected tests' names and exit");
   app.add_option("-E,--filter", a.filters,
@@ -128,6 +164,9 @@ int cmd_test(Context& ctx, const std::vector<std::string>& argv) {
     for (auto& s : specs) std::printf("%s\n", s.name.c_str());
     return kExitOk;
   }
+  if (a.repeat < 1 || a.repeat > proto::kMaxRepeat)
+    throw Fatal(Error("--repeat " + std::to_string(a.repeat) + " is out of range",
+                      "use 1 to " + std::to_string(proto::kMaxRepeat)));
   if (a.memory && (a.memory < 64 || a.memory > 65536))
     throw Fatal(Error("--memory " + std::to_string(a.memory) + " is out of range", "use 64 to 65536 MB"));
 
@@ -154,30 +193,44 @@ int cmd_test(Context& ctx, const std::vector<std::string>& argv) {
     if (a.memory) popt.memory_mb = a.memory;
     popt.progress = progress_fn;
     int64_t started = std::time(nullptr);
-    auto result = value_or_die(run_test(store, spec, kernel, popt));
+    std::vector<RunResult> results;
+    unsigned skipped = 0, vms = 1;
+    if (a.repeat > 1) {
+      auto rr = value_or_die(run_test_repeated(store, spec, kernel, popt, a.repeat));
+      results = std::move(rr.runs);
+      skipped = rr.skipped;
+      vms = rr.vms;
+    } else {
+      results.push_back(value_or_die(run_test(store, spec, kernel, popt)));
+    }
     progress.clear();
-    if (auto st = record_run(store, result, started); !st) throw Fatal(st.error());
-    // An unexpected scheduler crash is recorded (an expected one is the
-    // test passing, not news).
-    if (!result.passed && result.exit) {
-      if (auto st = record_crash(store, result, spec, kernel); !st)
-        result.diagnostics.push_back("could not record the crash: " + st.error().msg);
-      // Auto-repro: a second VM replays the crash with probes (not for an
-      // expected failure, a spec with auto_repro = false, or --no-auto-repro).
-      if (!result.crash_id.empty() && !a.no_auto_repro && spec.auto_repro && !spec.expect_err) {
-        progress_fn("auto-repro of crash " + result.crash_id);
-        if (auto st = auto_repro(store, result, popt); !st)
-          result.diagnostics.push_back("auto-repro failed: " + st.error().msg);
-        progress.clear();
+    std::map<std::string, std::string> repro_done;
+    for (RunResult& result : results) {
+      record_result(store, result, spec, kernel, popt, a, started, repro_done, progress_fn, progress);
+      (result.passed ? passed : failed)++;
+      if (a.json) {
+        doc["tests"].push_back(to_json(result));
+      } else {
+        std::printf("%s\n", render_summary_line(result).c_str());
+        // A repeat run prints each distinct failure's report once, below.
+        if (!result.passed && a.repeat == 1) std::printf("%s", render_failure(result, ropt).c_str());
+        std::fflush(stdout);
       }
     }
-    (result.passed ? passed : failed)++;
-    if (a.json) {
-      doc["tests"].push_back(to_json(result));
-    } else {
-      std::printf("%s\n", render_summary_line(result).c_str());
-      if (!result.passed) std::printf("%s", render_failure(result, ropt).c_str());
-      std::fflush(stdout);
+    if (a.repeat > 1) {
+      RepeatTally tally = tally_repeat(results, skipped);
+      failed += static_cast<int>(skipped);  // a run that never ran did not pass
+      if (a.json) {
+        nlohmann::json sigs = nlohmann::json::array();
+        for (auto& [summary, n] : tally.signatures) sigs.push_back({{"summary", summary}, {"runs", n}});
+        doc["repeat"].push_back({{"name", spec.name}, {"runs", tally.runs}, {"failed", tally.failed},
+                                 {"other", tally.other}, {"passed", tally.passed}, {"skipped", tally.skipped},
+                                 {"vms", vms}, {"signatures", sigs}});
+      } else {
+        std::printf("%s: %s (%u VM%s)\n", spec.name.c_str(), tally.line().c_str(), vms, vms == 1 ? "" : "s");
+        for (size_t i : distinct_failures(results)) std::printf("%s", render_failure(results[i], ropt).c_str());
+        std::fflush(stdout);
+      }
     }
   }
   if (a.json) {

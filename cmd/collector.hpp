@@ -27,6 +27,8 @@ class ResultCollector {
   static constexpr size_t kMaxSchedEvents = 256;  // state changes, map writes
 
   void feed(const char* data, size_t len);
+  // One frame already decoded elsewhere (RepeatSplitter).
+  void feed_frame(const proto::Frame& f) { handle(f); }
   // End of stream: a truncated last frame becomes a diagnostic.
   void finish();
 
@@ -37,6 +39,8 @@ class ResultCollector {
   const std::string& stage() const { return stage_; }
   // CLOCK_BOOTTIME ms of each stage as the guest reported it.
   std::optional<uint64_t> stage_time_ms(const std::string& stage) const;
+  // Every stage reported, with its CLOCK_BOOTTIME ms, in order.
+  const std::vector<std::pair<std::string, uint64_t>>& stage_times() const { return stage_times_; }
   const std::optional<GuestTopology>& topology() const { return topology_; }
   const std::vector<WorkerStats>& workers() const { return workers_; }
   const std::vector<std::string>& log_lines() const { return logs_; }

@@ -15,8 +15,6 @@
 namespace ktstr::cmd {
 namespace {
 
-constexpr const char* kControlPort = "ktstr.control";
-constexpr const char* kResultsPort = "ktstr.results";
 constexpr const char* kSchedPort = "ktstr.sched";
 
 proto::WorkKind work_kind(const std::string& w) {
@@ -172,11 +170,7 @@ Result<std::string> agent_initramfs(db::Store& store) {
   return cached_initramfs(store, *entries);
 }
 
-Result<RunResult> run_test(db::Store& store, const TestSpec& spec, const KernelRecord& kernel,
-                           const PipelineOptions& opts) {
-  auto progress = [&](const std::string& s) {
-    if (opts.progress) opts.progress(spec.name + ": " + s);
-  };
+RunResult new_run_result(const TestSpec& spec, const KernelRecord& kernel, const PipelineOptions& opts) {
   RunResult r;
   r.test_name = spec.name;
   r.scheduler = spec.scheduler;
@@ -185,7 +179,14 @@ Result<RunResult> run_test(db::Store& store, const TestSpec& spec, const KernelR
   r.kernel_id = kernel.id;
   r.kernel_version = kernel.version;
   r.memory_mb = opts.memory_mb.value_or(spec.memory_mb);
+  return r;
+}
 
+Result<VmRunPlan> prepare_run(db::Store& store, const TestSpec& spec, const KernelRecord& kernel,
+                                const PipelineOptions& opts, unsigned repeat) {
+  auto progress = [&](const std::string& s) {
+    if (opts.progress) opts.progress(spec.name + ": " + s);
+  };
   auto plan = plan_scenario(spec, spec.topology);
   if (!plan) return tl::unexpected(plan.error().context("test '" + spec.name + "'"));
 
@@ -193,11 +194,12 @@ Result<RunResult> run_test(db::Store& store, const TestSpec& spec, const KernelR
   auto initrd = test_initramfs(store, spec);
   if (!initrd) return tl::unexpected(initrd.error().context("test '" + spec.name + "'"));
 
-  VmConfig cfg;
+  VmRunPlan p;
+  VmConfig& cfg = p.cfg;
   cfg.kernel_image = kernel.image_path;
   cfg.initramfs = *initrd;
   cfg.topology = spec.topology;
-  cfg.memory_mb = r.memory_mb;
+  cfg.memory_mb = opts.memory_mb.value_or(spec.memory_mb);
   cfg.verbose_console = opts.verbose;
   cfg.ports = {kControlPort, kResultsPort, kSchedPort};
   // The agent is quiet while workers run, so the no-output watchdog must
@@ -208,13 +210,71 @@ Result<RunResult> run_test(db::Store& store, const TestSpec& spec, const KernelR
   unsigned attach_s = spec.uses_bpf_scheduler() ? kAttachTimeoutMs / 1000 + 10 : 0;
   cfg.no_output_timeout =
       std::chrono::seconds(spec.watchdog_timeout_s.value_or(attach_s + duration_s + 60));
-  cfg.overall_timeout = std::chrono::seconds(attach_s + duration_s + 180);
+  // A repeat job: each further repetition may take as long again, plus its
+  // teardown and the settle time (kRepeatSettleMs).
+  cfg.overall_timeout = std::chrono::seconds(attach_s + duration_s + 180 +
+                                             (repeat - 1) * (attach_s + duration_s + 30));
+
+  p.job = make_job(*plan, spec, opts.verbose, opts.probes);
+  if (repeat > 1) {
+    p.job.version = 2;
+    p.job.repeat = repeat;
+    p.job.settle_ms = kRepeatSettleMs;
+  }
+  if (spec.uses_bpf_scheduler()) p.job.kernel_config = kernel_config_for_guest(kernel, p.notes);
+  return p;
+}
+
+void fill_run_result(RunResult& r, const TestSpec& spec, const ResultCollector& collector, const VmOutcome& outcome,
+                     const std::vector<std::string>& notes) {
+  r.accel = accel_name(outcome.accel);
+  r.vm_end = vm_end_name(outcome.end);
+  r.vm_exit_code = outcome.qemu_status;
+  r.wall_s = outcome.wall_time.count() / 1000.0;
+  r.boot_s = outcome.boot_time ? outcome.boot_time->count() / 1000.0 : 0;
+  r.console_tail = outcome.console_tail;
+  r.stage = collector.stage();
+  for (auto& [name, t_ms] : collector.stage_times()) r.stage_t_s.emplace_back(name, collector.test_seconds(t_ms));
+  if (const auto& setup = collector.probe_setup(); setup.is_object() && setup.contains("t_ms") &&
+                                                     setup["t_ms"].is_number_unsigned())
+    r.stage_t_s.emplace_back("probe_setup", collector.test_seconds(setup["t_ms"].get<uint64_t>()));
+  r.workers = collector.workers();
+  r.guest_topology = collector.topology();
+  auto diagnostics = collector.diagnostics();
+  r.diagnostics.insert(r.diagnostics.end(), diagnostics.begin(), diagnostics.end());
+  if (outcome.kvm_abandoned)
+    r.diagnostics.push_back("KVM was tried first and abandoned after " +
+                            std::to_string(outcome.kvm_abandoned->after.count()) + " ms (" +
+                            outcome.kvm_abandoned->evidence + "); the VM ran under TCG");
+  r.diagnostics.insert(r.diagnostics.end(), notes.begin(), notes.end());
+  if (auto sched = collector.sched_run()) {
+    sched->name = spec.scheduler;
+    sched->args = spec.sched_args;
+    r.sched = std::move(*sched);
+    r.sched->stopped_by_ktstr = collector.sched_stopped_by_agent();
+  }
+  r.sched_ext_dump = collector.sched_ext_dump();
+  r.dmesg = collector.dmesg();
+  r.monitor = collector.monitor();
+  r.probe_setup = collector.probe_setup();
+  r.probe_events = collector.probe_events();
+  for (auto& e : collector.errors()) r.diagnostics.push_back("guest: " + e);
+  if (outcome.end == VmEnd::kQemuFailedToStart && !outcome.qemu_log_tail.empty())
+    r.diagnostics.push_back("qemu: " + outcome.qemu_log_tail);
+  evaluate(r, spec, collector, outcome);
+}
+
+Result<RunResult> run_test(db::Store& store, const TestSpec& spec, const KernelRecord& kernel,
+                           const PipelineOptions& opts) {
+  auto progress = [&](const std::string& s) {
+    if (opts.progress) opts.progress(spec.name + ": " + s);
+  };
+  RunResult r = new_run_result(spec, kernel, opts);
+  auto prepared = prepare_run(store, spec, kernel, opts, 1);
+  if (!prepared) return tl::unexpected(prepared.error());
 
   ResultCollector collector;
-  proto::JobMsg job = make_job(*plan, spec, opts.verbose, opts.probes);
-  std::vector<std::string> config_notes;
-  if (spec.uses_bpf_scheduler()) job.kernel_config = kernel_config_for_guest(kernel, config_notes);
-  std::string job_frame = proto::encode_message(job);
+  std::string job_frame = proto::encode_message(prepared->job);
   bool sent = false;
   VmCallbacks cb;
   cb.on_port_connected = [&](Vm& vm, const std::string& port) {
@@ -232,40 +292,10 @@ Result<RunResult> run_test(db::Store& store, const TestSpec& spec, const KernelR
   };
 
   progress("booting " + kernel.version + " (" + r.topology + ")");
-  auto outcome = run_vm(cfg, cb);
+  auto outcome = run_vm(prepared->cfg, cb);
   if (!outcome) return tl::unexpected(outcome.error());
   collector.finish();
-
-  r.accel = accel_name(outcome->accel);
-  r.vm_end = vm_end_name(outcome->end);
-  r.vm_exit_code = outcome->qemu_status;
-  r.wall_s = outcome->wall_time.count() / 1000.0;
-  r.boot_s = outcome->boot_time ? outcome->boot_time->count() / 1000.0 : 0;
-  r.console_tail = outcome->console_tail;
-  r.stage = collector.stage();
-  r.workers = collector.workers();
-  r.guest_topology = collector.topology();
-  r.diagnostics = collector.diagnostics();
-  if (outcome->kvm_abandoned)
-    r.diagnostics.push_back("KVM was tried first and abandoned after " +
-                            std::to_string(outcome->kvm_abandoned->after.count()) + " ms (" +
-                            outcome->kvm_abandoned->evidence + "); the VM ran under TCG");
-  r.diagnostics.insert(r.diagnostics.end(), config_notes.begin(), config_notes.end());
-  if (auto sched = collector.sched_run()) {
-    sched->name = spec.scheduler;
-    sched->args = spec.sched_args;
-    r.sched = std::move(*sched);
-    r.sched->stopped_by_ktstr = collector.sched_stopped_by_agent();
-  }
-  r.sched_ext_dump = collector.sched_ext_dump();
-  r.dmesg = collector.dmesg();
-  r.monitor = collector.monitor();
-  r.probe_setup = collector.probe_setup();
-  r.probe_events = collector.probe_events();
-  for (auto& e : collector.errors()) r.diagnostics.push_back("guest: " + e);
-  if (outcome->end == VmEnd::kQemuFailedToStart && !outcome->qemu_log_tail.empty())
-    r.diagnostics.push_back("qemu: " + outcome->qemu_log_tail);
-  evaluate(r, spec, collector, *outcome);
+  fill_run_result(r, spec, collector, *outcome, prepared->notes);
   return r;
 }
 

@@ -10,6 +10,7 @@
 #include "core/run_result.hpp"
 #include "core/spec.hpp"
 #include "db/store.hpp"
+#include "guest/proto/messages.hpp"
 #include "guest/vm/vm.hpp"
 
 #include <functional>
@@ -42,6 +43,27 @@ Result<std::string> agent_initramfs(db::Store& store);
 // RunResult, passed or failed.
 Result<RunResult> run_test(db::Store& store, const TestSpec& spec, const KernelRecord& kernel,
                            const PipelineOptions& opts);
+
+// The parts of run_test a repeat run (repeat_run.hpp) shares with it.
+inline constexpr const char* kControlPort = "ktstr.control";
+inline constexpr const char* kResultsPort = "ktstr.results";
+// How long sched_ext may take to read "disabled" again between repetitions.
+inline constexpr uint32_t kRepeatSettleMs = 5000;
+
+// What to boot and what to send: the VM config (timeouts sized for
+// `repeat` repetitions) and the JOB (version 2 when repeat > 1).
+struct VmRunPlan {
+  VmConfig cfg;
+  proto::JobMsg job;
+  std::vector<std::string> notes;  // for the run's diagnostics (a missing kernel config, ...)
+};
+RunResult new_run_result(const TestSpec& spec, const KernelRecord& kernel, const PipelineOptions& opts);
+Result<VmRunPlan> prepare_run(db::Store& store, const TestSpec& spec, const KernelRecord& kernel,
+                                const PipelineOptions& opts, unsigned repeat);
+// Fills `r` from one run's collected stream and its VM's outcome, then
+// evaluates it.
+void fill_run_result(RunResult& r, const TestSpec& spec, const ResultCollector& collector, const VmOutcome& outcome,
+                     const std::vector<std::string>& notes);
 
 // Decide pass/fail from what was collected and how the VM ended. Pure: unit
 // tested on captured streams.

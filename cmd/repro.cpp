@@ -9,6 +9,7 @@
 #include "kbuild/btf_args.hpp"
 #include "kbuild/kernel_cache.hpp"
 
+#include <chrono>
 #include <ctime>
 
 namespace ktstr::cmd {
@@ -97,7 +98,24 @@ void account_repro_run(ReproResult& rr, const RunResult& run, const std::string&
   for (auto& p : problems) rr.notes.push_back("guest: " + p);
   if (!rr.setup) rr.notes.push_back("the guest reported no probe setup (agent without probe support?)");
   size_t per_task = rr.plan.history_per_task ? rr.plan.history_per_task : 64;
+  auto t0 = std::chrono::steady_clock::now();
   if (rr.events) rr.stitched = stitch_events(rr.events->events, rr.events->trigger_pid, per_task);
+  rr.timing.stitch_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  rr.timing.boot_s = run.boot_s;
+  if (!run.probe_events.is_null()) rr.timing.events_bytes = run.probe_events.dump().size();
+  if (run.probe_setup.is_object() && run.probe_setup.contains("timing_ms") && run.probe_setup["timing_ms"].is_object())
+    for (auto& [name, ms] : run.probe_setup["timing_ms"].items())
+      if (ms.is_number_unsigned() && name.size() <= 32 && rr.timing.guest_ms.size() < 16)
+        rr.timing.guest_ms.emplace_back(name, ms.get<uint64_t>());
+  auto stage_at = [&](const std::string& name) -> std::optional<double> {
+    for (auto& [n, t] : run.stage_t_s)
+      if (n == name) return t;
+    return std::nullopt;
+  };
+  auto job_at = stage_at("job_received"), setup_at = stage_at("probe_setup");
+  std::optional<double> spawned_at = run.sched ? run.sched->started_t_s : std::nullopt;
+  if (job_at && spawned_at) rr.timing.kernel_probes_s = *spawned_at - *job_at;
+  if (spawned_at && setup_at) rr.timing.program_probes_s = *setup_at - *spawned_at;
   rr.accounting = account_probes(rr.targets, rr.setup, rr.events, rr.stitched.size());
   rr.duration_s = run.wall_s;
   if (!run.exit) {
@@ -142,7 +160,9 @@ Result<ReproResult> run_repro(db::Store& store, const CrashRecord& crash, const 
   rr.kernel_id = kernel->id;
   rr.kernel_version = kernel->version;
   rr.targets = probe_targets_from_exit(*exit);
+  auto btf_start = std::chrono::steady_clock::now();
   rr.plan = build_probe_plan(rr.targets, *kernel, rr.notes);
+  rr.timing.btf_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - btf_start).count();
 
   PipelineOptions popt = opts;
   popt.probes = rr.plan;

@@ -22,6 +22,12 @@ nlohmann::json to_json(const RunResult& r) {
   j["memory_mb"] = r.memory_mb;
   j["stage"] = r.stage;
   j["vm"] = {{"end", r.vm_end}, {"exit_code", r.vm_exit_code}, {"wall_s", r.wall_s}, {"boot_s", r.boot_s}};
+  if (!r.stage_t_s.empty()) {
+    auto& st = j["stage_t_s"] = nlohmann::json::object();
+    for (auto& [name, t] : r.stage_t_s) st[name] = t;
+  }
+  if (r.repetition)
+    j["repeat"] = {{"repetition", r.repetition}, {"vm", r.repeat_vm}, {"vm_repetition", r.vm_repetition}};
   auto& ws = j["workers"] = nlohmann::json::array();
   for (auto& w : r.workers)
     ws.push_back({{"cgroup", w.cgroup}, {"index", w.index}, {"work", w.work},
@@ -136,6 +142,8 @@ std::string render_diagnostics(const RunResult& r, const ReportOptions& opt) {
   o << "init stage: " << (r.stage.empty() ? "none (the agent never reported)" : r.stage) << "\n";
   o << "VM exit code: " << r.vm_exit_code << " (" << (r.vm_end.empty() ? "unknown" : r.vm_end) << ")\n";
   if (!r.accel.empty()) o << fmt::format("VM: {} accel, {} MB, boot {:.1f}s, wall {:.1f}s\n", r.accel, r.memory_mb, r.boot_s, r.wall_s);
+  if (r.repetition)
+    o << fmt::format("repetition {}: VM {}, repetition {} in that boot\n", r.repetition, r.repeat_vm, r.vm_repetition);
   for (auto& d : r.diagnostics) o << "note: " << d << "\n";
   // Tail of the kernel console: the last N lines.
   std::vector<std::string> lines;
@@ -170,7 +178,8 @@ std::string render_failure(const RunResult& r, const ReportOptions& opt) {
 }
 
 std::string render_summary_line(const RunResult& r) {
-  return fmt::format("{} [{:>6.1f}s] {} (topo={}{})", r.passed ? "PASS" : "FAIL", r.wall_s, r.test_name,
+  std::string rep = r.repetition ? fmt::format(" #{} (vm {})", r.repetition, r.repeat_vm) : "";
+  return fmt::format("{} [{:>6.1f}s] {}{} (topo={}{})", r.passed ? "PASS" : "FAIL", r.wall_s, r.test_name, rep,
                      r.topology, r.scheduler != "eevdf" ? ", sched=" + r.scheduler : "");
 }
 

@@ -339,6 +339,13 @@ json to_json(const ReproResult& r) {
   if (!r.different_summary.empty()) j["different_summary"] = r.different_summary;
   if (!r.repro_reason.empty()) j["repro_reason"] = r.repro_reason;
   j["diagnostics"] = {{"sched_log_tail", r.sched_log_tail}, {"dump_tail", r.dump_tail}, {"dmesg_tail", r.dmesg_tail}};
+  j["timing"] = {{"btf_s", r.timing.btf_s},
+                 {"stitch_s", r.timing.stitch_s},
+                 {"kernel_probes_s", r.timing.kernel_probes_s},
+                 {"program_probes_s", r.timing.program_probes_s},
+                 {"boot_s", r.timing.boot_s},
+                 {"events_bytes", r.timing.events_bytes}};
+  for (auto& [name, ms] : r.timing.guest_ms) j["timing"]["guest_ms"][name] = ms;
   return j;
 }
 

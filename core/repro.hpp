@@ -136,6 +136,22 @@ struct ReproResult {
   std::vector<ProbeEvent> stitched;
   ProbeAccounting accounting;
   double duration_s = 0;                 // repro VM wall time
+  // Where the replay's time went (the bench prints it): host-side BTF
+  // reading for the plan and stitching; in the guest, job received ->
+  // scheduler spawned (the kernel probes attach in between) and scheduler
+  // spawned -> probe setup reported (BPF program probes); the size of the
+  // probe events payload; the repro VM's boot.
+  struct Timing {
+    double btf_s = 0;
+    double stitch_s = 0;
+    double kernel_probes_s = -1;
+    double program_probes_s = -1;
+    double boot_s = 0;
+    size_t events_bytes = 0;
+    // The guest's own attach breakdown (PROBE_SETUP timing_ms): filter_scan,
+    // kprobes, trigger, kernel_total, programs. At most 16 entries.
+    std::vector<std::pair<std::string, uint64_t>> guest_ms;
+  } timing;
   // "same" (reproduced), "no_crash", "different"
   std::string outcome;
   std::string different_summary;        // the other crash's summary

@@ -103,6 +103,17 @@ struct RunResult {
   int vm_exit_code = 0;
   double wall_s = 0;             // whole run, host side
   double boot_s = 0;             // QEMU start to the agent's first frame
+  // `--repeat N`: which repetition (1-based; 0 = not a repeat run), in which
+  // VM of the run (1-based) and which repetition within that VM. wall_s is
+  // then the repetition's own time (guest clock), boot_s the VM's boot for
+  // a VM's first repetition and 0 for the others.
+  unsigned repetition = 0;
+  unsigned repeat_vm = 0;
+  unsigned vm_repetition = 0;
+
+  // Guest milestones in seconds into the test (0 = workers_started): each
+  // stage, and "probe_setup" on repro runs. For time breakdowns.
+  std::vector<std::pair<std::string, double>> stage_t_s;
 
   std::vector<WorkerStats> workers;
   std::optional<GuestTopology> guest_topology;

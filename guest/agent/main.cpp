@@ -6,6 +6,7 @@
 #include "guest/agent/mounts.hpp"
 #include "guest/agent/ports.hpp"
 #include "guest/agent/probes.hpp"
+#include "guest/agent/repeat.hpp"
 #include "guest/agent/sched_session.hpp"
 #include "guest/agent/topology_report.hpp"
 #include "guest/agent/util.hpp"
@@ -91,6 +92,8 @@ class Agent {
     send(LogMsg{level, text});
   }
   Result<JobMsg> receive_job(Port& control);
+  Status run_job(const JobMsg& job);
+  Status run_repeated(const JobMsg& job);
   Status run_with_scheduler(const JobMsg& job, WorkerCallbacks callbacks, const WorkerOptions& options);
 
   uint64_t started_ms_;
@@ -146,17 +149,58 @@ Status Agent::run() {
     log("debug", "job: " + dump_json(nlohmann::json(shown)));
   }
 
+  if (job->version >= 2) return run_repeated(*job);
+  return run_job(*job);
+}
+
+// One run of the job: workers alone, or a scheduler and then workers.
+Status Agent::run_job(const JobMsg& job) {
   WorkerCallbacks callbacks;
   callbacks.log = [this](const std::string& level, const std::string& text) { log(level, text); };
   callbacks.started = [this] { stage(stage::kWorkersStarted, boottime_ms()); };
   callbacks.report = [this](const WorkerMsg& w) { send(w); };
   WorkerOptions options;
   options.cgroup_root = "/sys/fs/cgroup/ktstr";
-  if (!job->scheduler.path.empty()) return run_with_scheduler(*job, std::move(callbacks), options);
-  Status workers = run_workers(*job, options, callbacks);
+  if (!job.scheduler.path.empty()) return run_with_scheduler(job, std::move(callbacks), options);
+  Status workers = run_workers(job, options, callbacks);
   stage(stage::kWorkersDone, boottime_ms());
   reap_orphans();
   return workers;
+}
+
+// A version 2 job: `repeat` runs in this boot. Between them the cgroups go
+// and sched_ext must settle back to "disabled"; a run the agent could not
+// do, or a state that does not settle, ends the VM (REPEAT_END next=false)
+// and the host boots a new one for the rest.
+Status Agent::run_repeated(const JobMsg& job) {
+  const std::string cgroup_root = "/sys/fs/cgroup/ktstr";
+  const std::string state_path = "/sys/kernel/sched_ext/state";
+  for (uint32_t index = 1; index <= job.repeat; ++index) {
+    if (index > 1 && !job.scheduler.path.empty())
+      if (std::string err = clear_trace_buffer("/sys/kernel/tracing"); !err.empty())
+        log("warn", "clearing the trace buffer before repetition " + std::to_string(index) + ": " + err);
+    send(RepeatBeginMsg{index, boottime_ms()});
+    Status ran = run_job(job);
+    RepeatEndMsg end;
+    end.index = index;
+    end.ok = bool(ran);
+    if (!ran) {
+      end.error = ran.error().msg;
+      send(ErrorMsg{ran.error().msg, ran.error().hint});
+    }
+    for (const std::string& p : remove_job_cgroups(cgroup_root, job)) log("warn", p);
+    SettleOutcome settled = wait_sched_disabled(
+        [&] { return read_trimmed(state_path); }, job.settle_ms, real_settle_clock());
+    end.sched_state = settled.state;
+    if (!settled.settled)
+      log("error", "sched_ext state reads '" + settled.state + "' " + std::to_string(job.settle_ms) +
+                       " ms after repetition " + std::to_string(index) + ", not 'disabled': ending this VM");
+    end.next = ran && settled.settled && index < job.repeat;
+    end.t_ms = boottime_ms();
+    send(end);
+    if (!end.next) break;
+  }
+  return {};
 }
 
 // A sched_ext run: the scheduler first; workers only once it is enabled. A

@@ -294,20 +294,33 @@ int ProbeRunner::Impl::on_event(void* ctx, void* data, size_t size) {
 
 void ProbeRunner::attach_kernel() {
   uint64_t t0 = monotonic_ns();
+  auto ms_since = [](uint64_t from) { return (monotonic_ns() - from) / 1000000; };
   Impl& impl = *impl_;
   std::vector<std::string> wanted;
   for (const proto::ProbeFunction& f : plan_.kernel_functions) wanted.push_back(f.name);
   std::string filter_path = tracing_dir_ + "/available_filter_functions";
   bool have_list = ::access(filter_path.c_str(), R_OK) == 0;
-  std::vector<std::string> traceable = have_list ? find_traceable(filter_path, wanted) : wanted;
-  if (!have_list) log("warn", "cannot read '" + filter_path + "': attaching every function blindly");
-  auto is_traceable = [&](const std::string& n) {
-    return std::find(traceable.begin(), traceable.end(), n) != traceable.end();
+  // available_filter_functions is slow to read (the kernel formats every
+  // traceable symbol: over a second under TCG), so it is read only when
+  // kprobe.multi over every wanted name fails and the names must be sorted.
+  bool classified = false;
+  auto classify = [&](const std::vector<std::string>& traceable) {
+    auto is_traceable = [&](const std::string& n) {
+      return std::find(traceable.begin(), traceable.end(), n) != traceable.end();
+    };
+    for (const proto::ProbeFunction& f : plan_.kernel_functions) {
+      if (is_traceable(f.name)) setup_.traceable.push_back(f.name);
+      else setup_.untraceable.push_back({f.name, "not traceable"});
+    }
+    classified = true;
   };
-  for (const proto::ProbeFunction& f : plan_.kernel_functions) {
-    if (is_traceable(f.name)) setup_.traceable.push_back(f.name);
-    else setup_.untraceable.push_back({f.name, "not traceable"});
-  }
+  auto scan = [&] {
+    uint64_t s0 = monotonic_ns();
+    std::vector<std::string> traceable = have_list ? find_traceable(filter_path, wanted) : wanted;
+    if (!have_list) log("warn", "cannot read '" + filter_path + "': attaching every function blindly");
+    setup_.timing_ms["filter_scan"] = ms_since(s0);
+    return traceable;
+  };
 
   // Arg kinds by cookie: the plan's functions (fallback triggers follow).
   for (size_t i = 0; i < plan_.kernel_functions.size(); ++i) impl.kfunc_names.push_back(plan_.kernel_functions[i].name);
@@ -322,6 +335,7 @@ void ProbeRunner::attach_kernel() {
   if (err) {
     std::string why = bpf_error("loading the probe object", err);
     log("warn", why);
+    classify(scan());
     for (const std::string& n : setup_.traceable) setup_.kprobe_failures.push_back({n, why});
     setup_.trigger.error = why;
     return;
@@ -336,38 +350,55 @@ void ProbeRunner::attach_kernel() {
   impl.rb = ring_buffer__new(bpf_map__fd(impl.kprobe_obj->maps.events), &Impl::on_event, this, nullptr);
   if (!impl.rb) log("warn", bpf_error("creating the ring buffer reader", errno));
 
-  // Kernel functions: one kprobe.multi link, else one kprobe each.
-  std::vector<const char*> syms;
-  std::vector<__u64> cookies;
-  for (size_t i = 0; i < plan_.kernel_functions.size(); ++i)
-    if (is_traceable(plan_.kernel_functions[i].name)) {
-      syms.push_back(plan_.kernel_functions[i].name.c_str());
-      cookies.push_back(i);
-    }
-  if (!syms.empty()) {
+  // Kernel functions: one kprobe.multi link over `names`, else one kprobe each.
+  uint64_t k0 = monotonic_ns();
+  auto attach_multi = [&](const std::vector<std::string>& names) -> bpf_link* {
+    std::vector<const char*> syms;
+    std::vector<__u64> cookies;
+    for (size_t i = 0; i < plan_.kernel_functions.size(); ++i)
+      if (std::find(names.begin(), names.end(), plan_.kernel_functions[i].name) != names.end()) {
+        syms.push_back(plan_.kernel_functions[i].name.c_str());
+        cookies.push_back(i);
+      }
+    if (syms.empty()) return nullptr;
     LIBBPF_OPTS(bpf_kprobe_multi_opts, mopts, .syms = syms.data(), .cookies = cookies.data(),
                 .cnt = syms.size());
-    bpf_link* multi =
-        bpf_program__attach_kprobe_multi_opts(impl.kprobe_obj->progs.probe_kprobe_multi, nullptr, &mopts);
+    return bpf_program__attach_kprobe_multi_opts(impl.kprobe_obj->progs.probe_kprobe_multi, nullptr, &mopts);
+  };
+  if (!wanted.empty()) {
+    if (bpf_link* all = attach_multi(wanted)) {
+      impl.links.push_back(all);
+      classify(wanted);
+      setup_.kprobes_attached = setup_.traceable;
+    }
+  }
+  if (!classified) {
+    classify(scan());
+    k0 = monotonic_ns();
+    bpf_link* multi = setup_.traceable.empty() ? nullptr : attach_multi(setup_.traceable);
     if (multi) {
       impl.links.push_back(multi);
-      for (const char* s : syms) setup_.kprobes_attached.push_back(s);
-    } else {
+      setup_.kprobes_attached = setup_.traceable;
+    } else if (!setup_.traceable.empty()) {
       log("debug", bpf_error("kprobe.multi", errno) + "; attaching single kprobes");
-      for (size_t i = 0; i < syms.size(); ++i) {
-        LIBBPF_OPTS(bpf_kprobe_opts, kopts, .bpf_cookie = cookies[i]);
-        bpf_link* l = bpf_program__attach_kprobe_opts(impl.kprobe_obj->progs.probe_kprobe, syms[i], &kopts);
+      for (size_t i = 0; i < plan_.kernel_functions.size(); ++i) {
+        const std::string& name = plan_.kernel_functions[i].name;
+        if (std::find(setup_.traceable.begin(), setup_.traceable.end(), name) == setup_.traceable.end()) continue;
+        LIBBPF_OPTS(bpf_kprobe_opts, kopts, .bpf_cookie = i);
+        bpf_link* l = bpf_program__attach_kprobe_opts(impl.kprobe_obj->progs.probe_kprobe, name.c_str(), &kopts);
         if (l) {
           impl.links.push_back(l);
-          setup_.kprobes_attached.push_back(syms[i]);
+          setup_.kprobes_attached.push_back(name);
         } else {
-          setup_.kprobe_failures.push_back({syms[i], bpf_error("attaching kprobe", errno)});
+          setup_.kprobe_failures.push_back({name, bpf_error("attaching kprobe", errno)});
         }
       }
     }
   }
+  setup_.timing_ms["kprobes"] = ms_since(k0);
 
   // The trigger: tp_btf first, else the fallback kprobe.
+  uint64_t trig0 = monotonic_ns();
   proto::ProbeTriggerStatus& trig = setup_.trigger;
   std::string tp_error;
   if (!plan_.trigger.tracepoint.empty()) {
@@ -399,6 +430,8 @@ void ProbeRunner::attach_kernel() {
   }
   if (trig.status != "attached" && (!plan_.trigger.fallback_kprobe.empty() || !plan_.trigger.tracepoint.empty()))
     attach_fallback_triggers(have_list ? filter_path : "", tp_error);
+  setup_.timing_ms["trigger"] = ms_since(trig0);
+  setup_.timing_ms["kernel_total"] = ms_since(t0);
 
   // Every program loaded from now on may be the scheduler's.
   uint32_t id = 0;
@@ -490,6 +523,11 @@ void ProbeRunner::poll_programs() {
       continue;
     }
     uint64_t t0 = monotonic_ns();
+    struct AddTime {  // every path out of this program's iteration counts
+      uint64_t t0;
+      uint64_t& total;
+      ~AddTime() { total += monotonic_ns() - t0; }
+    } add_time{t0, programs_ns_};
     std::string name(info.name, strnlen(info.name, sizeof info.name));
     btf* prog_btf = info.btf_id ? btf__load_from_kernel_by_id(info.btf_id) : nullptr;
     std::string source;
@@ -550,6 +588,7 @@ void ProbeRunner::programs_ready() {
   if (setup_sent_) return;
   poll_programs();
   setup_sent_ = true;
+  setup_.timing_ms["programs"] = programs_ns_ / 1000000;
   setup_.t_ms = boottime_ms();
   if (sink_.send) sink_.send(proto::encode_message(setup_));
 }

@@ -82,6 +82,7 @@ class ProbeRunner {
   std::unique_ptr<Impl> impl_;
   proto::ProbeSetupMsg setup_;
   bool setup_sent_ = false;
+  uint64_t programs_ns_ = 0;  // attaching fentry/fexit to the scheduler's programs
   bool events_sent_ = false;
   ProbeHistory history_;
   std::optional<TriggerHit> trigger_;

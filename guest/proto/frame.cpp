@@ -57,6 +57,8 @@ std::string msg_type_name(MsgType type) {
     case MsgType::Monitor: return "monitor";
     case MsgType::ProbeSetup: return "probe_setup";
     case MsgType::ProbeEvents: return "probe_events";
+    case MsgType::RepeatBegin: return "repeat_begin";
+    case MsgType::RepeatEnd: return "repeat_end";
   }
   return "type-" + std::to_string(static_cast<uint16_t>(type));
 }

@@ -41,6 +41,8 @@ enum class MsgType : uint16_t {
   Monitor = 38,         // guest -> host: one monitor sample
   ProbeSetup = 39,      // guest -> host: which crash probes attached
   ProbeEvents = 40,     // guest -> host: captured probe events (once per run)
+  RepeatBegin = 41,     // guest -> host: repetition N of a repeat job starts (JOB version 2)
+  RepeatEnd = 42,       // guest -> host: repetition N ended; whether another follows in this VM
 };
 
 // "hello", "job", ...; "type-<n>" for values this build does not know.

@@ -98,10 +98,16 @@ void to_json(json& j, const JobMsg& v) {
        {"topology", v.topology},   {"scheduler", v.scheduler}, {"map_writes", v.map_writes},
        {"monitor_interval_ms", v.monitor_interval_ms}};
   if (v.probes) j["probes"] = *v.probes;
+  if (v.version >= 2) {
+    j["repeat"] = v.repeat;
+    j["settle_ms"] = v.settle_ms;
+  }
   if (!v.kernel_config.empty()) j["kernel_config"] = v.kernel_config;
 }
 void from_json(const json& j, JobMsg& v) {
   get_unsigned(j, "version", v.version);
+  if (j.contains("repeat")) get_unsigned(j, "repeat", v.repeat);
+  if (j.contains("settle_ms")) get_unsigned(j, "settle_ms", v.settle_ms);
   get_field(j, "scenario", v.scenario);
   get_optional(j, "verbose", v.verbose);
   get_optional(j, "topology", v.topology);
@@ -114,7 +120,12 @@ void from_json(const json& j, JobMsg& v) {
 }
 
 Status validate_job(const JobMsg& job) {
-  if (job.version != 1) return fail("unsupported job version " + std::to_string(job.version));
+  if (job.version != 1 && job.version != 2) return fail("unsupported job version " + std::to_string(job.version));
+  if (job.version == 1 && job.repeat != 1) return fail("a version 1 job cannot repeat");
+  if (job.repeat < 1 || job.repeat > kMaxRepeat)
+    return fail("job repeat " + std::to_string(job.repeat) + " is outside 1-" + std::to_string(kMaxRepeat));
+  if (job.settle_ms > kMaxSettleMs)
+    return fail("job settle time " + std::to_string(job.settle_ms) + " ms exceeds " + std::to_string(kMaxSettleMs) + " ms");
   if (job.scenario.duration_ms > kMaxDurationMs)
     return fail("job duration " + std::to_string(job.scenario.duration_ms) + " ms exceeds " +
                 std::to_string(kMaxDurationMs) + " ms");
@@ -215,6 +226,25 @@ void to_json(json& j, const DoneMsg& v) { j = {{"ok", v.ok}, {"error", v.error}}
 void from_json(const json& j, DoneMsg& v) {
   get_field(j, "ok", v.ok);
   get_optional(j, "error", v.error);
+}
+
+void to_json(json& j, const RepeatBeginMsg& v) { j = {{"index", v.index}, {"t_ms", v.t_ms}}; }
+void from_json(const json& j, RepeatBeginMsg& v) {
+  get_unsigned(j, "index", v.index);
+  get_unsigned(j, "t_ms", v.t_ms);
+}
+
+void to_json(json& j, const RepeatEndMsg& v) {
+  j = {{"index", v.index}, {"ok", v.ok},     {"error", v.error},
+       {"sched_state", v.sched_state}, {"next", v.next}, {"t_ms", v.t_ms}};
+}
+void from_json(const json& j, RepeatEndMsg& v) {
+  get_unsigned(j, "index", v.index);
+  get_field(j, "ok", v.ok);
+  get_optional(j, "error", v.error);
+  get_optional(j, "sched_state", v.sched_state);
+  get_field(j, "next", v.next);
+  get_unsigned(j, "t_ms", v.t_ms);
 }
 
 void to_json(json& j, const SchedStartedMsg& v) { j = {{"pid", v.pid}, {"t_ms", v.t_ms}}; }

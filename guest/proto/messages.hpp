@@ -89,7 +89,14 @@ struct ProbePlan {
 
 struct JobMsg {
   static constexpr MsgType kType = MsgType::Job;
+  // 1: one run, then DONE and power off. 2: `repeat` runs in this boot, each
+  // framed by REPEAT_BEGIN/REPEAT_END (an agent that only knows 1 refuses 2).
   uint32_t version = 1;
+  // Version 2: how many repetitions, and how long after each one the
+  // sched_ext state may take to read "disabled" again before the agent
+  // gives up on this VM (REPEAT_END next=false).
+  uint32_t repeat = 1;
+  uint32_t settle_ms = 5000;
   Scenario scenario;
   bool verbose = false;
   std::string topology;  // informational, e.g. "1n2l2c1t"
@@ -108,6 +115,8 @@ struct JobMsg {
 // Limits a job must respect; the agent refuses anything else.
 inline constexpr uint32_t kMaxWorkersPerJob = 1024;
 inline constexpr uint64_t kMaxDurationMs = 3600 * 1000;
+inline constexpr uint32_t kMaxRepeat = 1000;
+inline constexpr uint32_t kMaxSettleMs = 60000;
 inline constexpr size_t kMaxMapWrites = 64;
 inline constexpr size_t kMaxSchedArgs = 256;
 inline constexpr size_t kMaxProbeFunctions = 255;
@@ -166,6 +175,28 @@ struct DoneMsg {
   static constexpr MsgType kType = MsgType::Done;
   bool ok = false;
   std::string error;  // empty when ok
+};
+
+// Repeat jobs (JOB version 2): every frame between REPEAT_BEGIN {index}
+// and REPEAT_END {index} belongs to that repetition; HELLO, TOPOLOGY and the
+// first stages come once per boot, before the first REPEAT_BEGIN.
+struct RepeatBeginMsg {
+  static constexpr MsgType kType = MsgType::RepeatBegin;
+  uint32_t index = 1;  // 1-based, within this boot
+  uint64_t t_ms = 0;   // CLOCK_BOOTTIME
+};
+
+struct RepeatEndMsg {
+  static constexpr MsgType kType = MsgType::RepeatEnd;
+  uint32_t index = 1;
+  bool ok = false;          // the agent ran it (what DONE.ok says for one run)
+  std::string error;        // why not, when !ok
+  std::string sched_state;  // /sys/kernel/sched_ext/state after settling ("" without sched_ext)
+  // The agent runs the next repetition in this boot: the run went through
+  // and the state read "disabled" within settle_ms. false: this VM ends
+  // (DONE, power off) and the host boots a new one for what is left.
+  bool next = false;
+  uint64_t t_ms = 0;
 };
 
 // Scheduler life and death (guest -> host). t_ms is CLOCK_BOOTTIME, like
@@ -262,6 +293,10 @@ struct ProbeSetupMsg {
   std::vector<std::string> fentry_attached;
   std::vector<ProbeNameError> fentry_failures;
   ProbeTriggerStatus trigger;
+  // Where the attach time went, ms: "filter_scan" (reading
+  // available_filter_functions, only when needed), "kprobes", "trigger",
+  // "kernel_total", "programs" (fentry/fexit on the scheduler's programs).
+  std::map<std::string, uint64_t> timing_ms;
 };
 
 // A decoded task_struct argument.
@@ -336,6 +371,10 @@ void to_json(nlohmann::json& j, const ErrorMsg& v);
 void from_json(const nlohmann::json& j, ErrorMsg& v);
 void to_json(nlohmann::json& j, const DoneMsg& v);
 void from_json(const nlohmann::json& j, DoneMsg& v);
+void to_json(nlohmann::json& j, const RepeatBeginMsg& v);
+void from_json(const nlohmann::json& j, RepeatBeginMsg& v);
+void to_json(nlohmann::json& j, const RepeatEndMsg& v);
+void from_json(const nlohmann::json& j, RepeatEndMsg& v);
 void to_json(nlohmann::json& j, const SchedulerPlan& v);
 void from_json(const nlohmann::json& j, SchedulerPlan& v);
 void to_json(nlohmann::json& j, const MapWritePlan& v);

@@ -128,6 +128,7 @@ void to_json(json& j, const ProbeSetupMsg& v) {
        {"fentry_attached", v.fentry_attached},
        {"fentry_failures", v.fentry_failures},
        {"trigger", v.trigger}};
+  if (!v.timing_ms.empty()) j["timing_ms"] = v.timing_ms;
 }
 void from_json(const json& j, ProbeSetupMsg& v) {
   get_unsigned(j, "t_ms", v.t_ms);
@@ -139,6 +140,12 @@ void from_json(const json& j, ProbeSetupMsg& v) {
   get_optional(j, "fentry_attached", v.fentry_attached);
   get_optional(j, "fentry_failures", v.fentry_failures);
   get_field(j, "trigger", v.trigger);
+  v.timing_ms.clear();
+  if (j.contains("timing_ms") && !j.at("timing_ms").is_null()) {
+    const json& t = j.at("timing_ms");
+    if (!t.is_object() || t.size() > 16) throw std::runtime_error("field 'timing_ms' must be an object of at most 16 times");
+    for (auto it = t.begin(); it != t.end(); ++it) get_unsigned(t, it.key().c_str(), v.timing_ms[it.key()]);
+  }
 }
 
 void to_json(json& j, const ProbeTask& v) {

@@ -449,8 +449,8 @@ TEST(ProtoValidateJob, RejectsWhatTheAgentCannotRun) {
   job.scenario.duration_ms = kMaxDurationMs + 1;
   EXPECT_FALSE(validate_job(job));
   job.scenario.duration_ms = 1;
-  job.version = 2;
-  EXPECT_EQ(validate_job(job).error().msg, "unsupported job version 2");
+  job.version = 3;  // 2 is a repeat job (test_agent_repeat)
+  EXPECT_EQ(validate_job(job).error().msg, "unsupported job version 3");
 }
 
 // --- sched_ext messages (types 32+) -------------------------------------------
@@ -465,7 +465,10 @@ TEST(ProtoSched, NewTypesHaveNamesAndKeepTheirNumbers) {
   EXPECT_EQ(static_cast<uint16_t>(MsgType::ProbeSetup), 39);
   EXPECT_EQ(static_cast<uint16_t>(MsgType::ProbeEvents), 40);
   EXPECT_EQ(msg_type_name(MsgType::ProbeEvents), "probe_events");
-  EXPECT_FALSE(is_known_msg_type(41));
+  EXPECT_EQ(static_cast<uint16_t>(MsgType::RepeatBegin), 41);
+  EXPECT_EQ(static_cast<uint16_t>(MsgType::RepeatEnd), 42);
+  EXPECT_EQ(msg_type_name(MsgType::RepeatBegin), "repeat_begin");
+  EXPECT_FALSE(is_known_msg_type(43));
 }
 
 TEST(ProtoSched, JobCarriesSchedulerMapWritesAndMonitorInterval) {

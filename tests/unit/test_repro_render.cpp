@@ -368,3 +368,36 @@ TEST(ReproStore, ReprosAreKeptPerCrashNewestLast) {
   ASSERT_TRUE(none);
   EXPECT_FALSE(*none);
 }
+
+TEST(ReproTiming, TheBreakdownComesFromTheGuestsMilestonesAndAttachTimes) {
+  proto::ProbeSetupMsg setup = setup_tp_btf();
+  setup.timing_ms = {{"kprobes", 40}, {"kernel_total", 95}, {"programs", 610}};
+  ReproResult rr;
+  rr.targets = probe_targets_from_exit(exit73());
+  RunResult run;
+  run.probe_setup = nlohmann::json(setup);
+  run.probe_events = nlohmann::json(events_fired());
+  run.boot_s = 7.5;
+  run.stage_t_s = {{"job_received", -2.5}, {"workers_started", 0}, {"probe_setup", -0.4}};
+  SchedulerRun s;
+  s.started = true;
+  s.started_t_s = -2.0;
+  run.sched = s;
+  cmd::account_repro_run(rr, run, signature_of(exit73()).key());
+  EXPECT_NEAR(rr.timing.kernel_probes_s, 0.5, 1e-9);
+  EXPECT_NEAR(rr.timing.program_probes_s, 1.6, 1e-9);
+  EXPECT_EQ(rr.timing.boot_s, 7.5);
+  EXPECT_GT(rr.timing.events_bytes, 0u);
+  ASSERT_EQ(rr.timing.guest_ms.size(), 3u);
+  auto j = to_json(rr);
+  EXPECT_EQ(j["timing"]["guest_ms"]["programs"], 610);
+  EXPECT_EQ(j["timing"]["guest_ms"].count("filter_scan"), 0u);  // not read: kprobe.multi took every name
+
+  // An older guest sends no timing: nothing is made up.
+  ReproResult old;
+  RunResult bare;
+  bare.probe_setup = nlohmann::json(setup_tp_btf());
+  cmd::account_repro_run(old, bare, "");
+  EXPECT_TRUE(old.timing.guest_ms.empty());
+  EXPECT_EQ(old.timing.kernel_probes_s, -1);
+}

@@ -1,0 +1,167 @@
+#include "cmd/repeat_run.hpp"
+
+#include "core/crash_parse.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+namespace ktstr::cmd {
+
+std::vector<RunResult> boot_results(const RunResult& base, const TestSpec& spec, const RepeatSplitter& splitter,
+                                    const VmOutcome& vm, const std::vector<std::string>& notes, unsigned vm_number,
+                                    unsigned first, unsigned wanted) {
+  std::vector<RunResult> out;
+  auto numbered = [&](RunResult& r, unsigned in_vm) {
+    r.repetition = first + in_vm - 1;
+    r.repeat_vm = vm_number;
+    r.vm_repetition = in_vm;
+  };
+  if (splitter.repetitions().empty()) {
+    // The VM never began a repetition: the boot itself is the verdict.
+    RunResult r = base;
+    fill_run_result(r, spec, splitter.boot(), vm, notes);
+    for (const std::string& p : splitter.problems()) r.diagnostics.push_back(p);
+    numbered(r, 1);
+    out.push_back(std::move(r));
+    return out;
+  }
+  const double boot_s = vm.boot_time ? vm.boot_time->count() / 1000.0 : 0;
+  double used_s = boot_s;
+  for (const RepeatSplitter::Repetition& rep : splitter.repetitions()) {
+    if (out.size() >= wanted) break;
+    RunResult r = base;
+    VmOutcome o = vm;
+    if (rep.end) {
+      // Ended in a VM still up: only the repetition's own time counts.
+      uint64_t ms = rep.end->t_ms > rep.begin_ms ? rep.end->t_ms - rep.begin_ms : 0;
+      o.wall_time = std::chrono::milliseconds(ms);
+      o.end = VmEnd::kPoweredOff;
+    } else {
+      // The VM ended during it: what is left of the VM's time.
+      double left = std::max(0.0, vm.wall_time.count() / 1000.0 - used_s);
+      o.wall_time = std::chrono::milliseconds(static_cast<int64_t>(left * 1000));
+    }
+    if (!out.empty()) o.boot_time.reset();
+    fill_run_result(r, spec, *rep.collector, o, notes);
+    if (out.empty()) r.boot_s = boot_s;
+    used_s += o.wall_time.count() / 1000.0;
+    for (const std::string& p : rep.problems) r.diagnostics.push_back(p);
+    if (rep.end && !rep.end->next && rep.end->ok && !rep.end->sched_state.empty() &&
+        rep.end->sched_state != "disabled")
+      r.diagnostics.push_back("sched_ext state read '" + rep.end->sched_state +
+                              "' after this repetition, not 'disabled': the guest ended this VM");
+    numbered(r, static_cast<unsigned>(out.size()) + 1);
+    out.push_back(std::move(r));
+  }
+  if (!out.empty())
+    for (const std::string& p : splitter.problems()) out.back().diagnostics.push_back(p);
+  return out;
+}
+
+unsigned repetitions_for_next_vm(const VmOutcome& vm, unsigned ran, unsigned left) {
+  (void)ran;  // every boot accounts for at least one repetition, so this ends
+  if (left == 0) return 0;
+  if (vm.end == VmEnd::kQemuFailedToStart || vm.end == VmEnd::kInterrupted) return 0;
+  return left;
+}
+
+Result<RepeatRun> run_test_repeated(db::Store& store, const TestSpec& spec, const KernelRecord& kernel,
+                                    const PipelineOptions& opts, unsigned repeat) {
+  RepeatRun out;
+  RunResult base = new_run_result(spec, kernel, opts);
+  unsigned left = repeat;
+  while (left > 0) {
+    auto prepared = prepare_run(store, spec, kernel, opts, left);
+    if (!prepared) {
+      if (out.runs.empty()) return tl::unexpected(prepared.error());
+      break;
+    }
+    ++out.vms;
+    const unsigned done_before = static_cast<unsigned>(out.runs.size());
+    auto progress = [&](const std::string& s) {
+      if (opts.progress) opts.progress(spec.name + ": " + s);
+    };
+    RepeatSplitter splitter;
+    std::string job_frame = proto::encode_message(prepared->job);
+    bool sent = false;
+    VmCallbacks cb;
+    cb.on_port_connected = [&](Vm& vm, const std::string& port) {
+      if (port == kControlPort && !sent) sent = static_cast<bool>(vm.send(kControlPort, job_frame));
+    };
+    cb.on_port_data = [&](Vm&, const std::string& port, const char* data, size_t len) {
+      if (port != kResultsPort) return;
+      size_t reps = splitter.repetitions().size();
+      std::string before = splitter.stage();
+      splitter.feed(data, len);
+      if (splitter.repetitions().size() != reps || splitter.stage() != before)
+        progress(fmt::format("run {}/{} (vm {}): {}", done_before + std::max<size_t>(splitter.repetitions().size(), 1),
+                             repeat, out.vms, splitter.stage()));
+    };
+    progress(fmt::format("booting {} ({}) for {} of {} runs", kernel.version, base.topology, left, repeat));
+    auto outcome = run_vm(prepared->cfg, cb);
+    if (!outcome) {
+      if (out.runs.empty()) return tl::unexpected(outcome.error());
+      break;
+    }
+    splitter.finish();
+    auto results = boot_results(base, spec, splitter, *outcome, prepared->notes, out.vms, done_before + 1, left);
+    unsigned ran = static_cast<unsigned>(results.size());
+    for (RunResult& r : results) out.runs.push_back(std::move(r));
+    left -= std::min(left, ran);
+    unsigned next = repetitions_for_next_vm(*outcome, ran, left);
+    if (next == 0) break;
+    left = next;
+  }
+  out.skipped = repeat - static_cast<unsigned>(out.runs.size());
+  return out;
+}
+
+RepeatTally tally_repeat(const std::vector<RunResult>& runs, unsigned skipped) {
+  RepeatTally t;
+  t.runs = static_cast<unsigned>(runs.size()) + skipped;
+  t.skipped = skipped;
+  std::vector<std::string> keys;
+  for (const RunResult& r : runs) {
+    if (r.passed) {
+      ++t.passed;
+    } else if (r.exit) {
+      ++t.failed;
+      std::string key = signature_of(*r.exit).key();
+      auto at = std::find(keys.begin(), keys.end(), key);
+      if (at == keys.end()) {
+        keys.push_back(key);
+        t.signatures.emplace_back(r.exit->summary(), 1);
+      } else {
+        ++t.signatures[static_cast<size_t>(at - keys.begin())].second;
+      }
+    } else {
+      ++t.other;
+    }
+  }
+  return t;
+}
+
+std::string RepeatTally::line() const {
+  std::string sigs;
+  for (const auto& [summary, n] : signatures)
+    sigs += (sigs.empty() ? "" : "; ") + (signatures.size() > 1 ? fmt::format("{} x ", n) : "") + summary;
+  return fmt::format("{} runs: {} failed{}, {} other, {} passed, {} skipped", runs, failed,
+                     sigs.empty() ? "" : " (signature " + sigs + ")", other, passed, skipped);
+}
+
+std::vector<size_t> distinct_failures(const std::vector<RunResult>& runs) {
+  std::vector<size_t> out;
+  std::vector<std::string> seen;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const RunResult& r = runs[i];
+    if (r.passed) continue;
+    std::string key = r.exit ? "sig:" + signature_of(*r.exit).key() : "other:" + r.failure_kind + ":" + r.reason;
+    if (std::find(seen.begin(), seen.end(), key) != seen.end()) continue;
+    seen.push_back(key);
+    out.push_back(i);
+  }
+  return out;
+}
+
+}  // namespace ktstr::cmd
