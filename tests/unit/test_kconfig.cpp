@@ -128,6 +128,8 @@ TEST(KernelBuildKey, DirectoryIdFollowsContentNamesAndModesButNotTimesOrDotGit) 
   namespace fs = std::filesystem;
   auto tmp = temp_dir();
   const std::string d = tmp.path() + "/src";
+  ASSERT_TRUE(make_dirs(d + "/kernel/sched"));
+  ASSERT_TRUE(make_dirs(d + "/.git"));
   ASSERT_TRUE(write_file_atomic(d + "/Makefile", "all:\n"));
   ASSERT_TRUE(write_file_atomic(d + "/kernel/sched/ext.c", "int x;\n"));
   auto id = directory_tree_id(d);
