@@ -96,6 +96,7 @@ const std::vector<RequiredOption>& required_kconfig_options() {
   static const std::vector<RequiredOption> options = {
       {"SCHED_CLASS_EXT", "sched_ext itself"},
       {"BPF_SYSCALL", "loading BPF schedulers and probes"},
+      {"NET", "libbpf's feature probes load socket filter programs"},
       {"BPF_JIT", "sched_ext needs the BPF JIT"},
       {"DEBUG_INFO_BTF", "sched_ext and CO-RE need the kernel's BTF"},
       {"SMP", "multi-CPU topologies"},
