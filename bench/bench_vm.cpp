@@ -53,7 +53,12 @@ constexpr const char* kUsage =
     "  REPS        repetitions of each measurement (1-100, default 3)\n"
     "  --only S    comma-separated sections: boot, crash, repro, memory, repeat\n"
     "              (default: all; the bare boot is always measured)\n"
-    "  -h, --help  show this help\n";
+    "  -h, --help  show this help\n"
+    "\n"
+    "ktstr-bench-vm --bare-boot KERNEL KERNEL... [--reps N]\n"
+    "  only the bare boot of each KERNEL (a cached kernel's id, name or version, or a\n"
+    "  bzImage path), interleaved, N times each (default 5): mean and best, and each\n"
+    "  kernel's mean against the first's (e.g. a built kernel against the cloud one).\n";
 
 const std::vector<std::string> kSections = {"boot", "crash", "repro", "memory", "repeat"};
 std::vector<std::string> g_only;  // empty: every section
@@ -143,9 +148,95 @@ int bench_repeat(double bare) {
   return 0;
 }
 
+// A kernel argument of --bare-boot: a path, else a cached kernel's id, id
+// prefix, name or version (as `ktstr kernel list` shows them).
+std::string kernel_image_of(const std::string& ref, const nlohmann::json& kernels) {
+  if (path_exists(ref)) return ref;
+  for (auto& k : kernels)
+    if (k.value("id", "") == ref || k.value("name", "") == ref || k.value("version", "") == ref ||
+        k.value("id", "").rfind(ref, 0) == 0)
+      return k.value("image", "");
+  return "";
+}
+
+Result<std::string> bare_initramfs(const std::string& dir) {
+  return build_initramfs_cached(
+      {InitramfsEntry::file_from_host("init", bin_dir() + "/ktstr-bench-poweroff-init", 0755),
+       InitramfsEntry::directory("dev")},
+      dir);
+}
+
+// Seconds from QEMU's start to its exit after the init powered off; -1 on failure.
+double bare_boot(const std::string& image, const std::string& initrd, const std::string& topo) {
+  VmConfig cfg;
+  cfg.kernel_image = image;
+  cfg.initramfs = initrd;
+  cfg.topology = *Topology::parse(topo);
+  cfg.memory_mb = 256;
+  auto t0 = Clock::now();
+  auto out = run_vm(cfg, {});
+  if (!out || out->end != VmEnd::kPoweredOff) return -1;
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+int bare_boot_compare(int argc, char** argv) {
+  std::vector<std::string> refs;
+  int reps = 5;
+  for (int i = 2; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--reps" && i + 1 < argc) {
+      reps = std::atoi(argv[++i]);
+    } else if (!a.empty() && a[0] == '-') {
+      std::fprintf(stderr, "ktstr-bench-vm: error: unknown option '%s'\nhint: see 'ktstr-bench-vm --help'\n", a.c_str());
+      return 2;
+    } else {
+      refs.push_back(a);
+    }
+  }
+  if (refs.empty() || reps < 1 || reps > 100) {
+    std::fprintf(stderr, "ktstr-bench-vm: error: --bare-boot needs kernels and --reps 1-100\n"
+                         "hint: ktstr-bench-vm --bare-boot KERNEL KERNEL... [--reps N]\n");
+    return 2;
+  }
+  auto list = run({bin_dir() + "/ktstr", "kernel", "list", "--json"});
+  auto kernels = list && list->ok() ? nlohmann::json::parse(list->out, nullptr, false) : nlohmann::json::array();
+  std::vector<std::string> images;
+  for (const auto& r : refs) {
+    images.push_back(kernel_image_of(r, kernels));
+    if (images.back().empty()) {
+      std::fprintf(stderr, "ktstr-bench-vm: error: no kernel '%s'\nhint: see 'ktstr kernel list'\n", r.c_str());
+      return 2;
+    }
+  }
+  auto tmp = TempDir::create("ktstr-bench");
+  if (!tmp) return 2;
+  auto initrd = bare_initramfs(tmp->path());
+  if (!initrd) {
+    std::fprintf(stderr, "bench: %s\n", initrd.error().msg.c_str());
+    return 2;
+  }
+  std::vector<double> total(images.size(), 0), best(images.size(), 1e9);
+  for (int i = 0; i < reps; ++i)
+    for (size_t k = 0; k < images.size(); ++k) {
+      double s = bare_boot(images[k], *initrd, "1n1l2c1t");
+      if (s < 0) {
+        std::fprintf(stderr, "bench: the bare boot of '%s' did not power off\n", refs[k].c_str());
+        return 1;
+      }
+      std::printf("run %d: %s %.2fs\n", i + 1, refs[k].c_str(), s);
+      total[k] += s;
+      best[k] = std::min(best[k], s);
+    }
+  for (size_t k = 0; k < images.size(); ++k)
+    std::printf("%s: bare boot mean %.2fs, best %.2fs, %.2f x %s\n", refs[k].c_str(), total[k] / reps, best[k],
+                total[k] / total[0], refs[0].c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "--bare-boot") return bare_boot_compare(argc, argv);
   int reps = parse_args(argc, argv);
   if (reps == -1) return 0;
   if (reps < 0) return 2;

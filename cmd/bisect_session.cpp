@@ -116,8 +116,11 @@ Status BisectSession::preflight() {
   target_.reset_reported();
   if (!bad) return tl::unexpected(bad.error());
   if (bad->ok) return {};
-  if (params_.target.kind != "sched")
+  if (params_.target.kind == "kernel-range")
     return fail("kernel " + target_.bad() + " cannot be used: " + bad->detail, "see 'ktstr kernel list'");
+  if (params_.target.kind == "kernel-repo")
+    return fail("the bad end " + short_id(target_.bad()) + " does not build a kernel ktstr can use: " + bad->detail,
+                "pick a bad commit that builds (see 'ktstr kernel build --repo ... --commit ...')");
   auto good = target_.prepare(target_.good().front(), test, progress);
   target_.reset_reported();
   if (!good) return tl::unexpected(good.error());

@@ -4,6 +4,7 @@
 #include "gitrepo/repo.hpp"
 #include "kbuild/bzimage.hpp"
 #include "kbuild/debian_fetch.hpp"
+#include "kbuild/kernel_build.hpp"
 #include "kbuild/kernel_cache.hpp"
 #include "schedbuild/builder.hpp"
 
@@ -254,6 +255,117 @@ class KernelRangeTarget : public BisectTarget {
   std::map<std::string, KernelRecord> kernels_;
 };
 
+// Kernel commits of a git repository: each candidate is built with
+// `ktstr kernel build` (cached by tree, config and compiler; one shared
+// build directory, so the next candidate rebuilds incrementally) and the
+// test runs on it. A commit that does not build, or whose config lacks what
+// ktstr needs (before sched_ext), is a skip.
+class KernelRepoTarget : public BisectTarget {
+ public:
+  static Result<std::unique_ptr<BisectTarget>> open(db::Store& store, const TargetParams& p) {
+    auto t = std::unique_ptr<KernelRepoTarget>(new KernelRepoTarget(store, p));
+    std::error_code ec;
+    std::string abs = std::filesystem::absolute(p.repo, ec).lexically_normal().string();
+    if (!abs.empty() && abs.back() == '/') abs.pop_back();
+    auto repo = gitrepo::Repo::open(abs);
+    if (!repo) return tl::unexpected(Error(repo.error().msg, "give --kernel-repo the directory of a kernel git clone"));
+    t->repo_ = std::move(*repo);
+    t->params_.repo = t->repo_->path();
+    auto bad = t->repo_->resolve(p.bad);
+    if (!bad) return tl::unexpected(Error(bad.error().msg, "name a branch, tag or commit of '" + abs + "' with --bad"));
+    t->bad_ = *bad;
+    for (auto& g : p.good) {
+      auto id = t->repo_->resolve(g);
+      if (!id) return tl::unexpected(Error(id.error().msg, "name a branch, tag or commit of '" + abs + "' with --good"));
+      auto anc = t->repo_->is_ancestor(*id, t->bad_);
+      if (!anc) return tl::unexpected(anc.error());
+      if (!*anc)
+        return fail("good commit '" + g + "' is not an ancestor of bad commit '" + p.bad + "'",
+                    "bisect looks for a change between an older good and a newer bad commit; swap them, or use --fixed");
+      t->good_.push_back(*id);
+    }
+    auto range = t->repo_->range(t->bad_, t->good_, p.first_parent);
+    if (!range) return tl::unexpected(range.error());
+    if (range->empty()) return fail("no commits between '" + p.good.front() + "' and '" + p.bad + "'");
+    for (auto& c : *range) {
+      t->nodes_.push_back(bisect::CommitNode{c.id, c.parents});
+      t->info_[c.id] = c;
+    }
+    return std::unique_ptr<BisectTarget>(std::move(t));
+  }
+
+  const std::vector<bisect::CommitNode>& candidates() const override { return nodes_; }
+  const std::string& bad() const override { return bad_; }
+  const std::vector<std::string>& good() const override { return good_; }
+
+  CommitLabel label(const std::string& id) override {
+    CommitLabel l;
+    l.id = id;
+    l.short_id = short_id(id);
+    auto it = info_.find(id);
+    if (it == info_.end()) {
+      auto i = repo_->info(id);
+      if (!i) return l;
+      it = info_.emplace(id, *i).first;
+    }
+    l.subject = it->second.subject;
+    l.author = it->second.author;
+    l.time = it->second.time;
+    return l;
+  }
+
+  Result<PreparedRun> prepare(const std::string& id, const TestSpec& test, BisectProgress progress) override {
+    const bool first = reported_.insert(id).second;
+    PreparedRun r;
+    auto known = built_.find(id);
+    if (known == built_.end()) {
+      if (progress) progress("building kernel " + short_id(id));
+      kbuild::KernelBuildRequest req;
+      req.repo = params_.repo;
+      req.commit = id;
+      auto b = kbuild::build_kernel(store_, req);
+      if (!b) {
+        // This commit's tree cannot be built for ktstr (e.g. no sched_ext yet).
+        r.build = "failed";
+        r.detail = b.error().msg;
+        return r;
+      }
+      if (!b->cached) ++builds_;
+      known = built_.emplace(id, *b).first;
+    }
+    const kbuild::KernelBuildResult& b = known->second;
+    if (!b.ok) {
+      r.build = "failed";
+      r.detail = b.error_excerpt.empty() ? "kernel build failed (log: " + b.log_path + ")" : one_line(b.error_excerpt);
+      return r;
+    }
+    r.build = (b.cached || !first) ? "cached" : "built";
+    r.kernel = b.kernel;
+    r.detail = "kernel " + b.kernel.id;
+    r.spec = test;
+    r.ok = true;
+    return r;
+  }
+
+  std::vector<std::string> parents(const std::string& id) const override {
+    auto it = info_.find(id);
+    if (it == info_.end()) return {};
+    if (params_.first_parent && !it->second.parents.empty()) return {it->second.parents.front()};
+    return it->second.parents;
+  }
+
+ private:
+  KernelRepoTarget(db::Store& store, TargetParams p) : store_(store), params_(std::move(p)) {}
+  db::Store& store_;
+  TargetParams params_;
+  std::unique_ptr<gitrepo::Repo> repo_;
+  std::string bad_;
+  std::vector<std::string> good_;
+  std::vector<bisect::CommitNode> nodes_;
+  std::map<std::string, gitrepo::CommitInfo> info_;
+  std::map<std::string, kbuild::KernelBuildResult> built_;
+};
+
 // "7.3" matches 7.3 and 7.3.x; "7.3.4" only itself.
 bool version_matches(const std::string& v, const std::string& want) {
   return v == want || v.rfind(want + ".", 0) == 0;
@@ -309,6 +421,7 @@ Result<std::pair<std::string, FdLock>> claim_worktree(const std::string& base) {
 Result<std::unique_ptr<BisectTarget>> open_target(db::Store& store, const TargetParams& p) {
   if (p.kind == "sched") return SchedTarget::open(store, p);
   if (p.kind == "kernel-range") return KernelRangeTarget::open(store, p);
+  if (p.kind == "kernel-repo") return KernelRepoTarget::open(store, p);
   return fail("unknown bisect kind '" + p.kind + "'");
 }
 

@@ -1,5 +1,6 @@
 // What `ktstr bisect` bisects over: scheduler commits (a git repository, a
-// build command and its artifact) or a ladder of prebuilt kernel versions.
+// build command and its artifact), a ladder of prebuilt kernel versions, or
+// kernel commits (a git repository, each commit built by kbuild/kernel_build).
 // A target lists the candidates as a graph for bisect::CandidateGraph and
 // turns one candidate into a runnable test (checkout + build, or a kernel).
 #pragma once
@@ -42,8 +43,8 @@ struct PreparedRun {
 
 // Everything a target needs, kept in the session's params for resume.
 struct TargetParams {
-  std::string kind;                     // "sched" | "kernel-range"
-  // sched
+  std::string kind;                     // "sched" | "kernel-range" | "kernel-repo"
+  // sched (and kernel-repo: repo, good, bad, first_parent)
   std::string repo;
   std::vector<std::string> good;        // as given
   std::string bad;

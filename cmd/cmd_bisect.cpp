@@ -191,7 +191,7 @@ int cmd_bisect(Context& ctx, const std::vector<std::string>& argv) {
   app.add_option("--build", a.build, "command that builds the scheduler in a checkout (no shell; quoted words)");
   app.add_option("--artifact", a.artifact, "the built scheduler binary, relative to the checkout");
   app.add_option("--kernel-range", a.kernel_range, "bisect prebuilt kernel versions A..B (e.g. 6.17..7.3)");
-  app.add_option("--kernel-repo", a.kernel_repo, "bisect kernel commits (needs 'ktstr kernel build': not yet)");
+  app.add_option("--kernel-repo", a.kernel_repo, "bisect kernel commits of this git repository (each built with 'ktstr kernel build')");
   app.add_option("--spec", a.spec, "the test to run (default: the crash's own test)");
   app.add_option("-E,--filter", a.filters, "pick one test of --spec (or of a spec --signature), nextest style")
       ->allow_extra_args(false);
@@ -214,9 +214,6 @@ int cmd_bisect(Context& ctx, const std::vector<std::string>& argv) {
   if (targets != 1)
     throw Fatal(Error("bisect: give exactly one of --sched-repo, --kernel-range, --kernel-repo",
                       "see 'ktstr bisect --help'"));
-  if (!a.kernel_repo.empty())
-    throw Fatal(Error("bisecting kernel commits needs 'ktstr kernel build', which is not available yet",
-                      "bisect prebuilt kernel versions with --kernel-range A..B"));
   if (!(a.opt.confidence > 0 && a.opt.confidence < 1))
     throw Fatal(Error("--confidence must be between 0 and 1", "e.g. --confidence 0.95"));
   if (a.opt.confirm_runs < 1 || a.opt.confirm_runs > 100)
@@ -235,6 +232,19 @@ int cmd_bisect(Context& ctx, const std::vector<std::string>& argv) {
     tp.bad = a.bad;
     tp.build = a.build;
     tp.artifact = a.artifact;
+    tp.first_parent = a.first_parent;
+  } else if (!a.kernel_repo.empty()) {
+    tp.kind = "kernel-repo";
+    if (a.good.empty() || a.bad.empty())
+      throw Fatal(Error("bisect: --kernel-repo needs --good and --bad", "e.g. --good v6.12 --bad sched_ext/for-next"));
+    if (!a.build.empty() || !a.artifact.empty())
+      throw Fatal(Error("bisect: --kernel-repo takes no --build or --artifact",
+                        "each commit is built with 'ktstr kernel build'"));
+    if (a.opt.verify_culprit)
+      throw Fatal(Error("--verify-culprit is not available for kernel commits", "verify the culprit by hand"));
+    tp.repo = a.kernel_repo;
+    tp.good = a.good;
+    tp.bad = a.bad;
     tp.first_parent = a.first_parent;
   } else {
     tp.kind = "kernel-range";
@@ -255,16 +265,16 @@ int cmd_bisect(Context& ctx, const std::vector<std::string>& argv) {
     tp.kernel = !a.kernel.empty() ? a.kernel : !sig.kernel_ref.empty() ? sig.kernel_ref : sig.test->kernel;
   } else {
     if (!a.kernel.empty())
-      throw Fatal(Error("--kernel does not go with --kernel-range", "the range names the kernels"));
+      throw Fatal(Error("--kernel does not go with --" + tp.kind, "the bisect builds or names the kernels"));
     if (!sig.test->uses_bpf_scheduler())
       throw Fatal(Error("test '" + sig.test->name + "' runs no sched_ext scheduler", "give a test with a scheduler via --spec"));
     value_or_die(check_scheduler(*sig.test));
-    tp.versions = value_or_die(known_kernel_versions(store));
+    if (tp.kind == "kernel-range") tp.versions = value_or_die(known_kernel_versions(store));
   }
   auto target = value_or_die(open_target(store, tp));
   // Resume must see the same commits even when branches move.
   tp.bad = target->bad();
-  if (tp.kind == "sched") tp.good = target->good();
+  if (tp.kind != "kernel-range") tp.good = target->good();
 
   SessionParams params;
   params.target = tp;

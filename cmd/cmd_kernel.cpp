@@ -4,7 +4,11 @@
 #include "core/fs.hpp"
 #include "core/result.hpp"
 #include "db/store.hpp"
+#include "cmd/progress.hpp"
+#include "kbuild/kernel_build.hpp"
 #include "kbuild/kernel_cache.hpp"
+
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
@@ -23,7 +27,7 @@ const char* kKernelFooter =
     "REF (for rm, and --kernel elsewhere): an id, a unique id prefix, a version\n"
     "(7.3.4, or 6.17 for the newest 6.17.x cached) or a name.";
 
-const std::vector<std::string> kSubcommands = {"fetch", "add", "list", "rm"};
+const std::vector<std::string> kSubcommands = {"fetch", "add", "build", "list", "rm", "gc"};
 
 void progress_line(const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); }
 
@@ -102,6 +106,83 @@ int list_kernels(db::Store& store, bool json) {
   return kExitOk;
 }
 
+std::string minutes_seconds(double seconds) {
+  const long s = static_cast<long>(seconds);
+  return s >= 60 ? fmt::format("{}m{:02}s", s / 60, s % 60) : fmt::format("{}s", s);
+}
+
+std::string progress_text(const kbuild::KernelBuildProgress& p) {
+  std::string s = "kernel build: " + p.phase;
+  if (p.phase == "compile" || p.phase == "link") {
+    s += p.estimate ? fmt::format(", {}/~{} objects", p.objects, p.estimate) : fmt::format(", {} objects", p.objects);
+  } else if (p.phase == "waiting") {
+    s += " for another build of this source";
+  }
+  return s + ", " + minutes_seconds(p.elapsed);
+}
+
+// On a terminal one updating line; otherwise a line per phase and one a minute.
+class BuildProgressView {
+ public:
+  explicit BuildProgressView(bool json) : tty_(::isatty(STDERR_FILENO) != 0 && !json), json_(json), line_(tty_) {}
+  void operator()(const kbuild::KernelBuildProgress& p) {
+    if (tty_) return line_.update(progress_text(p));
+    if (json_) return;
+    if (p.phase != last_phase_ || p.elapsed - last_print_ >= 60) {
+      std::fprintf(stderr, "%s\n", progress_text(p).c_str());
+      last_phase_ = p.phase;
+      last_print_ = p.elapsed;
+    }
+  }
+  void clear() { line_.clear(); }
+
+ private:
+  bool tty_;
+  bool json_;
+  Progress line_;
+  std::string last_phase_;
+  double last_print_ = 0;
+};
+
+nlohmann::json build_json(const kbuild::KernelBuildResult& r) {
+  nlohmann::json j = {{"ok", r.ok}, {"cached", r.cached}, {"seconds", r.seconds}, {"log", r.log_path},
+                      {"dropped_settings", r.dropped}};
+  if (r.ok) {
+    j["kernel"] = to_json(r.kernel);
+    j["key"] = r.build.key;
+    j["tree"] = r.build.tree_id;
+    j["source"] = r.build.source;
+    j["commit"] = r.build.commit_id;
+    j["dirty"] = r.build.dirty;
+    j["build_dir"] = r.build.build_dir;
+    j["build_seconds"] = static_cast<double>(r.build.duration_ms) / 1000.0;
+  } else {
+    j["error_excerpt"] = r.error_excerpt;
+  }
+  return j;
+}
+
+int build_kernel(db::Store& store, const kbuild::KernelBuildRequest& req, bool json) {
+  BuildProgressView view(json);
+  auto r = value_or_die(kbuild::build_kernel(store, req, [&](const kbuild::KernelBuildProgress& p) { view(p); }));
+  view.clear();
+  for (const auto& d : r.dropped)
+    std::fprintf(stderr, "warning: kconfig did not keep %s (an unmet dependency or an unknown option)\n", d.c_str());
+  if (json) {
+    std::cout << build_json(r).dump(2) << "\n";
+    return r.ok ? kExitOk : kExitTestFailed;
+  }
+  if (!r.ok) {
+    std::fprintf(stderr, "ktstr: error: the kernel build failed after %s\n%s", minutes_seconds(r.seconds).c_str(),
+                 r.error_excerpt.c_str());
+    std::fprintf(stderr, "hint: the whole log is '%s'\n", r.log_path.c_str());
+    return kExitTestFailed;
+  }
+  std::cout << fmt::format("{} {} ({}, {})\n", r.kernel.id, r.kernel.version, r.kernel.source,
+                           r.cached ? "cached: nothing built" : "built in " + minutes_seconds(r.seconds));
+  return kExitOk;
+}
+
 }  // namespace
 
 int cmd_kernel(db::Store& store, const std::vector<std::string>& args) {
@@ -124,6 +205,21 @@ int cmd_kernel(db::Store& store, const std::vector<std::string>& args) {
   add->add_option("--name", add_name, "a name to refer to it by");
   add->add_flag("--json", add_json, "print the cached kernel as JSON");
 
+  kbuild::KernelBuildRequest build_req;
+  bool build_json_out = false;
+  auto* build = app.add_subcommand("build", "build a kernel for ktstr from a source tree or a git commit, and cache it");
+  build->add_option("--source", build_req.source_dir, "a kernel source tree (built out of tree; never written to)");
+  build->add_option("--repo", build_req.repo, "a git repository holding a kernel tree (with --commit)");
+  build->add_option("--commit", build_req.commit, "the revision of --repo to build (checked out under the cache)");
+  build->add_option("--config", build_req.config_fragment, "a config fragment applied on top of ktstr's");
+  build->add_option("--jobs,-j", build_req.jobs, "parallel make jobs (default: the number of CPUs)");
+  build->add_option("--name", build_req.name, "a name to refer to the kernel by");
+  build->add_flag("--json", build_json_out, "print the result as JSON");
+
+  size_t gc_keep = 0;
+  auto* gc = app.add_subcommand("gc", "remove built kernels but the newest N, and unused build directories");
+  gc->add_option("--keep", gc_keep, "how many built kernels to keep")->required();
+
   bool list_json = false;
   auto* list = app.add_subcommand("list", "list cached kernels, flagging CORRUPT entries");
   list->add_flag("--json", list_json, "print a JSON array");
@@ -133,10 +229,11 @@ int cmd_kernel(db::Store& store, const std::vector<std::string>& args) {
   rm->add_option("REF", rm_ref, "id, unique id prefix, version or name")->required();
 
   if (args.empty())
-    throw Fatal(Error("kernel: a subcommand is required", "use fetch, add, list or rm; see 'ktstr kernel --help'"));
+    throw Fatal(Error("kernel: a subcommand is required",
+                      "use fetch, add, build, list, rm or gc; see 'ktstr kernel --help'"));
   const bool known = std::find(kSubcommands.begin(), kSubcommands.end(), args[0]) != kSubcommands.end();
   if (!known && args[0].rfind('-', 0) != 0)
-    throw Fatal(Error("kernel: '" + args[0] + "' is not a kernel command", "use fetch, add, list or rm"));
+    throw Fatal(Error("kernel: '" + args[0] + "' is not a kernel command", "use fetch, add, build, list, rm or gc"));
   if (!parse_command_line(app, args, "kernel")) return kExitOk;
 
   if (*fetch) {
@@ -148,10 +245,23 @@ int cmd_kernel(db::Store& store, const std::vector<std::string>& args) {
     opts.name = add_name;
     auto k = value_or_die(kbuild::add_kernel(store, add_path, opts));
     print_record(k, add_json);
+  } else if (*build) {
+    if (build_req.source_dir.empty() == build_req.repo.empty())
+      throw Fatal(Error("kernel build: give either --source DIR or --repo DIR --commit REV",
+                        "see 'ktstr kernel build --help'"));
+    if (!build_req.repo.empty() && build_req.commit.empty())
+      throw Fatal(Error("kernel build: --repo needs --commit", "give the revision to build, e.g. --commit HEAD"));
+    if (build_req.repo.empty() && !build_req.commit.empty())
+      throw Fatal(Error("kernel build: --commit needs --repo", "give the repository with --repo DIR"));
+    return build_kernel(store, build_req, build_json_out);
+  } else if (*gc) {
+    auto removed = value_or_die(kbuild::gc_kernel_builds(store, gc_keep));
+    for (const auto& what : removed) std::cout << "removed " << what << "\n";
+    if (removed.empty()) std::cout << "nothing to remove\n";
   } else if (*list) {
     return list_kernels(store, list_json);
   } else if (*rm) {
-    auto k = value_or_die(kbuild::remove_kernel(store, rm_ref));
+    auto k = value_or_die(kbuild::remove_kernel(store, rm_ref));  // with its build directories
     std::cout << fmt::format("removed {} {}\n", k.id, k.version);
   }
   return kExitOk;

@@ -8,7 +8,7 @@ namespace ktstr::cmd {
 const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
       {"test", cmd_test, kNeedsNothing, "run test specs in VMs and report"},
-      {"kernel", cmd_kernel_entry, kNeedsNothing, "manage the kernel cache (fetch, add, list, rm)"},
+      {"kernel", cmd_kernel_entry, kNeedsNothing, "manage the kernel cache (fetch, add, build, list, rm, gc)"},
       {"repro", cmd_repro, kNeedsNothing, "replay a recorded crash with probes attached"},
       {"pin", cmd_pin, kNeedsNothing, "write a regression test from a crash signature"},
       {"crash", cmd_crash, kNeedsNothing, "browse recorded crashes (list, show)"},

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -49,6 +50,12 @@ Result<Completed> run(const std::vector<std::string>& argv, SpawnOptions opts = 
 // Wait for a spawned child; returns the shell-style status. `timeout`: kill
 // with SIGKILL once it passes and return 128+9.
 int wait_child(pid_t pid, std::optional<std::chrono::milliseconds> timeout = std::nullopt);
+
+// Wait for a spawned child that starts children of its own (make, a build
+// script); at the deadline kill it and every process below it, returning
+// 128+9. `tick` (when given) runs about every `tick_every` meanwhile.
+int wait_process_tree(pid_t pid, std::chrono::milliseconds timeout, const std::function<void()>& tick = {},
+                      std::chrono::milliseconds tick_every = std::chrono::milliseconds(250));
 
 // Kill (SIGKILL) and reap a child; safe to call twice.
 void kill_child(pid_t pid);

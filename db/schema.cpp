@@ -167,12 +167,34 @@ Status rewrite_crash_signatures(sqlite3* db) {
   return {};
 }
 
+// Version 6: the kernel build cache index (db/kernel_builds.hpp, kbuild/kernel_build.hpp).
+constexpr const char* kV6KernelBuilds = R"sql(
+CREATE TABLE kernel_builds (
+  key           TEXT PRIMARY KEY NOT NULL,
+  request_key   TEXT NOT NULL DEFAULT '',
+  kernel_id     TEXT NOT NULL,
+  tree_id       TEXT NOT NULL,
+  source        TEXT NOT NULL DEFAULT '',
+  commit_id     TEXT NOT NULL DEFAULT '',
+  dirty         INTEGER NOT NULL DEFAULT 0,
+  config_sha256 TEXT NOT NULL DEFAULT '',
+  compiler      TEXT NOT NULL DEFAULT '',
+  build_dir     TEXT NOT NULL DEFAULT '',
+  worktree      TEXT NOT NULL DEFAULT '',
+  duration_ms   INTEGER NOT NULL DEFAULT 0,
+  created_at    INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX kernel_builds_by_request ON kernel_builds(request_key);
+CREATE INDEX kernel_builds_by_kernel ON kernel_builds(kernel_id);
+)sql";
+
 constexpr Migration kMigrations[] = {
     {"kernels and runs", kV1KernelsAndRuns},
     {"crashes", kV2Crashes},
     {"repros", kV3Repros},
     {"bisects and scheduler builds", kV4Bisects},
     {"crash signatures without directories", kV5SignatureFileNames, rewrite_crash_signatures},
+    {"kernel builds", kV6KernelBuilds},
     // later issues append here
 };
 

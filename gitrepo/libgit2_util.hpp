@@ -19,6 +19,10 @@ std::string git_error_text(int rc);
 
 std::string oid_hex(const git_oid& oid);
 
+// Write one blob at `path` (which must not exist): a symlink for
+// GIT_FILEMODE_LINK, else a file with git's modes (0777/0666 less the umask).
+Status write_blob(git_repository* repo, const git_oid& id, git_filemode_t filemode, const std::string& path);
+
 template <typename T, void (*Free)(T*)>
 struct Deleter {
   void operator()(T* p) const { Free(p); }

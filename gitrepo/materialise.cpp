@@ -34,21 +34,25 @@ bool is_within(const std::filesystem::path& inner, const std::filesystem::path& 
   return true;
 }
 
-Status write_blob(git_repository* repo, const git_tree_entry* e, const std::string& path) {
+}  // namespace
+
+namespace detail {
+
+Status write_blob(git_repository* repo, const git_oid& id, git_filemode_t filemode, const std::string& path) {
   git_blob* raw = nullptr;
-  if (int rc = git_blob_lookup(&raw, repo, git_tree_entry_id(e)); rc != 0)
+  if (int rc = git_blob_lookup(&raw, repo, &id); rc != 0)
     return fail("cannot read blob for '" + path + "': " + git_error_text(rc));
   BlobPtr blob(raw);
   const char* data = static_cast<const char*>(git_blob_rawcontent(blob.get()));
   const size_t size = static_cast<size_t>(git_blob_rawsize(blob.get()));
-  if (git_tree_entry_filemode(e) == GIT_FILEMODE_LINK) {
+  if (filemode == GIT_FILEMODE_LINK) {
     std::string target(data, size);
     if (::symlink(target.c_str(), path.c_str()) != 0)
       return fail("cannot create symlink '" + path + "': " + errno_text());
     return {};
   }
   // As git: 0777 or 0666, less the umask.
-  const mode_t mode = git_tree_entry_filemode(e) == GIT_FILEMODE_BLOB_EXECUTABLE ? 0777 : 0666;
+  const mode_t mode = filemode == GIT_FILEMODE_BLOB_EXECUTABLE ? 0777 : 0666;
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
   if (fd < 0) return fail("cannot create '" + path + "': " + errno_text());
   size_t done = 0;
@@ -65,6 +69,10 @@ Status write_blob(git_repository* repo, const git_tree_entry* e, const std::stri
   if (::close(fd) != 0) return fail("cannot write '" + path + "': " + errno_text());
   return {};
 }
+
+}  // namespace detail
+
+namespace {
 
 Status write_tree(git_repository* repo, const git_tree* tree, const std::string& dir) {
   const size_t count = git_tree_entrycount(tree);
@@ -89,7 +97,7 @@ Status write_tree(git_repository* repo, const git_tree* tree, const std::string&
       case GIT_FILEMODE_BLOB:
       case GIT_FILEMODE_BLOB_EXECUTABLE:
       case GIT_FILEMODE_LINK:
-        if (auto st = write_blob(repo, e, path); !st) return st;
+        if (auto st = write_blob(repo, *git_tree_entry_id(e), git_tree_entry_filemode(e), path); !st) return st;
         break;
       default:
         return fail("entry '" + path + "' has an unknown mode " + std::to_string(git_tree_entry_filemode(e)));
@@ -100,7 +108,7 @@ Status write_tree(git_repository* repo, const git_tree* tree, const std::string&
 
 }  // namespace
 
-Status Repo::materialise(git_tree* tree, const std::string& dir) {
+Status Repo::refuse_repository_dir(const std::string& dir) {
   namespace fs = std::filesystem;
   if (dir.empty()) return fail("no directory given");
   std::error_code ec;
@@ -127,9 +135,15 @@ Status Repo::materialise(git_tree* tree, const std::string& dir) {
   if (gitdir && is_within(target, *gitdir))
     return fail("'" + dir + "' is inside the git directory of the repository '" + path_ + "'",
                 "check out into a directory outside the repository");
-  if (auto st = remove_tree(target.string()); !st) return st;
-  if (auto st = make_dirs(target.string()); !st) return st;
-  return write_tree(repo_, tree, target.string());
+  return {};
+}
+
+Status Repo::materialise(git_tree* tree, const std::string& dir) {
+  if (auto st = refuse_repository_dir(dir); !st) return st;
+  const std::string target = std::filesystem::weakly_canonical(std::filesystem::absolute(dir)).string();
+  if (auto st = remove_tree(target); !st) return st;
+  if (auto st = make_dirs(target); !st) return st;
+  return write_tree(repo_, tree, target);
 }
 
 }  // namespace ktstr::gitrepo

@@ -68,9 +68,28 @@ class Repo {
   // conflicts (the message lists the conflicting paths).
   Result<std::string> revert_to(const std::string& commit, const std::string& onto, const std::string& dir);
 
+  // Like checkout_to, but a directory that already holds a tree this call
+  // wrote (its id is kept in <dir>/.ktstr-tree) only gets the files that
+  // differ between the two trees rewritten: unchanged files keep their
+  // mtimes, so an out-of-tree kernel build of `dir` rebuilds incrementally.
+  // Without a usable marker it is a full checkout_to. Returns the tree id.
+  Result<std::string> update_checkout(const std::string& commit, const std::string& dir);
+
+  // The work tree's HEAD commit and tree, and whether the work tree differs
+  // from HEAD (modified, staged, deleted or untracked files; ignored ones
+  // do not count). Error for a bare repository or an unborn HEAD.
+  struct WorkTreeState {
+    std::string head;
+    std::string tree;
+    bool dirty = false;
+  };
+  Result<WorkTreeState> work_tree_state();
+
  private:
   Repo(git_repository* repo, std::string path) : repo_(repo), path_(std::move(path)) {}
   Status materialise(git_tree* tree, const std::string& dir);
+  Status refuse_repository_dir(const std::string& dir);
+  Status apply_tree_diff(git_tree* from, git_tree* to, const std::string& dir);
   Status use_memory_odb();
 
   git_repository* repo_ = nullptr;

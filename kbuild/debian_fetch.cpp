@@ -498,4 +498,30 @@ Result<KernelRecord> fetch_debian_kernel(db::Store& store, const std::string& re
   return k;
 }
 
+Result<std::string> fetch_debian_linux_source(db::Store& store, const std::string& series, const std::string& dest_dir,
+                                              ProgressFn progress) {
+  auto say = [&](const std::string& line) {
+    if (progress) progress(line);
+  };
+  if (series.empty() || !looks_like_version(series))
+    return fail("'" + series + "' is not a kernel series", "give one like 7.3");
+  auto apt = prepare_apt(store.dir());
+  if (!apt) return fail(apt.error());
+  auto lock = lock_apt_state(*apt, say);
+  if (!lock) return fail(lock.error());
+  say(fmt::format("updating the package lists of {}...", fmt::join(kKernelSuites, ", ")));
+  if (auto r = run_tool(apt->argv("apt-get", {"-q", "update"})); !r) return fail(r.error());
+  const std::string package = "linux-source-" + series;
+  auto info = find_package(*apt, package);
+  if (!info) return fail(info.error());
+  if (!*info)
+    return fail("the archive has no '" + package + "'", "Debian ships linux-source-<series> for current series only");
+  if (auto r = make_dirs(dest_dir); !r) return fail(r.error());
+  if (auto s = fetch_and_unpack(*apt, apt->root, package, **info, dest_dir, say); !s) return fail(s.error());
+  const std::string tarball = first_file({fs::path(dest_dir) / "usr/src" / (package + ".tar.xz")});
+  if (tarball.empty())
+    return fail("no usr/src/" + package + ".tar.xz in '" + package + "'", "the Debian packaging may have changed");
+  return tarball;
+}
+
 }  // namespace ktstr::kbuild

@@ -58,4 +58,10 @@ Result<std::vector<DebianKernelPackage>> list_debian_kernels(db::Store& store, P
 Result<KernelRecord> fetch_debian_kernel(db::Store& store, const std::string& request,
                                          ProgressFn progress = {});
 
+// Debian's kernel source for a series ("7.3": linux-source-7.3, a tarball
+// inside the .deb), downloaded with the same private apt state and unpacked
+// into `dest_dir`. Returns the path of the tarball (linux-source-7.3.tar.xz).
+Result<std::string> fetch_debian_linux_source(db::Store& store, const std::string& series, const std::string& dest_dir,
+                                              ProgressFn progress = {});
+
 }  // namespace ktstr::kbuild

@@ -4,6 +4,7 @@
 #include "kbuild/btf_info.hpp"
 #include "kbuild/bzimage.hpp"
 #include "kbuild/debian_fetch.hpp"
+#include "kbuild/kernel_build.hpp"
 #include "core/staging_dir.hpp"
 #include "kbuild/vmlinux.hpp"
 
@@ -162,6 +163,8 @@ Result<KernelRecord> add_kernel(db::Store& store, const std::string& image_path,
   if (auto r = write_file_atomic(tmp + "/vmlinux", vm->elf); !r) return fail(r.error());
   if (!config.empty())
     if (auto r = write_file_atomic(tmp + "/config", config); !r) return fail(r.error());
+  for (const auto& [name, from] : opts.extra_files)
+    if (auto r = copy_file_atomic(from, tmp + "/" + name); !r) return fail(r.error());
   auto btf = inspect_btf_file(tmp + "/vmlinux");
   if (!btf) return fail(btf.error());
 
@@ -223,6 +226,7 @@ Result<KernelRecord> remove_kernel(db::Store& store, const std::string& ref) {
   // Row first: a crash in between leaves an orphan directory, never a row without files.
   if (auto r = store.remove_kernel(k.id); !r) return fail(r.error());
   if (auto r = remove_tree(kernel_dir(store, k.id)); !r) return fail(r.error());
+  if (auto r = forget_kernel_builds(store, k.id); !r) return fail(r.error());
   return k;
 }
 

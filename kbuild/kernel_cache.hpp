@@ -12,6 +12,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ktstr::kbuild {
@@ -21,6 +22,9 @@ struct AddOptions {
   std::string name;         // user label
   std::string source;       // empty: "file:<absolute image path>"
   std::string version;      // empty: from the image header
+  // More files for the entry (name in the entry, path to copy), staged with
+  // it: a built kernel's build.log.
+  std::vector<std::pair<std::string, std::string>> extra_files;
 };
 
 // Register a bzImage. Adding an image that is already cached (and intact)
@@ -46,7 +50,8 @@ Result<std::vector<KernelHealth>> list_kernels_checked(db::Store& store, bool ha
 // the candidates; nothing -> nullopt.
 Result<std::optional<KernelRecord>> find_cached_kernel(db::Store& store, const std::string& ref);
 
-// Remove a cached kernel's files and row. Returns what was removed.
+// Remove a cached kernel's files and row, and for a built kernel its build
+// rows and the build directories no other build uses. Returns what was removed.
 Result<KernelRecord> remove_kernel(db::Store& store, const std::string& ref);
 
 // What `--kernel REF` means everywhere: a cached kernel (as

@@ -9,19 +9,15 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <csignal>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
-#include <map>
-#include <thread>
 #include <mutex>
 #include <optional>
 
@@ -112,57 +108,6 @@ std::optional<BuildResult> cached_result(db::Store& store, const db::SchedBuildR
   return r;
 }
 
-// The processes below `root` (its children, theirs, ...), from /proc.
-std::vector<pid_t> descendants(pid_t root) {
-  std::multimap<pid_t, pid_t> children;  // ppid -> pid
-  std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator("/proc", ec)) {
-    const std::string name = e.path().filename().string();
-    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::ifstream in(e.path() / "stat");
-    std::string stat;
-    std::getline(in, stat);
-    // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-    const size_t close = stat.rfind(')');
-    if (close == std::string::npos) continue;
-    char state = 0;
-    long ppid = 0;
-    if (std::sscanf(stat.c_str() + close + 1, " %c %ld", &state, &ppid) != 2) continue;
-    children.emplace(static_cast<pid_t>(ppid), static_cast<pid_t>(std::stol(name)));
-  }
-  std::vector<pid_t> out;
-  std::vector<pid_t> todo = {root};
-  while (!todo.empty()) {
-    const pid_t p = todo.back();
-    todo.pop_back();
-    auto [lo, hi] = children.equal_range(p);
-    for (auto it = lo; it != hi; ++it) {
-      out.push_back(it->second);
-      todo.push_back(it->second);
-    }
-  }
-  return out;
-}
-
-// Waits for the build command; at the deadline kills it and everything it
-// started (make's compilers would otherwise outlive it), returning 128+9.
-int wait_build(pid_t pid, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    siginfo_t info{};
-    // WNOWAIT: the child stays a zombie, so its pid (and its children's
-    // parent link) stays valid until wait_child reaps it.
-    if (::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid)
-      return wait_child(pid);
-    if (std::chrono::steady_clock::now() >= deadline) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  ::kill(pid, SIGSTOP);  // no new children while the tree is collected
-  for (pid_t d : descendants(pid)) ::kill(d, SIGKILL);
-  kill_child(pid);
-  return 128 + SIGKILL;
-}
-
 // Staging directories left by a ktstr killed mid-build. Only old ones go:
 // a younger one may belong to a build running in another process.
 void remove_stale_staging(const std::string& parent) {
@@ -248,13 +193,13 @@ Result<BuildResult> build(db::Store& store, const BuildRequest& req) {
   opts.stdout_path = log + ".out";
   opts.stderr_path = "=stdout";
   const auto start = std::chrono::steady_clock::now();
-  // spawn + wait_build rather than run(): run() applies its timeout only
+  // spawn + wait_process_tree rather than run(): run() applies its timeout only
   // while it reads captured output (the output goes to the log here), and
   // kills only the command, not what it started.
   std::optional<Completed> done;
   std::string spawn_error;
   if (auto child = spawn(argv, opts); child)
-    done = Completed{wait_build(child->pid, req.timeout), {}, {}};
+    done = Completed{wait_process_tree(child->pid, req.timeout), {}, {}};
   else
     spawn_error = child.error().msg;
   const auto elapsed = std::chrono::steady_clock::now() - start;

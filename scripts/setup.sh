@@ -19,7 +19,8 @@ PKGS=(build-essential cmake ninja-build pkg-config git dpkg-dev
   libtomlplusplus-dev nlohmann-json3-dev libexpected-dev libarchive-dev
   libzstd-dev liblzma-dev zlib1g-dev liblz4-dev libssl-dev libelf-dev
   libgit2-dev libxxhash-dev libgtest-dev libgmock-dev libcap-dev
-  clang-16 llvm-16 libclang-rt-16-dev qemu-system-x86 dwarves ccache)
+  clang-16 llvm-16 libclang-rt-16-dev qemu-system-x86 dwarves ccache
+  flex bison bc cpio kmod lz4)  # the last line: `ktstr kernel build` (kernel make, lz4 image)
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 

@@ -6,3 +6,8 @@ ktstr_unit_test(test_kernel_cache SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_kernel_
   LIBS ktstr_kbuild ktstr_db LABELS kernel)
 # The Debian pool helpers and the offered-kernel ladder: pure, no kernel.
 ktstr_unit_test(test_debian_pool SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_debian_pool.cpp LIBS ktstr_kbuild)
+# kbuild: config fragments, the required-option check, build keys (pure);
+# kernel builds around a stand-in kernel tree (needs a real image: `kernel`).
+ktstr_unit_test(test_kconfig SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_kconfig.cpp LIBS ktstr_kbuild)
+ktstr_unit_test(test_kernel_build SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_kernel_build.cpp
+  LIBS ktstr_kbuild ktstr_db PkgConfig::LIBGIT2 LABELS kernel)

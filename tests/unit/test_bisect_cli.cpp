@@ -201,8 +201,11 @@ TEST_F(BisectBadInput, BuildFailsAtBothEnds) {
 }
 
 TEST_F(BisectBadInput, FlagsAndKernelCommits) {
-  expect_bad_input({"bisect", "--signature", "x", "--kernel-repo", repo_, "--good", "a", "--bad", "b"},
-                   "needs 'ktstr kernel build', which is not available yet");
+  expect_bad_input({"bisect", "--signature", "x", "--kernel-repo", repo_, "--good", "a", "--bad", "b", "--build", "make"},
+                   "--kernel-repo takes no --build");
+  expect_bad_input({"bisect", "--signature", "x", "--kernel-repo", repo_, "--bad", "b"}, "--kernel-repo needs --good and --bad");
+  expect_bad_input({"bisect", "--signature", "x", "--kernel-repo", repo_, "--good", "a", "--bad", "b", "--verify-culprit"},
+                   "--verify-culprit is not available for kernel commits");
   expect_bad_input({"bisect", "--signature", "x"}, "give exactly one of");
   expect_bad_input({"bisect", "--signature", "x", "--sched-repo", repo_, "--good", ids_[0]}, "needs --good and --bad");
   auto args = sched(ids_[0], ids_[3]);

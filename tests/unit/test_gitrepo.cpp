@@ -9,6 +9,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <set>
 
@@ -372,4 +374,69 @@ TEST_F(GitRepoTest, RevertMatchesGitRevertAndWritesNothingToTheRepository) {
 
   // No loose object, ref, index or work tree change in the user's repository.
   EXPECT_EQ(repo_snapshot(fixture_->dir()), before);
+}
+
+namespace {
+
+std::vector<std::string> ls_dir_without_marker(const std::string& dir) {
+  auto rows = ls_dir(dir);
+  rows.erase(std::remove_if(rows.begin(), rows.end(),
+                            [](const std::string& r) { return r.size() >= 12 && r.substr(r.size() - 12) == "\t.ktstr-tree"; }),
+             rows.end());
+  return rows;
+}
+
+std::filesystem::file_time_type mtime(const std::string& p) { return std::filesystem::last_write_time(p); }
+
+}  // namespace
+
+TEST_F(GitRepoTest, UpdateCheckoutRewritesOnlyWhatDiffers) {
+  namespace fs = std::filesystem;
+  const std::string out = tmp_.path() + "/cache/tree";
+  auto first = repo_->update_checkout(h_.c4, out);
+  ASSERT_TRUE(first) << first.error().msg;
+  EXPECT_EQ(*first, git_cli(fixture_->dir(), {"rev-parse", h_.c4 + "^{tree}"}).out.substr(0, 40));
+  EXPECT_EQ(ls_dir_without_marker(out), sorted(ls_tree(fixture_->dir(), h_.c4)));
+
+  // Age every file, then move c4 -> c5 (only src/b.c changes) -> s1 (files go and come).
+  const auto old_time = fs::file_time_type::clock::now() - std::chrono::hours(1);
+  for (const char* f : {"README", "src/a.c", "src/b.c", "src/c.txt"}) fs::last_write_time(out + "/" + f, old_time);
+  ASSERT_TRUE(repo_->update_checkout(h_.c5, out));
+  EXPECT_EQ(ls_dir_without_marker(out), sorted(ls_tree(fixture_->dir(), h_.c5)));
+  EXPECT_EQ(mtime(out + "/README"), old_time);
+  EXPECT_EQ(mtime(out + "/src/a.c"), old_time);
+  EXPECT_GT(mtime(out + "/src/b.c"), old_time);
+
+  ASSERT_TRUE(repo_->update_checkout(h_.s1, out));
+  EXPECT_EQ(ls_dir_without_marker(out), sorted(ls_tree(fixture_->dir(), h_.s1)));
+  EXPECT_FALSE(path_exists(out + "/src/b.c"));
+  EXPECT_EQ(mtime(out + "/README"), old_time);
+
+  // Without the marker (or with one naming an unknown tree) it is a whole checkout.
+  ASSERT_TRUE(write_file_atomic(out + "/.ktstr-tree", std::string(40, 'a') + "\n"));
+  ASSERT_TRUE(write_file_atomic(out + "/stray.o", "obj"));
+  ASSERT_TRUE(repo_->update_checkout(h_.c5, out));
+  EXPECT_EQ(ls_dir_without_marker(out), sorted(ls_tree(fixture_->dir(), h_.c5)));
+  EXPECT_FALSE(path_exists(out + "/stray.o"));
+  EXPECT_GT(mtime(out + "/README"), old_time);
+
+  EXPECT_FALSE(repo_->update_checkout(h_.c5, fixture_->dir()));
+}
+
+TEST_F(GitRepoTest, WorkTreeStateSeesHeadAndDirt) {
+  auto clean = repo_->work_tree_state();
+  ASSERT_TRUE(clean) << clean.error().msg;
+  EXPECT_EQ(clean->head, git_cli(fixture_->dir(), {"rev-parse", "HEAD"}).out.substr(0, 40));
+  EXPECT_EQ(clean->tree, git_cli(fixture_->dir(), {"rev-parse", "HEAD^{tree}"}).out.substr(0, 40));
+  EXPECT_FALSE(clean->dirty);
+  ASSERT_TRUE(write_file_atomic(fixture_->dir() + "/untracked.txt", "mine\n"));
+  auto untracked = repo_->work_tree_state();
+  ASSERT_TRUE(untracked);
+  EXPECT_TRUE(untracked->dirty);
+  std::remove((fixture_->dir() + "/untracked.txt").c_str());
+  ASSERT_TRUE(write_file_atomic(fixture_->dir() + "/src/a.c", "int a = 99;\n"));
+  auto modified = repo_->work_tree_state();
+  ASSERT_TRUE(modified);
+  EXPECT_TRUE(modified->dirty);
+  EXPECT_EQ(modified->tree, clean->tree);
 }
