@@ -66,14 +66,7 @@ int list_crashes(db::Store& store, bool json) {
   for (auto& g : groups)
     rows.push_back({g.latest_id, std::to_string(g.count), local_time(g.first_seen), local_time(g.last_seen), std::to_string(g.kind),
                     db::signature_text(g.kind, g.message, g.bpf_prog)});
-  std::vector<size_t> width(rows[0].size(), 0);
-  for (auto& r : rows)
-    for (size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
-  for (auto& r : rows) {
-    std::string line;
-    for (size_t i = 0; i < r.size(); ++i) line += i + 1 == r.size() ? r[i] : fmt::format("{:<{}}  ", r[i], width[i]);
-    std::cout << line << "\n";
-  }
+  std::cout << render_table(rows);
   return kExitOk;
 }
 

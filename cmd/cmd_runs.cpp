@@ -57,14 +57,7 @@ int list_runs(db::Store& store, const std::string& filter, int limit, bool json)
     std::cout << (filter.empty() ? "no runs stored ('ktstr test' stores every run)\n" : "no stored run matches '" + filter + "'\n");
     return kExitOk;
   }
-  std::vector<size_t> width(rows[0].size(), 0);
-  for (auto& r : rows)
-    for (size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
-  for (auto& r : rows) {
-    std::string line;
-    for (size_t i = 0; i < r.size(); ++i) line += i + 1 == r.size() ? r[i] : fmt::format("{:<{}}  ", r[i], width[i]);
-    std::cout << line << "\n";
-  }
+  std::cout << render_table(rows);
   return kExitOk;
 }
 
