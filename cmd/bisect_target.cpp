@@ -46,7 +46,49 @@ std::string one_line(const std::string& excerpt) {
   return last;
 }
 
-class SchedTarget : public BisectTarget {
+// What the scheduler-commit and kernel-commit targets share: a git range read
+// with libgit2, its candidates, their labels and parents.
+class GitTarget : public BisectTarget {
+ public:
+  const std::vector<bisect::CommitNode>& candidates() const override { return nodes_; }
+  const std::string& bad() const override { return bad_; }
+  const std::vector<std::string>& good() const override { return good_; }
+
+  CommitLabel label(const std::string& id) override {
+    CommitLabel l;
+    l.id = id;
+    l.short_id = short_id(id);
+    auto it = info_.find(id);
+    if (it == info_.end()) {
+      auto i = repo_->info(id);
+      if (!i) return l;
+      it = info_.emplace(id, *i).first;
+    }
+    l.subject = it->second.subject;
+    l.author = it->second.author;
+    l.time = it->second.time;
+    return l;
+  }
+
+  std::vector<std::string> parents(const std::string& id) const override {
+    auto it = info_.find(id);
+    if (it == info_.end()) return {};
+    if (params_.first_parent && !it->second.parents.empty()) return {it->second.parents.front()};
+    return it->second.parents;
+  }
+
+ protected:
+  GitTarget(db::Store& store, TargetParams p) : store_(store), params_(std::move(p)) {}
+  db::Store& store_;
+  TargetParams params_;
+  std::unique_ptr<gitrepo::Repo> repo_;
+  std::string bad_;
+  std::vector<std::string> good_;
+  std::vector<bisect::CommitNode> nodes_;
+  std::map<std::string, gitrepo::CommitInfo> info_;
+};
+
+class SchedTarget : public GitTarget {
  public:
   static Result<std::unique_ptr<BisectTarget>> open(db::Store& store, const TargetParams& p) {
     auto t = std::unique_ptr<SchedTarget>(new SchedTarget(store, p));
@@ -87,26 +129,6 @@ class SchedTarget : public BisectTarget {
     return std::unique_ptr<BisectTarget>(std::move(t));
   }
 
-  const std::vector<bisect::CommitNode>& candidates() const override { return nodes_; }
-  const std::string& bad() const override { return bad_; }
-  const std::vector<std::string>& good() const override { return good_; }
-
-  CommitLabel label(const std::string& id) override {
-    CommitLabel l;
-    l.id = id;
-    l.short_id = short_id(id);
-    auto it = info_.find(id);
-    if (it == info_.end()) {
-      auto i = repo_->info(id);
-      if (!i) return l;
-      it = info_.emplace(id, *i).first;
-    }
-    l.subject = it->second.subject;
-    l.author = it->second.author;
-    l.time = it->second.time;
-    return l;
-  }
-
   Result<PreparedRun> prepare(const std::string& id, const TestSpec& test, BisectProgress progress) override {
     bool first = reported_.insert(id).second;
     auto cached = built_.find(id);
@@ -125,15 +147,8 @@ class SchedTarget : public BisectTarget {
     return build_in("revert-" + culprit, *tree, test, progress);
   }
 
-  std::vector<std::string> parents(const std::string& id) const override {
-    auto it = info_.find(id);
-    if (it == info_.end()) return {};
-    if (params_.first_parent && !it->second.parents.empty()) return {it->second.parents.front()};
-    return it->second.parents;
-  }
-
  private:
-  SchedTarget(db::Store& store, TargetParams p) : store_(store), params_(std::move(p)) {}
+  SchedTarget(db::Store& store, TargetParams p) : GitTarget(store, std::move(p)) {}
 
   Result<PreparedRun> build_in(const std::string& key, const std::string& tree, const TestSpec& test,
                                BisectProgress progress) {
@@ -166,13 +181,6 @@ class SchedTarget : public BisectTarget {
     return r;
   }
 
-  db::Store& store_;
-  TargetParams params_;
-  std::unique_ptr<gitrepo::Repo> repo_;
-  std::string bad_;
-  std::vector<std::string> good_;
-  std::vector<bisect::CommitNode> nodes_;
-  std::map<std::string, gitrepo::CommitInfo> info_;
   std::map<std::string, schedbuild::BuildResult> built_;
   std::vector<std::string> command_;
   std::string worktree_;
@@ -260,7 +268,7 @@ class KernelRangeTarget : public BisectTarget {
 // build directory, so the next candidate rebuilds incrementally) and the
 // test runs on it. A commit that does not build, or whose config lacks what
 // ktstr needs (before sched_ext), is a skip.
-class KernelRepoTarget : public BisectTarget {
+class KernelRepoTarget : public GitTarget {
  public:
   static Result<std::unique_ptr<BisectTarget>> open(db::Store& store, const TargetParams& p) {
     auto t = std::unique_ptr<KernelRepoTarget>(new KernelRepoTarget(store, p));
@@ -292,26 +300,6 @@ class KernelRepoTarget : public BisectTarget {
       t->info_[c.id] = c;
     }
     return std::unique_ptr<BisectTarget>(std::move(t));
-  }
-
-  const std::vector<bisect::CommitNode>& candidates() const override { return nodes_; }
-  const std::string& bad() const override { return bad_; }
-  const std::vector<std::string>& good() const override { return good_; }
-
-  CommitLabel label(const std::string& id) override {
-    CommitLabel l;
-    l.id = id;
-    l.short_id = short_id(id);
-    auto it = info_.find(id);
-    if (it == info_.end()) {
-      auto i = repo_->info(id);
-      if (!i) return l;
-      it = info_.emplace(id, *i).first;
-    }
-    l.subject = it->second.subject;
-    l.author = it->second.author;
-    l.time = it->second.time;
-    return l;
   }
 
   Result<PreparedRun> prepare(const std::string& id, const TestSpec& test, BisectProgress progress) override {
@@ -347,22 +335,8 @@ class KernelRepoTarget : public BisectTarget {
     return r;
   }
 
-  std::vector<std::string> parents(const std::string& id) const override {
-    auto it = info_.find(id);
-    if (it == info_.end()) return {};
-    if (params_.first_parent && !it->second.parents.empty()) return {it->second.parents.front()};
-    return it->second.parents;
-  }
-
  private:
-  KernelRepoTarget(db::Store& store, TargetParams p) : store_(store), params_(std::move(p)) {}
-  db::Store& store_;
-  TargetParams params_;
-  std::unique_ptr<gitrepo::Repo> repo_;
-  std::string bad_;
-  std::vector<std::string> good_;
-  std::vector<bisect::CommitNode> nodes_;
-  std::map<std::string, gitrepo::CommitInfo> info_;
+  KernelRepoTarget(db::Store& store, TargetParams p) : GitTarget(store, std::move(p)) {}
   std::map<std::string, kbuild::KernelBuildResult> built_;
 };
 
