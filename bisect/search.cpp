@@ -366,6 +366,21 @@ bool Search::choose(size_t* commit) const {
 Next Search::next() const { return next_; }
 size_t Search::best() const { return best_; }
 double Search::probability(size_t commit) const { return prob_.at(commit); }
+double Search::hit_probability(size_t x) const {
+  // s0: P(x is affected), s1: P(x affected and a hit), over the culprits x reaches from.
+  double s0 = 0, s1 = 0, t1 = 0;
+  for (size_t c = 0; c < g_.size(); ++c) {
+    t1 += prob_[c] * mean_p_[c];
+    if (g_.reaches(c, x)) {
+      s0 += prob_[c];
+      s1 += prob_[c] * mean_p_[c];
+    }
+  }
+  const double eps = o_.epsilon;
+  double p = !o_.fixed ? s1 + std::max(0.0, 1 - s0) * eps : s0 * eps + (t1 - s1) + none_ * none_mean_p_;
+  return std::clamp(p, 0.0, 1.0);
+}
+
 double Search::no_culprit_probability() const { return none_; }
 const Evidence& Search::evidence(size_t commit) const { return ev_.at(commit); }
 const Evidence& Search::good_evidence() const { return good_; }

@@ -122,6 +122,9 @@ class Search {
   size_t best() const;     // most probable culprit
   double probability(size_t commit) const;  // P(culprit == commit)
   double no_culprit_probability() const;    // P(no commit in range introduces the signature)
+  // The predictive probability that the next run at `commit` shows the
+  // signature (the posterior mean over culprits and p), as choose() uses it.
+  double hit_probability(size_t commit) const;
   const Evidence& evidence(size_t commit) const;
   const Evidence& good_evidence() const;    // runs fed to observe_good
   int runs() const;                         // runs observed so far (both kinds)

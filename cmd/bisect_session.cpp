@@ -1,6 +1,8 @@
 #include "cmd/bisect_session.hpp"
 
+#include "bisect/batch.hpp"
 #include "cmd/pipeline.hpp"
+#include "cmd/repeat_run.hpp"
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -178,74 +180,122 @@ void BisectSession::show_step(int64_t seq, const std::string& commit, const std:
 
 Result<BisectSession::RunOutcome> BisectSession::run_once(const std::string& commit, const std::string& phase,
                                                           bool revert) {
-  RunOutcome o;
+  auto runs = run_batch(commit, phase, 1, revert);
+  if (!runs) return tl::unexpected(runs.error());
+  return runs->front();
+}
+
+Result<std::vector<BisectSession::RunOutcome>> BisectSession::run_batch(const std::string& commit,
+                                                                       const std::string& phase, int wanted,
+                                                                       bool revert) {
+  std::vector<RunOutcome> out;
   std::string key = revert ? "revert-" + commit : commit;
-  if (!replay_.empty()) {
+  // Stored steps first (resume): a batch cut short by a kill continues fresh.
+  while (!replay_.empty() && static_cast<int>(out.size()) < wanted) {
     db::BisectStep st = replay_.front();
-    if (st.commit == key && st.phase == phase) {
-      replay_.pop_front();
-      o.verdict = verdict_from_name(st.verdict);
-      o.detail = st.detail;
-      o.replayed = true;
-      ++runs_;
-      ++replayed_;
-      // A fresh build says "built" on its commit's first step; a failed one
-      // says "failed" on every step of that commit.
-      if (st.build == "built" || (st.build == "failed" && replayed_failed_.insert(st.commit).second))
-        ++replayed_builds_;
-      show_step(st.seq, key, phase, o);
-      return o;
+    if (st.commit != key || st.phase != phase) {
+      // A batch that came back short (its commit could not be tested) ends
+      // where the next commit's steps begin.
+      if (!out.empty()) return out;
+      out_.log(fmt::format("stored step {} ({} {}) does not follow the replay ({} {}); running from here", st.seq,
+                           st.phase, short_id(st.commit), phase, short_id(key)));
+      replay_.clear();
+      break;
     }
-    out_.log(fmt::format("stored step {} ({} {}) does not follow the replay ({} {}); running from here", st.seq,
-                         st.phase, short_id(st.commit), phase, short_id(key)));
-    replay_.clear();
+    replay_.pop_front();
+    RunOutcome o;
+    o.verdict = verdict_from_name(st.verdict);
+    o.detail = st.detail;
+    o.replayed = true;
+    ++runs_;
+    ++replayed_;
+    // A fresh build says "built" on its commit's first step; a failed one
+    // says "failed" on every step of that commit.
+    if (st.build == "built" || (st.build == "failed" && replayed_failed_.insert(st.commit).second))
+      ++replayed_builds_;
+    show_step(st.seq, key, phase, o);
+    out.push_back(std::move(o));
   }
+  if (static_cast<int>(out.size()) == wanted) return out;
+  const unsigned left = static_cast<unsigned>(wanted - static_cast<int>(out.size()));
+
   const TestSpec& test = *params_.signature.test;
   auto progress = [&](const std::string& s) {
     out_.progress(fmt::format("step {}  {} {}: {}", seq_ + 1, phase, short_id(key), s));
   };
   auto prep = revert ? target_.prepare_revert(commit, test, progress) : target_.prepare(commit, test, progress);
   if (!prep) return tl::unexpected(prep.error());
-  db::BisectStep step;
-  step.session_id = id_;
-  step.commit = key;
-  step.phase = phase;
-  step.build = prep->build;
+  // One step per run, stored the moment the boot that ran it ends.
+  auto store_step = [&](RunOutcome o, int64_t run_id, const std::string& crash_id, bool first) -> Status {
+    // Never more than one line of detail in the log.
+    if (auto nl = o.detail.find('\n'); nl != std::string::npos) o.detail = o.detail.substr(0, nl);
+    db::BisectStep step;
+    step.session_id = id_;
+    step.commit = key;
+    step.phase = phase;
+    // Only the batch's first step carries a fresh build ("built" is counted).
+    step.build = first || prep->build != "built" ? prep->build : "cached";
+    step.run_id = run_id;
+    step.crash_id = crash_id;
+    step.verdict = verdict_name(o.verdict);
+    step.detail = o.detail;
+    step.seq = ++seq_;
+    step.at = std::time(nullptr);
+    if (auto st = db::add_bisect_step(store_, step); !st) return st;
+    ++runs_;
+    ++fresh_;
+    show_step(step.seq, key, phase, o);
+    out.push_back(std::move(o));
+    return {};
+  };
   if (!prep->ok) {
+    // A commit that cannot be tested is one skip, whatever the batch.
+    RunOutcome o;
     o.verdict = RunVerdict::Skip;
     o.detail = prep->detail;
-  } else {
-    PipelineOptions popt;
-    popt.verbose = params_.options.verbose;
-    if (params_.options.memory_mb) popt.memory_mb = params_.options.memory_mb;
-    popt.progress = progress;
-    int64_t started = std::time(nullptr);
+    if (auto st = store_step(o, 0, "", true); !st) return tl::unexpected(st.error());
+    return out;
+  }
+  PipelineOptions popt;
+  popt.verbose = params_.options.verbose;
+  if (params_.options.memory_mb) popt.memory_mb = params_.options.memory_mb;
+  popt.progress = progress;
+  int64_t started = std::time(nullptr);
+  std::vector<RunResult> results;
+  if (left == 1) {
     auto r = run_test(store_, prep->spec, prep->kernel, popt);
     if (!r) return tl::unexpected(r.error());
-    if (auto st = record_run(store_, *r, started); !st) return tl::unexpected(st.error());
-    VerdictInfo v = classify_run(*r, params_.signature);
+    results.push_back(std::move(*r));
+  } else {
+    // The batch's runs share one boot (--repeat's machinery).
+    auto rr = run_test_repeated(store_, prep->spec, prep->kernel, popt, left);
+    if (!rr) return tl::unexpected(rr.error());
+    results = std::move(rr->runs);
+  }
+  if (results.empty()) {
+    RunOutcome o;
+    o.detail = "no run of the batch started";
+    if (auto st = store_step(o, 0, "", true); !st) return tl::unexpected(st.error());
+    return out;
+  }
+  for (size_t i = 0; i < results.size(); ++i) {
+    RunResult& r = results[i];
+    if (auto st = record_run(store_, r, started); !st) return tl::unexpected(st.error());
+    VerdictInfo v = classify_run(r, params_.signature);
+    RunOutcome o;
     o.verdict = v.verdict;
     o.detail = v.detail;
-    step.run_id = r->run_id;
-    if (v.verdict == RunVerdict::Other && r->exit) {
-      if (auto st = record_crash(store_, *r, prep->spec, prep->kernel); st) {
-        step.crash_id = r->crash_id;
-        o.detail += " (crash " + r->crash_id + ")";
-        others_.push_back({{"commit", key}, {"crash_id", r->crash_id}, {"summary", r->exit->summary()}});
+    std::string crash_id;
+    if (v.verdict == RunVerdict::Other && r.exit) {
+      if (auto st = record_crash(store_, r, prep->spec, prep->kernel); st) {
+        crash_id = r.crash_id;
+        o.detail += " (crash " + r.crash_id + ")";
+        others_.push_back({{"commit", key}, {"crash_id", r.crash_id}, {"summary", r.exit->summary()}});
       }
     }
+    if (auto st = store_step(o, r.run_id, crash_id, i == 0); !st) return tl::unexpected(st.error());
   }
-  // Never more than one line of detail in the log.
-  if (auto nl = o.detail.find('\n'); nl != std::string::npos) o.detail = o.detail.substr(0, nl);
-  step.verdict = verdict_name(o.verdict);
-  step.detail = o.detail;
-  step.seq = ++seq_;
-  step.at = std::time(nullptr);
-  if (auto st = db::add_bisect_step(store_, step); !st) return tl::unexpected(st.error());
-  ++runs_;
-  ++fresh_;
-  show_step(step.seq, key, phase, o);
-  return o;
+  return out;
 }
 
 Result<BisectOutcome> BisectSession::run_all() {
@@ -284,12 +334,15 @@ Result<BisectOutcome> BisectSession::run_all() {
                     skips == bound ? fmt::format("could not test the good end {} in {} runs ({})", short_id(end), bound, last)
                                    : fmt::format("the signature did not appear at the good end {} in {} runs", short_id(end), bound),
                     kExitTestFailed);
-    for (int i = 0; i < confirm; ++i) {
-      auto o = run_once(target_.bad(), "confirm-bad");
-      if (!o) return tl::unexpected(o.error());
-      observe(target_.bad(), o->verdict);
-      if (o->verdict == RunVerdict::Bad)
-        return finish("failed", "the signature still appears at the bad end " + short_id(target_.bad()), kExitTestFailed);
+    for (int done = 0; done < confirm;) {
+      auto batch = run_batch(target_.bad(), "confirm-bad", confirm - done);
+      if (!batch) return tl::unexpected(batch.error());
+      for (const RunOutcome& o : *batch) {
+        ++done;
+        observe(target_.bad(), o.verdict);
+        if (o.verdict == RunVerdict::Bad)
+          return finish("failed", "the signature still appears at the bad end " + short_id(target_.bad()), kExitTestFailed);
+      }
     }
   }
   const size_t bad_index = graph_->bad();
@@ -297,13 +350,17 @@ Result<BisectOutcome> BisectSession::run_all() {
   std::string reason, last_bad_detail;
   for (int guard = 0;; ++guard) {
     if (!good_confirmed && search_->evidence(bad_index).hit > 0) {
+      // All of an end's confirmation runs share one boot.
       for (auto& end : target_.good())
-        for (int i = 0; i < confirm; ++i) {
-          auto o = run_once(end, "confirm-good");
-          if (!o) return tl::unexpected(o.error());
-          search_->observe_good(to_outcome(o->verdict));
-          if (o->verdict == RunVerdict::Bad)
-            return finish("failed", "the signature appears at the good end " + short_id(end) + " too", kExitTestFailed);
+        for (int done = 0; done < confirm;) {
+          auto batch = run_batch(end, "confirm-good", confirm - done);
+          if (!batch) return tl::unexpected(batch.error());
+          for (const RunOutcome& o : *batch) {
+            ++done;
+            search_->observe_good(to_outcome(o.verdict));
+            if (o.verdict == RunVerdict::Bad)
+              return finish("failed", "the signature appears at the good end " + short_id(end) + " too", kExitTestFailed);
+          }
         }
       good_confirmed = true;
     }
@@ -315,10 +372,13 @@ Result<BisectOutcome> BisectSession::run_all() {
     if (guard > 100000) return fail("the bisect engine never finished");
     std::string commit = graph_->id(n.commit);
     bool confirming = !fixed && n.commit == bad_index && search_->evidence(bad_index).hit == 0;
-    auto o = run_once(commit, confirming ? "confirm-bad" : "search");
-    if (!o) return tl::unexpected(o.error());
-    observe(commit, o->verdict);
-    if (confirming) last_bad_detail = o->detail;
+    // Runs the engine would ask for here anyway share one boot.
+    auto batch = run_batch(commit, confirming ? "confirm-bad" : "search", bisect::plan_batch(*search_, n.commit));
+    if (!batch) return tl::unexpected(batch.error());
+    for (const RunOutcome& o : *batch) {
+      observe(commit, o.verdict);
+      if (confirming) last_bad_detail = o.detail;
+    }
   }
   if (!fixed && search_->evidence(bad_index).hit == 0) {
     const auto& e = search_->evidence(bad_index);
@@ -356,10 +416,14 @@ Result<BisectOutcome> BisectSession::run_all() {
   for (auto& parent : target_.parents(culprit)) {
     int h = 0, runs = 0;
     int want_runs = fixed ? bound : confirm;
-    for (int i = 0; i < want_runs && (!fixed || h == 0); ++i, ++runs) {
-      auto o = run_once(parent, "verify");
-      if (!o) return tl::unexpected(o.error());
-      if (o->verdict == RunVerdict::Bad) ++h;
+    while (runs < want_runs && (!fixed || h == 0)) {
+      // Normal mode: all `confirm` clean runs are needed, so they share a boot.
+      auto batch = run_batch(parent, "verify", fixed ? 1 : want_runs - runs);
+      if (!batch) return tl::unexpected(batch.error());
+      for (const RunOutcome& o : *batch) {
+        ++runs;
+        if (o.verdict == RunVerdict::Bad) ++h;
+      }
     }
     bool parent_ok = fixed ? h > 0 : h == 0;
     verify["parents"].push_back({{"commit", parent}, {"runs", runs}, {"bad", h}, {"ok", parent_ok}});
@@ -367,15 +431,18 @@ Result<BisectOutcome> BisectSession::run_all() {
   }
   if (params_.options.verify_culprit) {
     int h = 0, runs = 0, skipped = 0;
-    for (int i = 0; i < confirm; ++i, ++runs) {
-      auto o = run_once(culprit, "verify", true);
-      if (!o) {
-        verify["revert"] = {{"ok", false}, {"error", o.error().msg}};
+    while (runs < confirm) {
+      auto batch = run_batch(culprit, "verify", confirm - runs, true);
+      if (!batch) {
+        verify["revert"] = {{"ok", false}, {"error", batch.error().msg}};
         ok = false;
         break;
       }
-      if (o->verdict == RunVerdict::Bad) ++h;
-      if (o->verdict == RunVerdict::Skip) ++skipped;
+      for (const RunOutcome& o : *batch) {
+        ++runs;
+        if (o.verdict == RunVerdict::Bad) ++h;
+        if (o.verdict == RunVerdict::Skip) ++skipped;
+      }
     }
     if (verify["revert"].is_null()) {
       bool revert_ok = h == 0 && skipped < runs;

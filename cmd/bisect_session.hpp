@@ -84,6 +84,11 @@ class BisectSession {
   };
   Result<BisectOutcome> run_all();
   Result<RunOutcome> run_once(const std::string& commit, const std::string& phase, bool revert = false);
+  // Up to `wanted` runs at one commit in one boot (stored steps replayed
+  // first); fewer come back when the commit cannot be tested or the VM
+  // stopped early. Never empty.
+  Result<std::vector<RunOutcome>> run_batch(const std::string& commit, const std::string& phase, int wanted,
+                                            bool revert = false);
   void observe(const std::string& commit, RunVerdict v);
   void show_step(int64_t seq, const std::string& commit, const std::string& phase, const RunOutcome& o);
   Result<BisectOutcome> finish(const std::string& state, const std::string& message, int exit_code,

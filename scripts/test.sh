@@ -5,8 +5,16 @@
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${KTSTR_BUILD_DIR:-$ROOT/build}
+# Each phase says how long it took (CI logs show where the time goes).
+phase_start=$SECONDS
+phase_done() {
+  echo "test: $1 took $((SECONDS - phase_start)) s (total $SECONDS s)" >&2
+  phase_start=$SECONDS
+}
 "$ROOT/scripts/setup.sh" "$BUILD"
+phase_done "set-up and build"
 "$ROOT/scripts/ensure-kernel.sh" "$BUILD" --with-6.17
+phase_done "kernels"
 
 # --- sanitizers and fuzzing (fuzz/README.md): built while the VMs run ---------
 # The unit tests once more, built with ASan+UBSan (KTSTR_SANITIZE=ON) in
@@ -49,6 +57,7 @@ fi
 
 status=0
 ctest --test-dir "$BUILD" --output-on-failure -j"$(nproc)" -LE slow "$@" || status=$?
+phase_done "main test suite"
 
 if [[ -n $background ]]; then
   built=0
@@ -60,12 +69,15 @@ if [[ -n $background ]]; then
     echo "test: error: building '$tree' failed (full log: $tree/build.log)" >&2
     exit 2
   fi
+  phase_done "waiting for the sanitizer and fuzz builds"
   # Two unit tests run ktstr with the static fixture scheduler, which cannot be
   # linked with ASan (-static); they run in the main tree above.
   ctest --test-dir "$ASAN_BUILD" --output-on-failure -j"$(nproc)" -L unit \
     -E '^(NeedsSchedExt\.KernelWithoutSchedExtIsRefusedBeforeBoot|BisectBadInput\.FlagsAndKernelCommits)$' || status=1
+  phase_done "sanitizer unit tests"
   if have_libfuzzer; then
     ctest --test-dir "$FUZZ_BUILD" --output-on-failure -j"$(nproc)" -L fuzz || status=1
+    phase_done "fuzz smoke tests"
   elif [[ ${CI:-} == true ]]; then
     echo "test: error: clang-16 with libFuzzer not found, the fuzz smoke tests cannot run" >&2
     echo "hint: apt-get install clang-16 libclang-rt-16-dev (scripts/setup.sh installs them)" >&2
