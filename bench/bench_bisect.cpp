@@ -14,8 +14,17 @@
 // histories (same seed). A run is one test of one commit; a build failure
 // costs one run too.
 //
+// Boots. On TCG a run that boots its own VM costs about 7.9 s and a further
+// run in the same VM about 3.5 s (`ktstr-bench-vm`, --repeat), so a run in a
+// shared boot costs kRepeatCost of a fresh one. "boots" counts VMs booted and
+// "cost" is boots * (1 - kRepeatCost) + runs * kRepeatCost, in fresh runs:
+// the baselines run each commit's tries in one boot (as ktstr would run
+// them); "ours" boots once per run (one at a time) and "ours-batch" shares a
+// boot between the runs bisect/batch.hpp plans for one commit.
+//
 // Targets: ours >= 98 % right for p >= 0.3 with mean runs at most half of
 // syzkaller's; for p = 1 at most ceil(log2 N) + 2 runs.
+#include "bisect/batch.hpp"
 #include "bisect/graph.hpp"
 #include "bisect/search.hpp"
 
@@ -38,6 +47,8 @@ namespace {
 
 constexpr double kOtherRate = 0.05;
 constexpr double kSkipRate = 0.03;
+BatchOptions g_batch;  // --max-batch, --min-asked
+constexpr double kRepeatCost = 0.45;
 
 // splitmix64: a small deterministic generator (same figures on every libc++).
 struct Rng {
@@ -69,24 +80,33 @@ struct History {
 struct Answer {
   std::vector<size_t> culprits;  // one: named; several: ambiguous; none: gave up
   int runs = 0;
+  int boots = 0;
 };
 
 // ---- ours -------------------------------------------------------------------
 
 SearchOptions g_options;  // --confidence, --p-deterministic, ...
 
-Answer run_ours(const History& h, Rng& rng) {
+Answer run_ours(const History& h, Rng& rng, bool batched) {
   Search s(*h.graph, g_options);
+  int boots = 0;
   for (;;) {
     Next nx = s.next();
     if (nx.kind == Next::Kind::Done) {
       Answer a;
       a.runs = s.runs();
+      a.boots = boots;
       if (nx.reason == "confidence reached") a.culprits = {s.best()};
       else if (!s.ambiguous().empty()) a.culprits = s.ambiguous();
       return a;
     }
-    s.observe(nx.commit, h.run(nx.commit, rng));
+    int runs = batched ? plan_batch(s, nx.commit, g_batch) : 1;
+    ++boots;
+    for (int i = 0; i < runs; ++i) {
+      Outcome o = h.run(nx.commit, rng);
+      s.observe(nx.commit, o);
+      if (o == Outcome::Skip) break;  // a commit that does not build runs nothing more
+    }
   }
 }
 
@@ -120,6 +140,7 @@ Answer run_git(size_t n, const Verdict& verdict) {
       for (long c = lo + 1; c <= hi; ++c) a.culprits.push_back(static_cast<size_t>(c));
       return a;
     }
+    ++a.boots;  // a commit's tries share one boot
     auto v = verdict(static_cast<size_t>(pick), &a.runs);
     if (!v) skipped[pick] = true;
     else if (*v) hi = pick;
@@ -195,13 +216,16 @@ struct Row {
   size_t n = 0;
   double p = 0;
   int histories = 0, right = 0, ambiguous = 0, gave_up = 0, runs_max = 0;
-  double runs_total = 0;
+  double runs_total = 0, boots_total = 0;
   double mean_runs() const { return runs_total / histories; }
+  double mean_boots() const { return boots_total / histories; }
+  double mean_cost() const { return mean_boots() * (1 - kRepeatCost) + mean_runs() * kRepeatCost; }
 };
 
 void add(Row& r, const Answer& a, const History& h) {
   ++r.histories;
   r.runs_total += a.runs;
+  r.boots_total += a.boots;
   r.runs_max = std::max(r.runs_max, a.runs);
   if (a.culprits.size() == 1 && a.culprits[0] == h.culprit) ++r.right;
   else if (a.culprits.size() > 1 && std::count(a.culprits.begin(), a.culprits.end(), h.culprit)) ++r.ambiguous;
@@ -209,16 +233,19 @@ void add(Row& r, const Answer& a, const History& h) {
 }
 
 void print_header() {
-  std::printf("%-10s %5s %5s %5s %7s %7s %7s %7s %7s %5s %7s\n", "policy", "N", "p", "hist", "right%",
-              "ambig%", "noans%", "wrong%", "runs", "max", "vs-syz");
+  std::printf("%-10s %5s %5s %5s %7s %7s %7s %7s %7s %5s %7s %7s %7s %7s\n", "policy", "N", "p", "hist", "right%",
+              "ambig%", "noans%", "wrong%", "runs", "max", "vs-syz", "boots", "cost", "cost/syz");
 }
 
-void print_row(const Row& r, double syz_runs) {
+void print_row(const Row& r, const Row* syz) {
   double k = 100.0 / r.histories;
   int wrong = r.histories - r.right - r.ambiguous - r.gave_up;
   std::printf("%-10s %5zu %5.2f %5d %7.1f %7.1f %7.1f %7.1f %7.1f %5d", r.policy.c_str(), r.n, r.p,
               r.histories, k * r.right, k * r.ambiguous, k * r.gave_up, k * wrong, r.mean_runs(), r.runs_max);
-  if (syz_runs > 0) std::printf(" %7.2f", r.mean_runs() / syz_runs);
+  if (syz) std::printf(" %7.2f", r.mean_runs() / syz->mean_runs());
+  else std::printf(" %7s", "");
+  std::printf(" %7.1f %7.1f", r.mean_boots(), r.mean_cost());
+  if (syz) std::printf(" %7.2f", r.mean_cost() / syz->mean_cost());
   std::printf("\n");
 }
 
@@ -226,6 +253,7 @@ int usage(FILE* f) {
   std::fprintf(f,
                "usage: ktstr-bench-bisect [--histories N] [--seed S] [--sizes 16,256,4096]\n"
                "                          [--confidence X] [--p-deterministic X] [--p-alpha X] [--p-beta X]\n"
+               "                          [--max-batch N] [--min-asked X]\n"
                "\n"
                "Runs the bisect search and its baselines (git bisect x1/x3/x5, syzkaller)\n"
                "on simulated histories and prints accuracy and runs per policy, size N\n"
@@ -256,6 +284,16 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--help" || a == "-h") return usage(stdout);
+    if (a == "--max-batch" || a == "--min-asked") {
+      if (i + 1 >= argc) return bad_usage("option '" + a + "' needs a value");
+      char* end = nullptr;
+      double v = std::strtod(argv[++i], &end);
+      if (!end || *end || !(v > 0) || (a == "--max-batch" && (v != std::floor(v) || v > 100)))
+        return bad_usage("option '" + a + "' needs a positive number, not '" + argv[i] + "'");
+      if (a == "--max-batch") g_batch.max_batch = static_cast<int>(v);
+      else g_batch.min_asked = v;
+      continue;
+    }
     if (a == "--confidence" || a == "--p-deterministic" || a == "--p-beta" || a == "--p-alpha") {
       if (i + 1 >= argc) return bad_usage("option '" + a + "' needs a value");
       char* end = nullptr;
@@ -301,22 +339,23 @@ int main(int argc, char** argv) {
     int limit = 0;
     while ((size_t{1} << limit) < n) ++limit;
     for (double p : rates) {
-      std::vector<Row> rows(5);
-      const char* names[] = {"ours", "git-x1", "git-x3", "git-x5", "syzkaller"};
-      for (int k = 0; k < 5; ++k) rows[k] = Row{names[k], n, p};
+      std::vector<Row> rows(6);
+      const char* names[] = {"ours", "ours-batch", "git-x1", "git-x3", "git-x5", "syzkaller"};
+      for (int k = 0; k < 6; ++k) rows[k] = Row{names[k], n, p};
       Rng hist_rng{static_cast<uint64_t>(seed) * 1000003 + n * 7 + static_cast<uint64_t>(p * 1000)};
       for (long i = 0; i < histories; ++i) {
         History h{&g, hist_rng.below(n), std::vector<bool>(n), p};
         for (size_t x = 0; x + 1 < n; ++x) h.broken[x] = hist_rng.uniform() < kSkipRate;
         uint64_t run_seed = hist_rng.next();
-        Rng r0{run_seed}, r1{run_seed}, r3{run_seed}, r5{run_seed}, rs{run_seed};
-        add(rows[0], run_ours(h, r0), h);
-        add(rows[1], run_git_tries(h, r1, 1), h);
-        add(rows[2], run_git_tries(h, r3, 3), h);
-        add(rows[3], run_git_tries(h, r5, 5), h);
-        add(rows[4], run_syzkaller(h, rs), h);
+        Rng r0{run_seed}, rb{run_seed}, r1{run_seed}, r3{run_seed}, r5{run_seed}, rs{run_seed};
+        add(rows[0], run_ours(h, r0, false), h);
+        add(rows[1], run_ours(h, rb, true), h);
+        add(rows[2], run_git_tries(h, r1, 1), h);
+        add(rows[3], run_git_tries(h, r3, 3), h);
+        add(rows[4], run_git_tries(h, r5, 5), h);
+        add(rows[5], run_syzkaller(h, rs), h);
       }
-      for (const Row& r : rows) print_row(r, &r == &rows[0] ? rows[4].mean_runs() : 0);
+      for (const Row& r : rows) print_row(r, &r == &rows[0] || &r == &rows[1] ? &rows[5] : nullptr);
       if (p == 1.0)
         std::printf("  p = 1 target: at most ceil(log2 N) + 2 = %d runs\n", limit + 2);
       std::fflush(stdout);
@@ -333,9 +372,9 @@ int main(int argc, char** argv) {
         History h{&g, hist_rng.below(g.size()), std::vector<bool>(g.size()), p};
         for (size_t x = 0; x + 1 < g.size(); ++x) h.broken[x] = hist_rng.uniform() < kSkipRate;
         Rng r0{hist_rng.next()};
-        add(r, run_ours(h, r0), h);
+        add(r, run_ours(h, r0, false), h);
       }
-      print_row(r, 0);
+      print_row(r, nullptr);
     }
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

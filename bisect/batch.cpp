@@ -31,7 +31,7 @@ int plan_batch(const Search& s, size_t commit, const BatchOptions& o) {
         }
       }
     }
-    if (asked < o.repeat_cost) break;
+    if (asked < o.min_asked) break;
     ++batch;
     frontier = std::move(next);
   }
