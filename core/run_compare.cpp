@@ -106,6 +106,9 @@ Result<RunStats> run_stats(const RunRecord& r) {
       if (w.contains("cpus_used") && w["cpus_used"].is_array())
         for (const auto& c : w["cpus_used"])
           if (c.is_number_integer()) ws.cpus_used.push_back(c.get<int>());
+      if (w.contains("counters") && w["counters"].is_object())
+        for (auto it = w["counters"].begin(); it != w["counters"].end(); ++it)
+          if (it.value().is_number_unsigned()) ws.counters[it.key()] = it.value().get<uint64_t>();
       s.workers.push_back(std::move(ws));
     }
   }
