@@ -51,6 +51,8 @@ std::vector<CannedScenario> build_table() {
        {part("light", "spin", kHalfPerCpu)}},
       {"mixed", "2x oversubscribed: spinners and yielders in two cgroups",
        {part("spin", "spin", kPerCpu), part("yield", "yield", kPerCpu)}},
+      {"mixed_work", "one worker per CPU alternating a spin unit and sched_yield()",
+       {part("mixed", "mixed", kPerCpu)}},
       {"sleep_wake", "one sleeper per CPU waking at 1000 Hz; wakeup latency measured",
        {part("sleepers", "sleep", kPerCpu, sleep_at(1000))}},
       {"wake_storm", "four sleepers per CPU waking at 500 Hz each", {part("storm", "sleep", kFourPerCpu, sleep_at(500))}},

@@ -139,7 +139,9 @@ TEST(LatencyHistogram, BucketsAreWithinAnEighth) {
     uint64_t upper = LatencyHistogram::bucket_upper(b);
     EXPECT_GE(upper, v) << v;
     EXPECT_LE(upper - v, v / 8) << v;
-    if (b > 0) EXPECT_LT(LatencyHistogram::bucket_upper(b - 1), v) << v;  // the first bucket that holds it
+    if (b > 0) {
+      EXPECT_LT(LatencyHistogram::bucket_upper(b - 1), v) << v;  // the first bucket that holds it
+    }
   }
 }
 

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <set>
 
 using namespace ktstr;
 
@@ -178,6 +179,22 @@ TEST(Scenario, ExplicitCgroupsGetTheirWorkDefaults) {
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().msg.find("'rate_hz' applies only to work 'sleep', not 'spin' (cgroup 'x')"), std::string::npos)
       << bad.error().msg;
+}
+
+TEST(Scenario, TheWorkTypeExamplesLoadAndPlan) {
+  auto specs = load_spec_file(std::string(KTSTR_SOURCE_DIR) + "/tests/ktstr/work_types.toml");
+  ASSERT_TRUE(specs.has_value()) << specs.error().msg;
+  std::set<std::string> kinds;
+  for (auto& spec : *specs) {
+    ScenarioPlan p = plan_ok(spec, spec.topology);
+    for (auto& cg : p.cgroups) kinds.insert(cg.work);
+  }
+  // An example for every work type past the original three.
+  for (auto& kind : work_kinds()) {
+    if (kind != "yield" && kind != "mixed") {
+      EXPECT_TRUE(kinds.count(kind)) << kind;
+    }
+  }
 }
 
 TEST(Scenario, PlansOnTheGivenTopologyNotTheSpecs) {
