@@ -123,7 +123,8 @@ int list_scenarios(const TestArgs& a) {
   for (auto& sc : canned_scenario_table()) {
     std::printf("%-*s  %s\n", static_cast<int>(width), sc.name.c_str(), sc.description.c_str());
     if (!a.verbose) continue;
-    for (auto& j : canned_scenario_json(sc)["cgroups"]) {
+    const nlohmann::json described = canned_scenario_json(sc);  // outlives the loop below
+    for (auto& j : described["cgroups"]) {
       std::string extra;
       for (auto& [key, value] : j.items())
         if (key != "name" && key != "work" && key != "workers") extra += ", " + key + " = " + value.dump();

@@ -66,7 +66,7 @@ std::vector<CannedScenario> build_table() {
       {"fork_churn", "one fork/exit loop per CPU", {part("forkers", "fork", kPerCpu)}},
       {"fork_under_load", "fork/exit loops competing with a spinner per CPU",
        {part("hogs", "spin", kPerCpu), part("forkers", "fork", kHalfPerCpu)}},
-      {"fault_churn", "one page-fault loop per CPU (map, touch, unmap 4 MiB)", {part("faulters", "fault", kPerCpu)}},
+      {"fault_churn", "one page-fault loop per CPU (map, touch, unmap 1 MiB)", {part("faulters", "fault", kPerCpu)}},
       {"periodic", "one periodic task per CPU: 1 ms of work every 10 ms, missed deadlines counted",
        {part("periodic", "periodic", kPerCpu, periodic(10000, 1000))}},
       {"periodic_under_load", "periodic tasks (2 ms every 10 ms) competing with a spinner per CPU",

@@ -151,7 +151,7 @@ WorkStats periodic(uint32_t period_us, uint32_t runtime_us, uint64_t duration_ms
     ++periods;
     if (done > release + period) ++missed;
     release += period;
-    while (release + period <= done) {  // windows that closed before it could start
+    while (release + period <= done && release < m.end()) {  // windows that closed before it could start
       release += period;
       ++periods;
       ++missed;
