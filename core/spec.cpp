@@ -282,7 +282,7 @@ Status TestReader::read_workload() {
     if (!s) return fail(s.error());
     if (!is_canned_scenario(*s)) {
       std::string hint = suggest_close(*s, canned_scenarios());
-      if (hint.empty()) hint = "canned scenarios: " + join_quoted(canned_scenarios());
+      if (hint.empty()) hint = "'ktstr test --list-scenarios' lists the canned scenarios";
       return fail(at(*scenario, "unknown scenario '" + *s + "' in " + label_, hint));
     }
     spec_.scenario = *s;
