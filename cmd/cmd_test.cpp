@@ -10,6 +10,7 @@
 #include "core/filterset.hpp"
 #include "core/fs.hpp"
 #include "core/report.hpp"
+#include "core/scenario.hpp"
 #include "kbuild/kernel_cache.hpp"
 
 #include <CLI/CLI.hpp>
@@ -37,6 +38,7 @@ struct TestArgs {
   std::string name;
   std::vector<std::string> filters;
   bool list = false;
+  bool list_scenarios = false;
   bool no_auto_repro = false;
   unsigned repeat = 1;
 };
@@ -107,6 +109,32 @@ void record_result(db::Store& store, RunResult& result, const TestSpec& spec, co
   display.clear();
 }
 
+// `--list-scenarios`: name and description of each canned scenario; with
+// --verbose also its cgroups, written as a spec would write them.
+int list_scenarios(const TestArgs& a) {
+  if (a.json) {
+    nlohmann::json doc = nlohmann::json::array();
+    for (auto& sc : canned_scenario_table()) doc.push_back(canned_scenario_json(sc));
+    std::printf("%s\n", nlohmann::json{{"scenarios", doc}}.dump(2).c_str());
+    return kExitOk;
+  }
+  size_t width = 0;
+  for (auto& sc : canned_scenario_table()) width = std::max(width, sc.name.size());
+  for (auto& sc : canned_scenario_table()) {
+    std::printf("%-*s  %s\n", static_cast<int>(width), sc.name.c_str(), sc.description.c_str());
+    if (!a.verbose) continue;
+    const nlohmann::json described = canned_scenario_json(sc);  // outlives the loop below
+    for (auto& j : described["cgroups"]) {
+      std::string extra;
+      for (auto& [key, value] : j.items())
+        if (key != "name" && key != "work" && key != "workers") extra += ", " + key + " = " + value.dump();
+      std::printf("%*s  cgroup %s: %s x %s%s\n", static_cast<int>(width), "", j["name"].get<std::string>().c_str(),
+                  j["workers"].get<std::string>().c_str(), j["work"].get<std::string>().c_str(), extra.c_str());
+    }
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 int cmd_test(Context& ctx, const std::vector<std::string>& argv) {
@@ -126,11 +154,20 @@ int cmd_test(Context& ctx, const std::vector<std::string>& argv) {
       ->capture_default_str();
   app.add_flag("--no-auto-repro", a.no_auto_repro, "do not replay crashes in a second VM with probes");
   app.add_flag("--list", a.list, "print the selected tests' names and exit");
+  app.add_flag("--list-scenarios", a.list_scenarios,
+               "print the canned scenarios (name and description; with -v their cgroups) and exit");
   app.add_option("-E,--filter", a.filters,
                  "select tests by name, nextest style: test(name), test(=exact), test(/regex/), not, and, or")
       ->allow_extra_args(false);  // one filter per -E, so spec paths after it stay positional
   if (!parse_command_line(app, argv, "test")) return kExitOk;
   bool verbose = a.verbose || ctx.verbosity > 0;
+  if (a.list_scenarios) {
+    if (!a.specs.empty() || !a.scenario.empty())
+      throw Fatal(Error("--list-scenarios takes no spec files and no --scenario",
+                        "run 'ktstr test --list-scenarios' alone"));
+    a.verbose = verbose;
+    return list_scenarios(a);
+  }
 
   std::vector<TestSpec> specs;
   if (!a.scenario.empty()) {

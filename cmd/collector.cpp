@@ -167,6 +167,7 @@ void ResultCollector::handle(const proto::Frame& f) {
       w.migrations = m->migrations;
       w.max_gap_ns = m->max_gap_ns;
       for (auto c : m->cpus_used) w.cpus_used.push_back(static_cast<int>(c));
+      w.counters = m->counters;
       workers_.push_back(std::move(w));
       break;
     }

@@ -18,9 +18,9 @@ namespace {
 constexpr const char* kSchedPort = "ktstr.sched";
 
 proto::WorkKind work_kind(const std::string& w) {
-  if (w == "yield") return proto::WorkKind::Yield;
-  if (w == "mixed") return proto::WorkKind::Mixed;
-  return proto::WorkKind::Spin;
+  proto::WorkKind kind = proto::WorkKind::Spin;
+  proto::parse_work_kind(w, kind);  // the plan holds known kinds only
+  return kind;
 }
 
 // Where the scheduler binary sits inside the guest: the fixture at
@@ -46,6 +46,12 @@ proto::JobMsg make_job(const ScenarioPlan& plan, const TestSpec& spec, bool verb
     p.workers = cg.workers;
     p.work = work_kind(cg.work);
     p.cpus = cg.cpus;
+    p.rate_hz = cg.params.rate_hz;
+    p.period_us = cg.params.period_us;
+    p.runtime_us = cg.params.runtime_us;
+    p.interval_us = cg.params.interval_us;
+    p.nice = cg.params.nice;
+    p.policy = cg.params.policy;
     job.scenario.cgroups.push_back(std::move(p));
   }
   job.scheduler.path = guest_scheduler_path(spec);
@@ -221,6 +227,9 @@ Result<VmRunPlan> prepare_run(db::Store& store, const TestSpec& spec, const Kern
     p.job.repeat = repeat;
     p.job.settle_ms = kRepeatSettleMs;
   }
+  // Only a job that uses them says version 3, so an older agent refuses it
+  // by its version instead of by an unknown work kind.
+  if (proto::job_needs_work_types(p.job)) p.job.version = proto::kJobVersionWorkTypes;
   if (spec.uses_bpf_scheduler()) p.job.kernel_config = kernel_config_for_guest(kernel, p.notes);
   return p;
 }

@@ -113,6 +113,31 @@ std::optional<CheckFailure> max_imbalance(uint32_t limit, const std::vector<Moni
   return std::nullopt;
 }
 
+// The p99 wakeup latency of every worker that measures one (sleep and
+// periodic work); asked of a run without such workers, it cannot be judged.
+std::optional<CheckFailure> max_wakeup_latency(uint32_t limit_us, const std::vector<WorkerStats>& ws) {
+  size_t judged = 0;
+  for (const auto& w : ws) {
+    auto it = w.counters.find("wake_latency_p99_ns");
+    if (it == w.counters.end()) continue;
+    ++judged;
+    double p99_us = static_cast<double>(it->second) / 1e3;
+    if (p99_us > limit_us) {
+      auto max = w.counters.find("wake_latency_max_ns");
+      double max_us = max == w.counters.end() ? p99_us : static_cast<double>(max->second) / 1e3;
+      return CheckFailure{"max_wakeup_latency_us",
+                          fmt::format("worker {}/{} woke {:.0f}us late at p99 (max {:.0f}us), more than "
+                                      "max_wakeup_latency_us = {}",
+                                      w.cgroup, w.index, p99_us, max_us, limit_us)};
+    }
+  }
+  if (judged == 0)
+    return CheckFailure{"max_wakeup_latency_us",
+                        "max_wakeup_latency_us cannot be judged: no worker measured wakeup latency "
+                        "(only work 'sleep' and 'periodic' do)"};
+  return std::nullopt;
+}
+
 }  // namespace
 
 double worker_rate(const WorkerStats& w) {
@@ -132,6 +157,8 @@ std::optional<CheckFailure> run_checks(const Checks& checks, const CheckInputs& 
     if (auto f = numa_local(*in.topology, ws)) return f;
   if (checks.max_imbalance && in.monitor)
     if (auto f = max_imbalance(*checks.max_imbalance, *in.monitor, in.duration_s)) return f;
+  if (checks.max_wakeup_latency_us)
+    if (auto f = max_wakeup_latency(*checks.max_wakeup_latency_us, ws)) return f;
   return std::nullopt;
 }
 

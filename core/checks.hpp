@@ -29,7 +29,8 @@ struct CheckInputs {
 };
 
 // The first failing check in a fixed order (max_gap_ms, max_spread_pct,
-// isolation, numa_local, max_imbalance); nullopt when all hold.
+// isolation, numa_local, max_imbalance, max_wakeup_latency_us); nullopt when
+// all hold.
 std::optional<CheckFailure> run_checks(const Checks& checks, const CheckInputs& in);
 
 // Iterations per second of wall time of one worker.

@@ -29,11 +29,13 @@ nlohmann::json to_json(const RunResult& r) {
   if (r.repetition)
     j["repeat"] = {{"repetition", r.repetition}, {"vm", r.repeat_vm}, {"vm_repetition", r.vm_repetition}};
   auto& ws = j["workers"] = nlohmann::json::array();
-  for (auto& w : r.workers)
+  for (auto& w : r.workers) {
     ws.push_back({{"cgroup", w.cgroup}, {"index", w.index}, {"work", w.work},
                   {"iterations", w.iterations}, {"cpu_time_ns", w.cpu_time_ns},
                   {"wall_ns", w.wall_ns}, {"migrations", w.migrations},
                   {"max_gap_ns", w.max_gap_ns}, {"cpus_used", w.cpus_used}});
+    if (!w.counters.empty()) ws.back()["counters"] = w.counters;
+  }
   if (r.guest_topology) {
     auto& g = *r.guest_topology;
     j["guest_topology"] = {{"cpus", g.cpus}, {"llc_groups", g.llc_groups},
@@ -99,6 +101,23 @@ std::string render_header(const RunResult& r) {
   return s;
 }
 
+// ", forks 812, wake latency p50 40us p99 210us max 1.2ms": the work
+// type's counters, latencies together in one readable unit.
+static std::string counters_text(const std::map<std::string, uint64_t>& counters) {
+  std::string out;
+  for (auto& [name, value] : counters)
+    if (name.rfind("wake_latency_", 0) != 0) out += fmt::format(", {} {}", name, value);
+  auto latency = [&](const char* key) -> std::string {
+    auto it = counters.find(key);
+    if (it == counters.end()) return "?";
+    return it->second >= 1000000 ? fmt::format("{:.1f}ms", it->second / 1e6) : fmt::format("{}us", it->second / 1000);
+  };
+  if (counters.count("wake_latency_p99_ns"))
+    out += fmt::format(", wake latency p50 {} p99 {} max {}", latency("wake_latency_p50_ns"),
+                       latency("wake_latency_p99_ns"), latency("wake_latency_max_ns"));
+  return out;
+}
+
 std::string render_stats(const RunResult& r) {
   if (r.workers.empty()) return "";
   // Group by cgroup, keeping first-seen order.
@@ -128,9 +147,9 @@ std::string render_stats(const RunResult& r) {
     for (auto* w : ws) {
       std::string cpus;
       for (int c : w->cpus_used) cpus += (cpus.empty() ? "" : ",") + std::to_string(c);
-      o << fmt::format("  worker {}: iterations {}, cpu {:.2f}s of {:.2f}s, migrations {}, max gap {:.1f}ms, cpus [{}]\n",
+      o << fmt::format("  worker {}: iterations {}, cpu {:.2f}s of {:.2f}s, migrations {}, max gap {:.1f}ms, cpus [{}]{}\n",
                        w->index, w->iterations, w->cpu_time_ns / 1e9, w->wall_ns / 1e9, w->migrations,
-                       w->max_gap_ns / 1e6, cpus);
+                       w->max_gap_ns / 1e6, cpus, counters_text(w->counters));
     }
   }
   return o.str();

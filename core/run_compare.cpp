@@ -106,6 +106,9 @@ Result<RunStats> run_stats(const RunRecord& r) {
       if (w.contains("cpus_used") && w["cpus_used"].is_array())
         for (const auto& c : w["cpus_used"])
           if (c.is_number_integer()) ws.cpus_used.push_back(c.get<int>());
+      if (w.contains("counters") && w["counters"].is_object())
+        for (auto it = w["counters"].begin(); it != w["counters"].end(); ++it)
+          if (it.value().is_number_unsigned()) ws.counters[it.key()] = it.value().get<uint64_t>();
       s.workers.push_back(std::move(ws));
     }
   }
@@ -142,13 +145,32 @@ std::vector<std::pair<std::string, double>> cgroup_metrics(const std::vector<con
   }
   double n = static_cast<double>(ws.size());
   double mean_rate = ws.empty() ? 0 : rate_sum / n;
-  return {{"workers", n},
-          {"iterations_per_s", rate_sum},
-          {"cpu_pct", ws.empty() ? 0 : cpu_sum / n},
-          {"max_gap_ms", max_gap},
-          {"migrations", migrations},
-          // fairness: how far apart the fastest and slowest worker are
-          {"spread_pct", mean_rate > 0 ? 100.0 * (rate_max - rate_min) / mean_rate : 0}};
+  std::vector<std::pair<std::string, double>> out = {
+      {"workers", n},
+      {"iterations_per_s", rate_sum},
+      {"cpu_pct", ws.empty() ? 0 : cpu_sum / n},
+      {"max_gap_ms", max_gap},
+      {"migrations", migrations},
+      // fairness: how far apart the fastest and slowest worker are
+      {"spread_pct", mean_rate > 0 ? 100.0 * (rate_max - rate_min) / mean_rate : 0}};
+  // The work type's counters (name order): counts as a rate summed over the
+  // workers like iterations, latencies as the worst worker's, in us.
+  std::map<std::string, double> counted, latency;
+  for (const WorkerStats* w : ws) {
+    double wall_s = static_cast<double>(w->wall_ns) / 1e9;
+    for (const auto& [name, value] : w->counters) {
+      const std::string ns_suffix = "_ns";
+      if (name.rfind("wake_latency_", 0) == 0 && name.size() > ns_suffix.size()) {
+        double& worst = latency[name.substr(0, name.size() - ns_suffix.size()) + "_us"];
+        worst = std::max(worst, static_cast<double>(value) / 1e3);
+      } else {
+        counted[name + "_per_s"] += wall_s > 0 ? static_cast<double>(value) / wall_s : 0;
+      }
+    }
+  }
+  for (auto& kv : counted) out.push_back(kv);
+  for (auto& kv : latency) out.push_back(kv);
+  return out;
 }
 
 namespace {

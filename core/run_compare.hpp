@@ -67,7 +67,9 @@ struct RunComparison {
 };
 
 // The metrics of one cgroup in one run (name, value), in display order:
-// workers, iterations_per_s, cpu_pct, max_gap_ms, migrations, spread_pct.
+// workers, iterations_per_s, cpu_pct, max_gap_ms, migrations, spread_pct,
+// then the work type's counters when the workers have any: "<counter>_per_s"
+// (summed over the workers) and "wake_latency_{max,p50,p99}_us" (the worst).
 std::vector<std::pair<std::string, double>> cgroup_metrics(const std::vector<const WorkerStats*>& workers);
 
 RunComparison compare_runs(const std::vector<RunStats>& a, const std::vector<RunStats>& b, double alpha = 0.05);

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -18,13 +19,18 @@ namespace ktstr {
 struct WorkerStats {
   std::string cgroup;
   unsigned index = 0;
-  std::string work;            // spin | yield | mixed
+  std::string work;            // one of work_kinds() (core/scenario.hpp)
   uint64_t iterations = 0;
   uint64_t cpu_time_ns = 0;
   uint64_t wall_ns = 0;
   uint64_t migrations = 0;
   uint64_t max_gap_ns = 0;     // longest time off-CPU between two iterations
   std::vector<int> cpus_used;
+  // What the work type counts, by name (man ktstr-test, WORK TYPES):
+  // wakeups, wake_latency_{p50,p99,max}_ns, round_trips, forks,
+  // page_faults, periods, missed_deadlines, affinity_changes. Empty for
+  // spin, yield and mixed.
+  std::map<std::string, uint64_t> counters;
 };
 
 // The topology as the guest kernel reports it (sysfs cpulists).

@@ -11,24 +11,35 @@ namespace ktstr {
 namespace {
 
 constexpr unsigned kMaxWorkersPerCgroup = 1024;
+constexpr uint32_t kDefaultSleepRateHz = 1000, kMaxSleepRateHz = 100000;
+constexpr uint32_t kDefaultPeriodUs = 10000, kDefaultRuntimeUs = 1000, kDefaultAffinityIntervalUs = 1000;
+constexpr uint32_t kMinIntervalUs = 100, kMaxIntervalUs = 10000000;
 
-CgroupPlan cgroup(std::string name, unsigned workers, std::string work) {
-  return CgroupPlan{std::move(name), workers, std::move(work), ""};
-}
-
-// The canned scenarios, see scenario.hpp. `cpus` >= 1.
+// The canned scenario's cgroups on `cpus` >= 1 CPUs; empty for an unknown name.
 std::vector<CgroupPlan> canned_cgroups(std::string_view scenario, unsigned cpus) {
-  if (scenario == "steady") return {cgroup("steady", cpus, "spin")};
-  if (scenario == "yield_heavy") return {cgroup("yield_heavy", 2 * cpus, "yield")};
-  if (scenario == "custom_crash_light") return {cgroup("light", std::max(1u, cpus / 2), "spin")};
-  if (scenario == "mixed") return {cgroup("spin", cpus, "spin"), cgroup("yield", cpus, "yield")};
-  return {};
+  std::vector<CgroupPlan> out;
+  auto* sc = find_canned_scenario(scenario);
+  if (!sc) return out;
+  for (auto& cg : sc->cgroups) {
+    auto params = resolve_work_params(cg.work, cg.params);
+    out.push_back(CgroupPlan{cg.name, cg.workers(cpus), cg.work, "", params ? *params : cg.params});
+  }
+  return out;
 }
 
 }  // namespace
 
+nlohmann::json work_params_json(const WorkParams& p) {
+  return {{"rate_hz", p.rate_hz},         {"period_us", p.period_us}, {"runtime_us", p.runtime_us},
+          {"interval_us", p.interval_us}, {"nice", p.nice},           {"policy", p.policy}};
+}
+
 const std::vector<std::string>& canned_scenarios() {
-  static const std::vector<std::string> names = {"steady", "yield_heavy", "custom_crash_light", "mixed"};
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+    for (auto& sc : canned_scenario_table()) out.push_back(sc.name);
+    return out;
+  }();
   return names;
 }
 
@@ -44,8 +55,70 @@ std::vector<std::string> canned_cgroup_names(std::string_view scenario) {
 }
 
 const std::vector<std::string>& work_kinds() {
-  static const std::vector<std::string> kinds = {"spin", "yield", "mixed"};
+  static const std::vector<std::string> kinds = {"spin",  "yield", "mixed", "sleep",    "futex",
+                                                  "pipe", "fork",  "fault", "periodic", "affinity"};
   return kinds;
+}
+
+bool is_work_kind(std::string_view work) {
+  return std::find(work_kinds().begin(), work_kinds().end(), work) != work_kinds().end();
+}
+
+std::string work_param_owner(std::string_view key) {
+  if (key == "rate_hz") return "sleep";
+  if (key == "period_us" || key == "runtime_us") return "periodic";
+  if (key == "interval_us") return "affinity";
+  return {};
+}
+
+bool work_param_applies(std::string_view key, std::string_view work) {
+  if (key == "nice" || key == "policy") return true;
+  std::string owner = work_param_owner(key);
+  return !owner.empty() && owner == work;
+}
+
+const std::vector<std::string>& sched_policies() {
+  static const std::vector<std::string> policies = {"normal", "batch", "idle"};
+  return policies;
+}
+
+Result<WorkParams> resolve_work_params(std::string_view work, const WorkParams& params) {
+  auto bad = [](const std::string& why, const std::string& hint = {}) { return fail(why, hint); };
+  const std::pair<const char*, uint32_t> set[] = {{"rate_hz", params.rate_hz},
+                                                  {"period_us", params.period_us},
+                                                  {"runtime_us", params.runtime_us},
+                                                  {"interval_us", params.interval_us}};
+  for (auto& [key, value] : set)
+    if (value != 0 && !work_param_applies(key, work))
+      return bad("'" + std::string(key) + "' applies only to work '" + work_param_owner(key) + "', not '" +
+                     std::string(work) + "'",
+                 "remove it, or set work = \"" + work_param_owner(key) + "\"");
+  if (params.nice < -20 || params.nice > 19)
+    return bad("nice " + std::to_string(params.nice) + " is outside -20..19");
+  if (std::find(sched_policies().begin(), sched_policies().end(), params.policy) == sched_policies().end())
+    return bad("unknown policy '" + params.policy + "'", "policy is one of " + join_quoted(sched_policies()));
+  WorkParams out = params;
+  if (work == "sleep") {
+    if (out.rate_hz == 0) out.rate_hz = kDefaultSleepRateHz;
+    if (out.rate_hz > kMaxSleepRateHz)
+      return bad("rate_hz " + std::to_string(out.rate_hz) + " is above " + std::to_string(kMaxSleepRateHz));
+  } else if (work == "periodic") {
+    if (out.period_us == 0) out.period_us = kDefaultPeriodUs;
+    if (out.runtime_us == 0) out.runtime_us = std::min(kDefaultRuntimeUs, out.period_us / 2);
+    if (out.period_us < kMinIntervalUs || out.period_us > kMaxIntervalUs)
+      return bad("period_us " + std::to_string(out.period_us) + " is outside " + std::to_string(kMinIntervalUs) +
+                 ".." + std::to_string(kMaxIntervalUs));
+    if (out.runtime_us == 0 || out.runtime_us >= out.period_us)
+      return bad("runtime_us " + std::to_string(out.runtime_us) + " must be below period_us " +
+                     std::to_string(out.period_us),
+                 "a periodic task needs time to sleep before its next release");
+  } else if (work == "affinity") {
+    if (out.interval_us == 0) out.interval_us = kDefaultAffinityIntervalUs;
+    if (out.interval_us < kMinIntervalUs || out.interval_us > kMaxIntervalUs)
+      return bad("interval_us " + std::to_string(out.interval_us) + " is outside " + std::to_string(kMinIntervalUs) +
+                 ".." + std::to_string(kMaxIntervalUs));
+  }
+  return out;
 }
 
 const std::vector<std::string>& step_actions() {
@@ -103,13 +176,14 @@ Result<ScenarioPlan> plan_scenario(const TestSpec& spec, const Topology& topo) {
     for (auto& cg : spec.cgroups) {
       if (cg.workers == 0 || cg.workers > kMaxWorkersPerCgroup)
         return bad("cgroup '" + cg.name + "' has " + std::to_string(cg.workers) + " workers (1 to 1024 allowed)");
-      if (std::find(work_kinds().begin(), work_kinds().end(), cg.work) == work_kinds().end())
-        return bad("cgroup '" + cg.name + "' has unknown work '" + cg.work + "'");
+      if (!is_work_kind(cg.work)) return bad("cgroup '" + cg.name + "' has unknown work '" + cg.work + "'");
+      auto params = resolve_work_params(cg.work, cg.params);
+      if (!params) return bad(params.error().msg + " (cgroup '" + cg.name + "')");
       // Checked again: the topology given here may not be the spec's own.
       if (!cg.cpus.empty())
         if (auto cpus = parse_cpulist(cg.cpus, topo.cpus()); !cpus)
           return bad(cpus.error().msg + " (cgroup '" + cg.name + "')");
-      plan.cgroups.push_back(CgroupPlan{cg.name, cg.workers, cg.work, cg.cpus});
+      plan.cgroups.push_back(CgroupPlan{cg.name, cg.workers, cg.work, cg.cpus, *params});
     }
   }
 
@@ -154,7 +228,8 @@ nlohmann::json plan_to_json(const ScenarioPlan& plan) {
   using nlohmann::json;
   json cgroups = json::array(), steps = json::array(), writes = json::array();
   for (auto& cg : plan.cgroups)
-    cgroups.push_back({{"name", cg.name}, {"workers", cg.workers}, {"work", cg.work}, {"cpus", cg.cpus}});
+    cgroups.push_back({{"name", cg.name}, {"workers", cg.workers}, {"work", cg.work}, {"cpus", cg.cpus},
+                       {"params", work_params_json(cg.params)}});
   for (auto& s : plan.steps)
     steps.push_back({{"after_ms", s.after_ms}, {"action", s.action}, {"cgroup", s.cgroup}, {"count", s.count}});
   for (auto& w : plan.map_writes)

@@ -3,13 +3,10 @@
 // concrete cgroups, worker counts and timed steps, so the agent only follows
 // a plan and never interprets spec names.
 //
-// Canned scenarios (N = CPUs of the topology):
-//   steady              cgroup "steady": N spin workers (one per CPU)
-//   yield_heavy         cgroup "yield_heavy": 2*N workers that yield in a loop
-//   custom_crash_light  cgroup "light": max(1, N/2) spin workers; a light load
-//                       on which a host-triggered scheduler crash is observed
-//   mixed               cgroups "spin" (N spin workers) and "yield" (N yield
-//                       workers): 2x oversubscribed, two kinds of behaviour
+// Canned scenarios are data: a table (core/scenario_table.cpp) of named
+// compositions of cgroups, each a work type, its settings and a worker count
+// that scales with the topology's CPU count N; `ktstr test --list-scenarios`
+// prints it. A spec builds its own from the same parts with `cgroups`.
 #pragma once
 
 #include "core/result.hpp"
@@ -28,8 +25,9 @@ namespace ktstr {
 struct CgroupPlan {
   std::string name;
   unsigned workers = 0;
-  std::string work;  // "spin", "yield" or "mixed"
+  std::string work;  // one of work_kinds()
   std::string cpus;  // cpulist for cpuset.cpus; empty = all CPUs
+  WorkParams params; // defaults resolved (resolve_work_params)
 
   bool operator==(const CgroupPlan&) const = default;
 };
@@ -56,6 +54,34 @@ struct ScenarioPlan {
 Result<ScenarioPlan> plan_scenario(const TestSpec& spec, const Topology& topo);
 
 nlohmann::json plan_to_json(const ScenarioPlan& plan);
+// {"rate_hz", "period_us", "runtime_us", "interval_us", "nice", "policy"}
+nlohmann::json work_params_json(const WorkParams& params);
+
+// One cgroup of a canned scenario: max(min_workers, N * per_cpu_num /
+// per_cpu_den) workers on a topology of N CPUs.
+struct CannedCgroup {
+  std::string name;
+  std::string work;
+  unsigned per_cpu_num = 1, per_cpu_den = 1, min_workers = 1;
+  WorkParams params;
+
+  unsigned workers(unsigned cpus) const;
+};
+
+struct CannedScenario {
+  std::string name;
+  std::string description;  // one line
+  std::vector<CannedCgroup> cgroups;
+};
+
+// The canned scenarios, in documentation order.
+const std::vector<CannedScenario>& canned_scenario_table();
+const CannedScenario* find_canned_scenario(std::string_view name);
+// {"name", "description", "cgroups": [{name, work, workers (as text: "N",
+// "2*N", "max(1,N/2)", "1"), params...}]}
+nlohmann::json canned_scenario_json(const CannedScenario& sc);
+// "N", "2*N", "max(1,N/2)", "1": how many workers a canned cgroup gets.
+std::string workers_formula(const CannedCgroup& cg);
 
 // Canned scenario names, in documentation order.
 const std::vector<std::string>& canned_scenarios();
@@ -66,6 +92,19 @@ std::vector<std::string> canned_cgroup_names(std::string_view scenario);
 
 // Work kinds and step actions the agent knows.
 const std::vector<std::string>& work_kinds();
+bool is_work_kind(std::string_view work);
+// Whether a WorkParams key ("rate_hz", "period_us", "runtime_us",
+// "interval_us", "nice", "policy") may be set for a work kind; `nice` and
+// `policy` apply to every kind. Empty for an unknown key.
+bool work_param_applies(std::string_view key, std::string_view work);
+// The work kind a per-kind key belongs to ("rate_hz" -> "sleep"); empty for
+// `nice`, `policy` and unknown keys.
+std::string work_param_owner(std::string_view key);
+// Scheduling policies a cgroup may ask for.
+const std::vector<std::string>& sched_policies();
+// Fills the work type's defaults (sleep 1000 Hz, periodic 10000/1000 us,
+// affinity 1000 us) and checks the values; the error names the bad field.
+Result<WorkParams> resolve_work_params(std::string_view work, const WorkParams& params);
 const std::vector<std::string>& step_actions();
 
 // "0-3,6,8-9" -> {0,1,2,3,6,8,9}: sorted, no duplicates. Every CPU must be

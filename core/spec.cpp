@@ -22,11 +22,12 @@ const std::vector<std::string> kTestKeys = {
     "name", "scheduler", "sched_args", "topology", "memory_mb", "duration_s", "scenario",
     "cgroups", "steps", "bpf_map_write", "expect_err", "expect_scx_bpf_error_contains",
     "expect_scx_bpf_error_matches", "auto_repro", "watchdog_timeout_s", "checks", "kernel"};
-const std::vector<std::string> kCgroupKeys = {"name", "workers", "work", "cpus"};
+const std::vector<std::string> kCgroupKeys = {"name",       "workers",     "work", "cpus",  "rate_hz",
+                                               "period_us",  "runtime_us",  "interval_us", "nice", "policy"};
 const std::vector<std::string> kStepKeys = {"after_ms", "action", "cgroup", "count"};
 const std::vector<std::string> kMapWriteKeys = {"map", "var", "value", "after_ms"};
-const std::vector<std::string> kChecksKeys = {"not_starved", "max_gap_ms", "max_spread_pct", "isolation", "numa_local",
-                                               "max_imbalance"};
+const std::vector<std::string> kChecksKeys = {"not_starved", "max_gap_ms",    "max_spread_pct",       "isolation",
+                                               "numa_local",  "max_imbalance", "max_wakeup_latency_us"};
 const std::vector<std::string> kBuiltinSchedulers = {"eevdf", "scx-ktstr"};
 
 constexpr unsigned kMinMemoryMb = 64, kMaxMemoryMb = 65536;
@@ -85,6 +86,7 @@ class TestReader {
   Status read_scheduler();
   Status read_workload();
   Result<CgroupSpec> read_cgroup(const toml::table& t, const std::string& path);
+  Status read_work_params(const toml::table& t, const std::string& path, CgroupSpec& cg);
   Status read_steps(const toml::array& a);
   Status read_map_writes(const toml::array& a);
   Status read_expectations();
@@ -226,6 +228,11 @@ Result<TestSpec> TestReader::read() {
       if (!v) return fail(v.error());
       spec_.checks.max_imbalance = static_cast<uint32_t>(*v);
     }
+    if (auto c = (*t)->get("max_wakeup_latency_us")) {
+      auto v = integer(*c, "checks.max_wakeup_latency_us", 1, 3600ll * 1000 * 1000);
+      if (!v) return fail(v.error());
+      spec_.checks.max_wakeup_latency_us = static_cast<uint32_t>(*v);
+    }
   }
   if (auto n = tbl_.get("kernel")) {
     auto v = str(*n, "kernel");
@@ -275,7 +282,7 @@ Status TestReader::read_workload() {
     if (!s) return fail(s.error());
     if (!is_canned_scenario(*s)) {
       std::string hint = suggest_close(*s, canned_scenarios());
-      if (hint.empty()) hint = "canned scenarios: " + join_quoted(canned_scenarios());
+      if (hint.empty()) hint = "'ktstr test --list-scenarios' lists the canned scenarios";
       return fail(at(*scenario, "unknown scenario '" + *s + "' in " + label_, hint));
     }
     spec_.scenario = *s;
@@ -329,7 +336,7 @@ Result<CgroupSpec> TestReader::read_cgroup(const toml::table& t, const std::stri
   cg.workers = static_cast<unsigned>(*w);
   auto work = required_str(t, "work", path);
   if (!work) return fail(work.error());
-  if (std::find(work_kinds().begin(), work_kinds().end(), *work) == work_kinds().end()) {
+  if (!is_work_kind(*work)) {
     std::string hint = suggest_close(*work, work_kinds());
     if (hint.empty()) hint = "work is one of " + join_quoted(work_kinds());
     return fail(at(*t.get("work"), "unknown work '" + *work + "' in " + path + " of " + label_, hint));
@@ -344,7 +351,50 @@ Result<CgroupSpec> TestReader::read_cgroup(const toml::table& t, const std::stri
                      cpus.error().hint));
     cg.cpus = *s;
   }
+  if (auto s = read_work_params(t, path, cg); !s) return fail(s.error());
   return cg;
+}
+
+// The work type's settings: each per-kind key only with its kind, values in
+// range (resolve_work_params holds the rules; here they get a line number).
+Status TestReader::read_work_params(const toml::table& t, const std::string& path, CgroupSpec& cg) {
+  const std::pair<const char*, uint32_t WorkParams::*> numbers[] = {{"rate_hz", &WorkParams::rate_hz},
+                                                                    {"period_us", &WorkParams::period_us},
+                                                                    {"runtime_us", &WorkParams::runtime_us},
+                                                                    {"interval_us", &WorkParams::interval_us}};
+  const toml::node* last = nullptr;
+  for (auto& [key, field] : numbers) {
+    auto n = t.get(key);
+    if (!n) continue;
+    if (!work_param_applies(key, cg.work)) {
+      std::string owner = work_param_owner(key);
+      return fail(at(*n, "'" + path + "." + key + "' in " + label_ + " applies only to work '" + owner + "', not '" +
+                             cg.work + "'",
+                     "remove it, or set work = \"" + owner + "\""));
+    }
+    auto v = integer(*n, path + "." + key, 1, 100000000);
+    if (!v) return fail(v.error());
+    cg.params.*field = static_cast<uint32_t>(*v);
+    last = n;
+  }
+  if (auto n = t.get("nice")) {
+    auto v = integer(*n, path + ".nice", -20, 19);
+    if (!v) return fail(v.error());
+    cg.params.nice = static_cast<int>(*v);
+  }
+  if (auto n = t.get("policy")) {
+    auto v = str(*n, path + ".policy");
+    if (!v) return fail(v.error());
+    if (std::find(sched_policies().begin(), sched_policies().end(), *v) == sched_policies().end()) {
+      std::string hint = suggest_close(*v, sched_policies());
+      if (hint.empty()) hint = "policy is one of " + join_quoted(sched_policies());
+      return fail(at(*n, "unknown policy '" + *v + "' in " + path + " of " + label_, hint));
+    }
+    cg.params.policy = *v;
+  }
+  if (auto resolved = resolve_work_params(cg.work, cg.params); !resolved)
+    return fail(at(last ? *last : t, resolved.error().msg + " in " + path + " of " + label_, resolved.error().hint));
+  return {};
 }
 
 Status TestReader::read_steps(const toml::array& a) {

@@ -28,12 +28,27 @@ struct MapWrite {
   bool operator==(const MapWrite&) const = default;
 };
 
+// The settings of a cgroup's work type and how its workers are scheduled.
+// A rate or time of 0 means the work type's default (resolved by
+// plan_scenario); each applies to one work type only (work_param_applies).
+struct WorkParams {
+  uint32_t rate_hz = 0;      // sleep: wakeups per second
+  uint32_t period_us = 0;    // periodic: release period (= the deadline)
+  uint32_t runtime_us = 0;   // periodic: CPU time to burn per period
+  uint32_t interval_us = 0;  // affinity: time between two affinity changes
+  int nice = 0;              // -20..19, any work type
+  std::string policy = "normal";  // "normal", "batch" or "idle" (SCHED_OTHER/BATCH/IDLE)
+
+  bool operator==(const WorkParams&) const = default;
+};
+
 // One explicit cgroup of workers (the alternative to a canned scenario).
 struct CgroupSpec {
   std::string name;
   unsigned workers = 1;
-  std::string work = "spin";  // "spin", "yield" or "mixed"
+  std::string work = "spin";  // one of work_kinds() (core/scenario.hpp)
   std::string cpus;           // cpulist ("0-3,6"); empty = all CPUs
+  WorkParams params;
 
   bool operator==(const CgroupSpec&) const = default;
 };
@@ -55,6 +70,7 @@ struct Checks {
   bool isolation = false;                // workers stayed inside their cgroup's cpuset
   bool numa_local = false;               // no worker ran on CPUs of two NUMA nodes
   std::optional<uint32_t> max_imbalance; // runnable tasks between two CPUs in one monitor sample
+  std::optional<uint32_t> max_wakeup_latency_us;  // p99 wakeup latency of each sleep/periodic worker
 
   bool operator==(const Checks&) const = default;
 };

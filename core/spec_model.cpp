@@ -164,6 +164,12 @@ std::string spec_to_toml(const TestSpec& spec) {
       std::vector<std::pair<std::string, std::string>> f = {
           {"name", toml_string(cg.name)}, {"workers", std::to_string(cg.workers)}, {"work", toml_string(cg.work)}};
       if (!cg.cpus.empty()) f.emplace_back("cpus", toml_string(cg.cpus));
+      const WorkParams& p = cg.params;
+      for (auto [key, value] : {std::pair{"rate_hz", p.rate_hz}, std::pair{"period_us", p.period_us},
+                                std::pair{"runtime_us", p.runtime_us}, std::pair{"interval_us", p.interval_us}})
+        if (value) f.emplace_back(key, std::to_string(value));
+      if (p.nice) f.emplace_back("nice", std::to_string(p.nice));
+      if (p.policy != "normal") f.emplace_back("policy", toml_string(p.policy));
       tables.push_back(inline_table(f));
     }
     line("cgroups", inline_table_array(tables));
@@ -204,6 +210,8 @@ std::string spec_to_toml(const TestSpec& spec) {
     if (spec.checks.isolation) f.emplace_back("isolation", "true");
     if (spec.checks.numa_local) f.emplace_back("numa_local", "true");
     if (spec.checks.max_imbalance) f.emplace_back("max_imbalance", std::to_string(*spec.checks.max_imbalance));
+    if (spec.checks.max_wakeup_latency_us)
+      f.emplace_back("max_wakeup_latency_us", std::to_string(*spec.checks.max_wakeup_latency_us));
     line("checks", inline_table(f));
   }
   if (!spec.kernel.empty()) line("kernel", toml_string(spec.kernel));
@@ -220,7 +228,16 @@ nlohmann::json spec_to_json(const TestSpec& spec) {
   using nlohmann::json;
   json cgroups = json::array();
   for (auto& cg : spec.cgroups)
-    cgroups.push_back({{"name", cg.name}, {"workers", cg.workers}, {"work", cg.work}, {"cpus", cg.cpus}});
+    cgroups.push_back({{"name", cg.name},
+                       {"workers", cg.workers},
+                       {"work", cg.work},
+                       {"cpus", cg.cpus},
+                       {"rate_hz", cg.params.rate_hz},
+                       {"period_us", cg.params.period_us},
+                       {"runtime_us", cg.params.runtime_us},
+                       {"interval_us", cg.params.interval_us},
+                       {"nice", cg.params.nice},
+                       {"policy", cg.params.policy}});
   json steps = json::array();
   for (auto& s : spec.steps)
     steps.push_back({{"after_ms", s.after_ms}, {"action", s.action}, {"cgroup", s.cgroup}, {"count", s.count}});
@@ -249,7 +266,9 @@ nlohmann::json spec_to_json(const TestSpec& spec) {
                   {"max_spread_pct", spec.checks.max_spread_pct ? json(*spec.checks.max_spread_pct) : json(nullptr)},
                   {"isolation", spec.checks.isolation},
                   {"numa_local", spec.checks.numa_local},
-                  {"max_imbalance", spec.checks.max_imbalance ? json(*spec.checks.max_imbalance) : json(nullptr)}}},
+                  {"max_imbalance", spec.checks.max_imbalance ? json(*spec.checks.max_imbalance) : json(nullptr)},
+                  {"max_wakeup_latency_us",
+                   spec.checks.max_wakeup_latency_us ? json(*spec.checks.max_wakeup_latency_us) : json(nullptr)}}},
       {"kernel", spec.kernel.empty() ? json(nullptr) : json(spec.kernel)},
       {"source", {{"file", spec.source_file}, {"line", spec.source_line}}},
   };

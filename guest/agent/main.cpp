@@ -149,7 +149,7 @@ Status Agent::run() {
     log("debug", "job: " + dump_json(nlohmann::json(shown)));
   }
 
-  if (job->version >= 2) return run_repeated(*job);
+  if (is_repeat_job(*job)) return run_repeated(*job);
   return run_job(*job);
 }
 

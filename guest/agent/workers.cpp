@@ -22,22 +22,7 @@ namespace {
 
 static_assert(kWorkerStopSignal == SIGUSR1);
 
-volatile std::sig_atomic_t g_stop_requested = 0;
-
-void on_stop_signal(int) { g_stop_requested = 1; }
-
-uint64_t thread_cpu_ns() {
-  timespec ts{};
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return uint64_t(ts.tv_sec) * 1000000000ull + uint64_t(ts.tv_nsec);
-}
-
-// A few microseconds of pure CPU work (longer under TCG): short enough that
-// the gap between iterations shows time spent off the CPU.
-void spin_unit() {
-  volatile uint64_t x = 0;
-  for (int i = 0; i < 1000; ++i) x = x + uint64_t(i);
-}
+void on_stop_signal(int) { work_stop_flag() = 1; }
 
 // Sent child -> agent over a pipe in one write (< PIPE_BUF, so atomic).
 struct WorkerRecord {
@@ -45,6 +30,8 @@ struct WorkerRecord {
   int32_t pid;
   uint64_t iterations, cpu_time_ns, wall_ns, migrations, max_gap_ns;
   uint64_t cpu_mask[kMaxTrackedCpus / 64];
+  uint64_t counters[kCounterCount];
+  uint32_t counters_set;  // bit per Counter
   char error[160];  // non-empty: the worker could not be placed
 };
 static_assert(sizeof(WorkerRecord) < PIPE_BUF);
@@ -80,7 +67,7 @@ std::string place_self(const Slot& slot) {
     if (sched_setaffinity(0, sizeof set, &set) != 0)
       return "setting affinity '" + slot.plan->cpus + "': " + errno_text(errno);
   }
-  return {};
+  return apply_sched_params(*slot.plan);
 }
 
 [[noreturn]] void worker_main(const Slot& slot, uint32_t slot_no, uint64_t duration_ms, int go_fd,
@@ -96,7 +83,7 @@ std::string place_self(const Slot& slot) {
   while (::read(go_fd, &byte, 1) < 0 && errno == EINTR) {
   }  // EOF once the agent has forked everyone
   if (err.empty()) {
-    WorkStats s = run_work(slot.plan->work, duration_ms);
+    WorkStats s = run_work(*slot.plan, duration_ms);
     rec.iterations = s.iterations;
     rec.cpu_time_ns = s.cpu_time_ns;
     rec.wall_ns = s.wall_ns;
@@ -104,6 +91,8 @@ std::string place_self(const Slot& slot) {
     rec.max_gap_ns = s.max_gap_ns;
     for (unsigned c = 0; c < kMaxTrackedCpus; ++c)
       if (s.cpus_used[c]) rec.cpu_mask[c / 64] |= 1ull << (c % 64);
+    for (unsigned c = 0; c < kCounterCount; ++c) rec.counters[c] = s.counters[c];
+    rec.counters_set = s.counters_set;
   } else {
     std::snprintf(rec.error, sizeof rec.error, "%s", err.c_str());
   }
@@ -167,6 +156,8 @@ proto::WorkerMsg to_message(const Slot& slot, const WorkerRecord& rec) {
   msg.max_gap_ns = rec.max_gap_ns;
   for (unsigned c = 0; c < kMaxTrackedCpus; ++c)
     if (rec.cpu_mask[c / 64] & (1ull << (c % 64))) msg.cpus_used.push_back(c);
+  for (unsigned c = 0; c < kCounterCount; ++c)
+    if ((rec.counters_set >> c) & 1u) msg.counters[counter_name(static_cast<Counter>(c))] = rec.counters[c];
   return msg;
 }
 
@@ -182,37 +173,6 @@ void kill_and_reap(std::vector<Slot>& slots) {
 }
 
 }  // namespace
-
-WorkStats run_work(proto::WorkKind kind, uint64_t duration_ms) {
-  WorkStats s;
-  uint64_t start = monotonic_ns();
-  uint64_t end = start + duration_ms * 1000000ull;
-  uint64_t cpu_start = thread_cpu_ns();
-  int prev_cpu = sched_getcpu();
-  if (prev_cpu >= 0 && unsigned(prev_cpu) < kMaxTrackedCpus) s.cpus_used.set(prev_cpu);
-  uint64_t last = start;
-  for (;;) {
-    bool spin = kind == proto::WorkKind::Spin || (kind == proto::WorkKind::Mixed && s.iterations % 2 == 0);
-    if (spin)
-      spin_unit();
-    else
-      sched_yield();
-    uint64_t now = monotonic_ns();
-    if (now - last > s.max_gap_ns) s.max_gap_ns = now - last;
-    last = now;
-    ++s.iterations;
-    int cpu = sched_getcpu();
-    if (cpu >= 0) {
-      if (prev_cpu >= 0 && cpu != prev_cpu) ++s.migrations;
-      prev_cpu = cpu;
-      if (unsigned(cpu) < kMaxTrackedCpus) s.cpus_used.set(cpu);
-    }
-    if (now >= end || g_stop_requested) break;
-  }
-  s.wall_ns = last - start;
-  s.cpu_time_ns = thread_cpu_ns() - cpu_start;
-  return s;
-}
 
 Status run_workers(const proto::JobMsg& job, const WorkerOptions& options,
                    const WorkerCallbacks& cb) {

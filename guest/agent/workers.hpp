@@ -3,30 +3,14 @@
 #pragma once
 
 #include "core/result.hpp"
+#include "guest/agent/work.hpp"
 #include "guest/proto/messages.hpp"
 
-#include <bitset>
 #include <cstdint>
 #include <functional>
 #include <string>
 
 namespace ktstr::agent {
-
-inline constexpr unsigned kMaxTrackedCpus = 1024;
-
-struct WorkStats {
-  uint64_t iterations = 0;
-  uint64_t cpu_time_ns = 0;
-  uint64_t wall_ns = 0;
-  uint64_t migrations = 0;
-  uint64_t max_gap_ns = 0;
-  std::bitset<kMaxTrackedCpus> cpus_used;
-};
-
-// The measured loop of one worker, run in the calling thread: "spin" burns
-// CPU in small units, "yield" calls sched_yield(), "mixed" alternates. Runs
-// at least one iteration.
-WorkStats run_work(proto::WorkKind kind, uint64_t duration_ms);
 
 struct WorkerOptions {
   // Parent of the per-plan cgroups, e.g. "/sys/fs/cgroup/ktstr"; its parent

@@ -34,17 +34,31 @@ const char* work_kind_name(WorkKind kind) {
     case WorkKind::Spin: return "spin";
     case WorkKind::Yield: return "yield";
     case WorkKind::Mixed: return "mixed";
+    case WorkKind::Sleep: return "sleep";
+    case WorkKind::Futex: return "futex";
+    case WorkKind::Pipe: return "pipe";
+    case WorkKind::Fork: return "fork";
+    case WorkKind::Fault: return "fault";
+    case WorkKind::Periodic: return "periodic";
+    case WorkKind::Affinity: return "affinity";
   }
   return "spin";
+}
+
+bool parse_work_kind(const std::string& name, WorkKind& out) {
+  for (WorkKind k : {WorkKind::Spin, WorkKind::Yield, WorkKind::Mixed, WorkKind::Sleep, WorkKind::Futex,
+                     WorkKind::Pipe, WorkKind::Fork, WorkKind::Fault, WorkKind::Periodic, WorkKind::Affinity})
+    if (name == work_kind_name(k)) {
+      out = k;
+      return true;
+    }
+  return false;
 }
 
 void to_json(json& j, const WorkKind& v) { j = work_kind_name(v); }
 void from_json(const json& j, WorkKind& v) {
   std::string s = j.get<std::string>();
-  if (s == "spin") v = WorkKind::Spin;
-  else if (s == "yield") v = WorkKind::Yield;
-  else if (s == "mixed") v = WorkKind::Mixed;
-  else throw std::runtime_error("unknown work kind '" + s + "'");
+  if (!parse_work_kind(s, v)) throw std::runtime_error("unknown work kind '" + s + "'");
 }
 
 void to_json(json& j, const HelloMsg& v) {
@@ -58,12 +72,36 @@ void from_json(const json& j, HelloMsg& v) {
 
 void to_json(json& j, const CgroupPlan& v) {
   j = {{"name", v.name}, {"workers", v.workers}, {"work", v.work}, {"cpus", v.cpus}};
+  if (v.rate_hz) j["rate_hz"] = v.rate_hz;
+  if (v.period_us) j["period_us"] = v.period_us;
+  if (v.runtime_us) j["runtime_us"] = v.runtime_us;
+  if (v.interval_us) j["interval_us"] = v.interval_us;
+  if (v.nice) j["nice"] = v.nice;
+  if (v.policy != "normal") j["policy"] = v.policy;
 }
 void from_json(const json& j, CgroupPlan& v) {
   get_field(j, "name", v.name);
   get_unsigned(j, "workers", v.workers);
   get_field(j, "work", v.work);
   get_optional(j, "cpus", v.cpus);
+  for (auto [key, field] : {std::pair{"rate_hz", &CgroupPlan::rate_hz}, std::pair{"period_us", &CgroupPlan::period_us},
+                            std::pair{"runtime_us", &CgroupPlan::runtime_us},
+                            std::pair{"interval_us", &CgroupPlan::interval_us}})
+    if (j.contains(key)) get_unsigned(j, key, v.*field);
+  if (j.contains("nice")) get_signed(j, "nice", v.nice);
+  get_optional(j, "policy", v.policy);
+}
+
+bool job_needs_work_types(const JobMsg& job) {
+  for (const CgroupPlan& cg : job.scenario.cgroups)
+    if (cg.work > WorkKind::Mixed || cg.rate_hz || cg.period_us || cg.runtime_us || cg.interval_us || cg.nice ||
+        cg.policy != "normal")
+      return true;
+  return false;
+}
+
+bool is_repeat_job(const JobMsg& job) {
+  return job.version == 2 || (job.version >= kJobVersionWorkTypes && job.repeat > 1);
 }
 
 void to_json(json& j, const Scenario& v) {
@@ -120,7 +158,10 @@ void from_json(const json& j, JobMsg& v) {
 }
 
 Status validate_job(const JobMsg& job) {
-  if (job.version != 1 && job.version != 2) return fail("unsupported job version " + std::to_string(job.version));
+  if (job.version < 1 || job.version > kJobVersionWorkTypes)
+    return fail("unsupported job version " + std::to_string(job.version));
+  if (job.version < kJobVersionWorkTypes && job_needs_work_types(job))
+    return fail("a version " + std::to_string(job.version) + " job cannot carry work types past 'mixed' or their settings");
   if (job.version == 1 && job.repeat != 1) return fail("a version 1 job cannot repeat");
   if (job.repeat < 1 || job.repeat > kMaxRepeat)
     return fail("job repeat " + std::to_string(job.repeat) + " is outside 1-" + std::to_string(kMaxRepeat));
@@ -134,6 +175,16 @@ Status validate_job(const JobMsg& job) {
     if (!valid_cgroup_name(cg.name))
       return fail("invalid cgroup name '" + cg.name + "'",
                   "use 1-64 characters from [A-Za-z0-9_.-]");
+    if (cg.nice < -20 || cg.nice > 19) return fail("cgroup '" + cg.name + "' has nice " + std::to_string(cg.nice));
+    if (cg.policy != "normal" && cg.policy != "batch" && cg.policy != "idle")
+      return fail("cgroup '" + cg.name + "' has unknown policy '" + cg.policy + "'");
+    if (cg.work == WorkKind::Sleep && (cg.rate_hz == 0 || cg.rate_hz > 100000))
+      return fail("cgroup '" + cg.name + "' sleeps at " + std::to_string(cg.rate_hz) + " Hz");
+    if (cg.work == WorkKind::Periodic && (cg.period_us < 100 || cg.runtime_us == 0 || cg.runtime_us >= cg.period_us))
+      return fail("cgroup '" + cg.name + "' has period " + std::to_string(cg.period_us) + " us and runtime " +
+                  std::to_string(cg.runtime_us) + " us");
+    if (cg.work == WorkKind::Affinity && cg.interval_us < 100)
+      return fail("cgroup '" + cg.name + "' changes affinity every " + std::to_string(cg.interval_us) + " us");
     for (const CgroupPlan& other : job.scenario.cgroups)
       if (&other != &cg && other.name == cg.name) return fail("duplicate cgroup '" + cg.name + "'");
     workers += cg.workers;
@@ -191,6 +242,7 @@ void to_json(json& j, const WorkerMsg& v) {
        {"work", v.work},             {"iterations", v.iterations}, {"cpu_time_ns", v.cpu_time_ns},
        {"wall_ns", v.wall_ns},       {"migrations", v.migrations}, {"max_gap_ns", v.max_gap_ns},
        {"cpus_used", v.cpus_used}};
+  if (!v.counters.empty()) j["counters"] = v.counters;
 }
 void from_json(const json& j, WorkerMsg& v) {
   get_field(j, "cgroup", v.cgroup);
@@ -207,6 +259,16 @@ void from_json(const json& j, WorkerMsg& v) {
   for (const json& cpu : j.at("cpus_used")) {
     if (!cpu.is_number_unsigned()) throw std::runtime_error("field 'cpus_used' must hold CPU ids");
     v.cpus_used.push_back(cpu.get<uint32_t>());
+  }
+  v.counters.clear();
+  if (j.contains("counters")) {
+    const json& c = j.at("counters");
+    if (!c.is_object()) throw std::runtime_error("field 'counters' must be an object");
+    for (auto it = c.begin(); it != c.end(); ++it) {
+      if (!it.value().is_number_unsigned())
+        throw std::runtime_error("counter '" + it.key() + "' must be a non-negative integer");
+      v.counters[it.key()] = it.value().get<uint64_t>();
+    }
   }
 }
 

@@ -29,8 +29,11 @@ inline constexpr const char* kWorkersDone = "workers_done";
 inline constexpr const char* kPoweroff = "poweroff";
 }  // namespace stage
 
-enum class WorkKind : uint8_t { Spin, Yield, Mixed };  // "spin", "yield", "mixed"
+// "spin", "yield", "mixed" (any job version); the rest need JOB version 3.
+enum class WorkKind : uint8_t { Spin, Yield, Mixed, Sleep, Futex, Pipe, Fork, Fault, Periodic, Affinity };
 const char* work_kind_name(WorkKind kind);
+// Parses a work kind name; false for an unknown one.
+bool parse_work_kind(const std::string& name, WorkKind& out);
 
 struct HelloMsg {
   static constexpr MsgType kType = MsgType::Hello;
@@ -44,6 +47,15 @@ struct CgroupPlan {
   uint32_t workers = 1;
   WorkKind work = WorkKind::Spin;
   std::string cpus;      // cpuset cpulist ("0-1"); empty: no restriction
+  // JOB version 3: the work type's settings (resolved by the host, 0 where
+  // the kind has none) and the workers' scheduling. On the wire only when
+  // they differ from these defaults, so older jobs read the same.
+  uint32_t rate_hz = 0;      // sleep
+  uint32_t period_us = 0;    // periodic
+  uint32_t runtime_us = 0;   // periodic
+  uint32_t interval_us = 0;  // affinity
+  int32_t nice = 0;
+  std::string policy = "normal";  // "normal", "batch", "idle"
 };
 
 struct Scenario {
@@ -112,6 +124,14 @@ struct JobMsg {
   std::string kernel_config;
 };
 
+// JOB version 3 adds the work kinds past "mixed" and the CgroupPlan settings;
+// repetition then follows `repeat` (> 1) instead of the version.
+inline constexpr uint32_t kJobVersionWorkTypes = 3;
+// Whether the job needs version 3 (a new work kind or a setting).
+bool job_needs_work_types(const JobMsg& job);
+// Whether the agent runs the job as repetitions (REPEAT_BEGIN/END frames).
+bool is_repeat_job(const JobMsg& job);
+
 // Limits a job must respect; the agent refuses anything else.
 inline constexpr uint32_t kMaxWorkersPerJob = 1024;
 inline constexpr uint64_t kMaxDurationMs = 3600 * 1000;
@@ -157,6 +177,9 @@ struct WorkerMsg {
   uint64_t migrations = 0;  // times sched_getcpu() changed between iterations
   uint64_t max_gap_ns = 0;  // longest CLOCK_MONOTONIC gap between iterations
   std::vector<uint32_t> cpus_used;
+  // What the work type counts (wakeups, wake_latency_p99_ns, forks, ...);
+  // absent from the JSON when empty (spin, yield, mixed; older agents).
+  std::map<std::string, uint64_t> counters;
 };
 
 struct LogMsg {

@@ -177,20 +177,6 @@ TEST(AgentPorts, WriteTimesOutOnceThenFailsFast) {
   EXPECT_EQ(second.error().msg, "port timed out earlier");
 }
 
-TEST(AgentWork, EveryKindMeasuresItself) {
-  for (WorkKind kind : {WorkKind::Spin, WorkKind::Yield, WorkKind::Mixed}) {
-    WorkStats s = run_work(kind, 30);
-    SCOPED_TRACE(work_kind_name(kind));
-    EXPECT_GE(s.iterations, 1u);
-    EXPECT_GE(s.wall_ns, 30000000u);
-    EXPECT_GT(s.cpu_time_ns, 0u);
-    EXPECT_LE(s.max_gap_ns, s.wall_ns);
-    EXPECT_LE(s.migrations, s.iterations);
-    EXPECT_GE(s.cpus_used.count(), 1u);
-    EXPECT_LE(s.cpus_used.count(), s.migrations + 1);
-  }
-}
-
 TEST(AgentWorkers, ForkReportAndReapEveryWorker) {
   JobMsg job;
   job.scenario.duration_ms = 50;

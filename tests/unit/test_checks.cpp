@@ -120,6 +120,26 @@ TEST(Checks, MaxImbalanceFromMonitorSamplesWhileTheWorkloadRuns) {
   EXPECT_NE(none->message.find("cannot be judged"), std::string::npos) << none->message;
 }
 
+TEST(Checks, MaxWakeupLatencyJudgesTheP99OfEachSleeper) {
+  Checks ch;
+  ch.max_wakeup_latency_us = 500;
+  WorkerStats calm = worker("sleepers", 0, 1000), late = worker("sleepers", 1, 1000), hog = worker("hogs", 0, 5);
+  calm.counters = {{"wakeups", 1000}, {"wake_latency_p50_ns", 40'000}, {"wake_latency_p99_ns", 480'000},
+                   {"wake_latency_max_ns", 9'000'000}};
+  late.counters = {{"wakeups", 1000}, {"wake_latency_p50_ns", 60'000}, {"wake_latency_p99_ns", 2'300'000},
+                   {"wake_latency_max_ns", 7'100'000}};
+  // A maximum above the limit is fine while the p99 holds; spinners are not judged.
+  EXPECT_FALSE(judge(ch, {calm, hog}));
+  auto f = judge(ch, {calm, late, hog});
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->check, "max_wakeup_latency_us");
+  EXPECT_EQ(f->message, "worker sleepers/1 woke 2300us late at p99 (max 7100us), more than max_wakeup_latency_us = 500");
+  // Asked of a run where nobody measures wakeups: not judged silently.
+  f = judge(ch, {hog});
+  ASSERT_TRUE(f);
+  EXPECT_NE(f->message.find("cannot be judged"), std::string::npos) << f->message;
+}
+
 TEST(Checks, SpecParsesAndRejectsTheNewKeys) {
   auto specs = parse_spec_text(
       "[[test]]\nname = \"t\"\nchecks = { max_spread_pct = 30, isolation = true, numa_local = true, max_imbalance = 3 }\n",

@@ -399,9 +399,9 @@ TEST(ProtoPayload, BadPayloadsAreErrorsNotExceptions) {
   EXPECT_NE(too_big.error().msg.find("'index' is out of range"), std::string::npos);
 
   auto work = decode_payload<JobMsg>(frame_of(
-      MsgType::Job, R"({"version":1,"scenario":{"cgroups":[{"name":"a","workers":1,"work":"sleep"}],"duration_ms":10}})"));
+      MsgType::Job, R"({"version":1,"scenario":{"cgroups":[{"name":"a","workers":1,"work":"snooze"}],"duration_ms":10}})"));
   ASSERT_FALSE(work);
-  EXPECT_NE(work.error().msg.find("unknown work kind 'sleep'"), std::string::npos);
+  EXPECT_NE(work.error().msg.find("unknown work kind 'snooze'"), std::string::npos);
 
   auto not_json = decode_payload<DoneMsg>(frame_of(MsgType::Done, "{\"ok\":tru"));
   ASSERT_FALSE(not_json);
@@ -449,8 +449,8 @@ TEST(ProtoValidateJob, RejectsWhatTheAgentCannotRun) {
   job.scenario.duration_ms = kMaxDurationMs + 1;
   EXPECT_FALSE(validate_job(job));
   job.scenario.duration_ms = 1;
-  job.version = 3;  // 2 is a repeat job (test_agent_repeat)
-  EXPECT_EQ(validate_job(job).error().msg, "unsupported job version 3");
+  job.version = 4;  // 2 is a repeat job (test_agent_repeat), 3 adds work types (test_agent_work)
+  EXPECT_EQ(validate_job(job).error().msg, "unsupported job version 4");
 }
 
 // --- sched_ext messages (types 32+) -------------------------------------------

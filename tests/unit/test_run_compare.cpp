@@ -91,6 +91,19 @@ TEST(RunCompare, CgroupMetricsFromWorkers) {
   EXPECT_NEAR(m[5].second, 100, 1e-9);   // spread_pct: (300 - 100) / 200
 }
 
+TEST(RunCompare, CounterMetricsAreRatesAndWorstLatencies) {
+  WorkerStats a, b;
+  a.cgroup = b.cgroup = "sleepers";
+  a.wall_ns = b.wall_ns = 2'000'000'000;
+  a.counters = {{"wakeups", 1000}, {"wake_latency_p99_ns", 250'000}, {"wake_latency_max_ns", 900'000}};
+  b.counters = {{"wakeups", 600}, {"wake_latency_p99_ns", 1'500'000}, {"wake_latency_max_ns", 2'000'000}};
+  auto m = cgroup_metrics({&a, &b});
+  ASSERT_EQ(m.size(), 9u);
+  EXPECT_EQ(m[6], (std::pair<std::string, double>{"wakeups_per_s", 800}));  // (1000 + 600) / 2 s
+  EXPECT_EQ(m[7], (std::pair<std::string, double>{"wake_latency_max_us", 2000}));
+  EXPECT_EQ(m[8], (std::pair<std::string, double>{"wake_latency_p99_us", 1500}));
+}
+
 TEST(RunCompare, RepeatsGiveSignificanceOnlyWhereTheRunsDiffer) {
   std::vector<RunStats> a, b;
   double jitter[] = {-2, 1, 0, 2, -1};

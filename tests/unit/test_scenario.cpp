@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <set>
 
 using namespace ktstr;
 
@@ -95,6 +96,105 @@ TEST(Scenario, CannedCgroupNamesMatchThePlans) {
   }
   EXPECT_FALSE(is_canned_scenario("nope"));
   EXPECT_TRUE(canned_cgroup_names("nope").empty());
+}
+
+TEST(Scenario, TheTableHasTwentyDescribedScenariosOfKnownParts) {
+  auto& table = canned_scenario_table();
+  EXPECT_GE(table.size(), 20u);
+  std::vector<std::string> names;
+  for (auto& sc : table) {
+    SCOPED_TRACE(sc.name);
+    names.push_back(sc.name);
+    EXPECT_TRUE(is_valid_test_name(sc.name));
+    EXPECT_FALSE(sc.description.empty());
+    EXPECT_EQ(sc.description.find('\n'), std::string::npos);
+    EXPECT_FALSE(sc.cgroups.empty());
+    for (auto& cg : sc.cgroups) {
+      EXPECT_TRUE(is_work_kind(cg.work)) << cg.work;
+      EXPECT_TRUE(resolve_work_params(cg.work, cg.params).has_value()) << cg.name;
+    }
+    EXPECT_EQ(find_canned_scenario(sc.name), &sc);
+  }
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(std::adjacent_find(names.begin(), names.end()), names.end());  // unique
+  // Every work kind is used by at least one scenario.
+  for (auto& kind : work_kinds()) {
+    bool used = false;
+    for (auto& sc : table)
+      for (auto& cg : sc.cgroups) used = used || cg.work == kind;
+    EXPECT_TRUE(used) << kind;
+  }
+  EXPECT_EQ(find_canned_scenario("nope"), nullptr);
+}
+
+TEST(Scenario, CannedWorkerCountsScaleWithTheCpus) {
+  CannedCgroup per_cpu{"a", "spin", 1, 1, 1, {}}, twice{"b", "spin", 2, 1, 1, {}}, half{"c", "spin", 1, 2, 1, {}},
+      one{"d", "spin", 0, 1, 1, {}};
+  EXPECT_EQ(per_cpu.workers(4), 4u);
+  EXPECT_EQ(twice.workers(3), 6u);
+  EXPECT_EQ(half.workers(1), 1u);
+  EXPECT_EQ(half.workers(5), 2u);
+  EXPECT_EQ(one.workers(64), 1u);
+  EXPECT_EQ(workers_formula(per_cpu), "N");
+  EXPECT_EQ(workers_formula(twice), "2*N");
+  EXPECT_EQ(workers_formula(half), "max(1,N/2)");
+  EXPECT_EQ(workers_formula(one), "1");
+}
+
+TEST(Scenario, CannedScenariosResolveTheirSettings) {
+  Topology t = topo("1n1l4c1t");
+  ScenarioPlan p = plan_ok(spec_from("scenario = \"periodic_under_load\"\n"), t);
+  ASSERT_EQ(p.cgroups.size(), 2u);
+  EXPECT_EQ(p.cgroups[1].work, "periodic");
+  EXPECT_EQ(p.cgroups[1].params.period_us, 10000u);
+  EXPECT_EQ(p.cgroups[1].params.runtime_us, 2000u);
+  p = plan_ok(spec_from("scenario = \"affinity_churn\"\n"), t);
+  EXPECT_EQ(p.cgroups[0].params.interval_us, 1000u);  // the default, filled in
+  p = plan_ok(spec_from("scenario = \"nice_mix\"\n"), t);
+  ASSERT_EQ(p.cgroups.size(), 3u);
+  EXPECT_EQ(p.cgroups[0].params.nice, -5);
+  EXPECT_EQ(p.cgroups[2].params.nice, 10);
+  EXPECT_EQ(total_workers(p), 12u);
+  nlohmann::json j = canned_scenario_json(*find_canned_scenario("batch_vs_sleepers"));
+  EXPECT_EQ(j["cgroups"][0]["policy"], "batch");
+  EXPECT_EQ(j["cgroups"][1]["rate_hz"], 1000);
+  EXPECT_EQ(j["cgroups"][1]["workers"], "N");
+  EXPECT_FALSE(j["cgroups"][1].contains("nice"));
+}
+
+TEST(Scenario, ExplicitCgroupsGetTheirWorkDefaults) {
+  ScenarioPlan p = plan_ok(spec_from("cgroups = [{ name = \"s\", workers = 1, work = \"sleep\" },\n"
+                                     "  { name = \"p\", workers = 1, work = \"periodic\", period_us = 1000 }]\n"),
+                           topo("1n1l2c1t"));
+  EXPECT_EQ(p.cgroups[0].params.rate_hz, 1000u);
+  EXPECT_EQ(p.cgroups[1].params.period_us, 1000u);
+  EXPECT_EQ(p.cgroups[1].params.runtime_us, 500u);  // half the period when the default does not fit
+  // Built in code with a setting of another kind: refused with the cgroup named.
+  TestSpec spec;
+  spec.name = "s";
+  spec.scenario.clear();
+  spec.cgroups = {CgroupSpec{"x", 1, "spin", "", {}}};
+  spec.cgroups[0].params.rate_hz = 5;
+  auto bad = plan_scenario(spec, topo("1n1l2c1t"));
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().msg.find("'rate_hz' applies only to work 'sleep', not 'spin' (cgroup 'x')"), std::string::npos)
+      << bad.error().msg;
+}
+
+TEST(Scenario, TheWorkTypeExamplesLoadAndPlan) {
+  auto specs = load_spec_file(std::string(KTSTR_SOURCE_DIR) + "/tests/ktstr/work_types.toml");
+  ASSERT_TRUE(specs.has_value()) << specs.error().msg;
+  std::set<std::string> kinds;
+  for (auto& spec : *specs) {
+    ScenarioPlan p = plan_ok(spec, spec.topology);
+    for (auto& cg : p.cgroups) kinds.insert(cg.work);
+  }
+  // An example for every work type past the original three.
+  for (auto& kind : work_kinds()) {
+    if (kind != "yield" && kind != "mixed") {
+      EXPECT_TRUE(kinds.count(kind)) << kind;
+    }
+  }
 }
 
 TEST(Scenario, PlansOnTheGivenTopologyNotTheSpecs) {
