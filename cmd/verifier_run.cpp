@@ -105,6 +105,7 @@ void add_verifier_result(VerifierReport& report, const proto::VerifierResultMsg&
     p.attach = pm.attach;
     p.loaded = pm.loaded;
     p.stats = parse_verifier_stats(pm.log);
+    p.log = pm.log;
     p.verified_insns = pm.verified_insns;
     if (pm.xlated_bytes) p.xlated_insns = *pm.xlated_bytes / 8;  // struct bpf_insn is 8 bytes
     p.jited_bytes = pm.jited_bytes;

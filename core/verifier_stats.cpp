@@ -145,7 +145,8 @@ json to_json(const VerifierProgram& p) {
             {"verification_time_us", opt_json(p.stats.verification_time_us)},
             {"stack_depth", p.stats.stack_depth},
             {"xlated_insns", opt_json(p.xlated_insns)},
-            {"jited_bytes", opt_json(p.jited_bytes)}};
+            {"jited_bytes", opt_json(p.jited_bytes)},
+            {"log", p.log}};
   if (!p.loaded) {
     j["error"] = p.error;
     j["log_tail"] = p.log_tail;

@@ -47,6 +47,7 @@ struct VerifierProgram {
   std::optional<uint64_t> xlated_insns;    // bpf_prog_info.xlated_prog_len / 8
   std::optional<uint64_t> jited_bytes;     // bpf_prog_info.jited_prog_len
   std::string log_tail;    // a program that failed: the last lines of its log
+  std::string log;         // the whole log as the guest sent it (at most 16 KiB)
 };
 
 // Verified instructions: the log's count, else bpf_prog_info's.

@@ -79,9 +79,9 @@ void describe_program(bpf_program* prog, const std::string& log, const std::stri
   if (const char* t = libbpf_bpf_prog_type_str(type)) out.type = t;
   out.log = log_tail(log, proto::kMaxVerifierLogBytes);
   int fd = bpf_program__fd(prog);
-  out.loaded = fd >= 0;
   uint32_t attach_btf_id = 0;
   if (fd >= 0) {
+    out.loaded = true;
     bpf_prog_info info{};
     uint32_t len = sizeof info;
     if (bpf_prog_get_info_by_fd(fd, &info, &len) == 0) {
@@ -91,12 +91,16 @@ void describe_program(bpf_program* prog, const std::string& log, const std::stri
       if (info.jited_prog_len) out.jited_bytes = info.jited_prog_len;
       if (len > offsetof(bpf_prog_info, attach_btf_id)) attach_btf_id = info.attach_btf_id;
     }
+  } else if (std::string why = libbpf_line_about(libbpf_log, out.name); !why.empty()) {
+    out.error = why;  // this is the program that failed
+  } else if (load_err && log.find("processed ") != std::string::npos) {
+    // Verified before another program failed; libbpf then unloaded every
+    // program, so there is no bpf_prog_info, but the log has the numbers.
+    out.loaded = true;
   } else {
-    std::string why = libbpf_line_about(libbpf_log, out.name);
-    if (why.empty())
-      why = load_err ? "not loaded: the object's load stopped at an earlier error (" + errno_text(-load_err) + ")"
-                     : "not loaded";
-    out.error = why;
+    out.error = load_err ? "not loaded: the object's load stopped at an earlier failure (" +
+                               errno_text(-load_err) + ")"
+                         : "not loaded";
   }
   if (type == BPF_PROG_TYPE_STRUCT_OPS) {
     out.attach = struct_ops_member(vmlinux, attach_btf_id, uint32_t(bpf_program__expected_attach_type(prog)));
@@ -163,6 +167,9 @@ proto::VerifierResultMsg verify_object(uint32_t index, const std::string& path, 
 
   std::unique_ptr<btf, BtfCloser> vmlinux(btf__load_vmlinux_btf());
   for (size_t i = 0; i < progs.size(); ++i) {
+    // libbpf turns autoload off at load time for struct_ops programs no
+    // struct_ops map uses: not loaded, nothing to report.
+    if (!bpf_program__autoload(progs[i])) continue;
     proto::VerifierProgramMsg p;
     describe_program(progs[i], std::string(logs[i].get()), libbpf_out, err, vmlinux.get(), p);
     msg.programs.push_back(std::move(p));
