@@ -3,7 +3,6 @@
 #include "core/bpf_elf.hpp"
 #include "core/fs.hpp"
 #include "core/text.hpp"
-#include "core/verifier_log.hpp"
 #include "guest/initramfs/initramfs.hpp"
 
 #include <sys/stat.h>
@@ -112,7 +111,7 @@ void add_verifier_result(VerifierReport& report, const proto::VerifierResultMsg&
     if (!pm.loaded) {
       p.error = pm.error;
       // The verifier's own last word, when the log has one.
-      if (std::string why = verifier_error_line(pm.log); !why.empty() && p.error.find(why) == std::string::npos)
+      if (std::string why = verifier_stats_error(pm.log); !why.empty() && p.error.find(why) == std::string::npos)
         p.error += ": " + why;
       p.log_tail = last_lines(pm.log, kLogTailLines);
     }

@@ -106,18 +106,49 @@ std::optional<uint64_t> time_us(const VerifierProgram* p) { return p ? p->stats.
 
 VerifierLogStats parse_verifier_stats(std::string_view log) {
   VerifierLogStats st;
+  std::vector<uint64_t> subprog_stacks;
   for (std::string_view line : split_lines(log)) {
     std::string_view l = trim_view(line);
     if (take_prefix(l, "verification time ")) {
       if (auto v = take_number(l); v && l == " usec") st.verification_time_us = v;
+    } else if (take_prefix(l, "stack depth max ")) {
+      if (auto v = take_number(l); v && trim_view(l).empty()) st.stack_max = v;
+      subprog_stacks.clear();  // a new summary starts
     } else if (take_prefix(l, "stack depth ")) {
       l = trim_view(l);
       if (!l.empty() && l.find_first_not_of("0123456789+") == std::string_view::npos) st.stack_depth = std::string(l);
+    } else if (take_prefix(l, "subprog ")) {
+      // "subprog 1 (name) static insns_self 10 insns_total 10 stack 0": the
+      // stack is the last word pair.
+      size_t at = l.rfind(" stack ");
+      std::string_view head = l;
+      if (at == std::string_view::npos || !take_number(head) || !take_prefix(head, " (")) continue;
+      std::string_view tail = l.substr(at + 7);
+      if (auto v = take_number(tail); v && tail.empty()) {
+        subprog_stacks.push_back(*v);
+        st.subprogs = subprog_stacks.size();
+        st.stack_depth.clear();
+        for (size_t i = 0; i < subprog_stacks.size(); ++i)
+          st.stack_depth += (i ? "+" : "") + std::to_string(subprog_stacks[i]);
+      }
     } else if (take_prefix(l, "processed ")) {
       parse_processed(l, st);
     }
   }
   return st;
+}
+
+std::string verifier_stats_error(std::string_view log) {
+  std::string_view found;
+  for (std::string_view line : split_lines(log)) {
+    std::string_view l = trim_view(line);
+    if (l.empty()) continue;
+    bool summary = l.rfind("verification time ", 0) == 0 || l.rfind("stack depth ", 0) == 0 ||
+                   l.rfind("processed ", 0) == 0 ||
+                   (l.rfind("subprog ", 0) == 0 && l.find(" insns_self ") != std::string_view::npos);
+    if (!summary) found = l;
+  }
+  return std::string(found);
 }
 
 std::optional<uint64_t> verified_insns(const VerifierProgram& p) {
@@ -144,6 +175,7 @@ json to_json(const VerifierProgram& p) {
             {"mark_read", opt_json(p.stats.mark_read)},
             {"verification_time_us", opt_json(p.stats.verification_time_us)},
             {"stack_depth", p.stats.stack_depth},
+            {"stack_max", opt_json(p.stats.stack_max)},
             {"xlated_insns", opt_json(p.xlated_insns)},
             {"jited_bytes", opt_json(p.jited_bytes)},
             {"log", p.log}};

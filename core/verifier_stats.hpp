@@ -14,10 +14,15 @@
 
 namespace ktstr {
 
-// The summary lines of kernel/bpf/verifier.c (print_verification_stats):
+// The summary lines of kernel/bpf/verifier.c (print_verification_stats),
+// up to 7.2:
 //   verification time 1234 usec
 //   stack depth 0+16+8
 //   processed 85 insns (limit 1000000) max_states_per_insn 0 total_states 6 peak_states 6 mark_read 3
+// 7.3 prints the stack per subprogram on lines of its own instead:
+//   stack depth max 16
+//   subprog 0 (ktstr_dispatch) main insns_self 104 insns_total 114 stack 40
+//   subprog 1 (ktstr_slow_step) static insns_self 10 insns_total 10 stack 0
 // A field the log lacks (older kernels, a failed load) stays empty; a
 // malformed or overflowing number is ignored, never guessed. The last
 // occurrence of each line wins.
@@ -29,9 +34,16 @@ struct VerifierLogStats {
   std::optional<uint64_t> peak_states;
   std::optional<uint64_t> mark_read;
   std::optional<uint64_t> verification_time_us;
-  std::string stack_depth;  // per subprogram, "0+16+8"
+  std::string stack_depth;  // per subprogram, "0+16+8" (7.3: from the subprog lines)
+  std::optional<uint64_t> stack_max;  // 7.3's "stack depth max N"
+  std::optional<uint64_t> subprogs;   // 7.3: subprog lines seen
 };
 VerifierLogStats parse_verifier_stats(std::string_view log);
+
+// The verifier's error in a BPF_LOG_STATS log of a rejected program: the
+// last line that is not part of the summary ("R3 unbounded memory access,
+// ..."). Empty when there is none.
+std::string verifier_stats_error(std::string_view log);
 
 // One program of a verifier run.
 struct VerifierProgram {

@@ -32,23 +32,49 @@ TEST(VerifierStats, ParsesTheKernelSummary) {
   EXPECT_EQ(st.mark_read, 3u);
 }
 
-TEST(VerifierStats, RealLogOfTheFixtureOn73) {
-  // One program's log from scx-ktstr loaded on Debian's 7.3 kernel.
-  auto st = parse_verifier_stats(data("scx_ktstr_enqueue_7.3.log"));
-  ASSERT_TRUE(st.processed_insns);
-  EXPECT_GT(*st.processed_insns, 0u);
-  ASSERT_TRUE(st.total_states);
-  EXPECT_GT(*st.total_states, 0u);
-  ASSERT_TRUE(st.verification_time_us);
-  EXPECT_GT(*st.verification_time_us, 0u);
-  EXPECT_FALSE(st.stack_depth.empty());
+TEST(VerifierStats, RealLogOn73) {
+  // scx-ktstr's dispatch program (a static subprogram too) loaded on
+  // Debian's 7.3.4 kernel: the stack per subprogram on lines of its own.
+  auto st = parse_verifier_stats(data("scx_ktstr_dispatch_7.3.log"));
+  EXPECT_EQ(st.verification_time_us, 53106u);
+  EXPECT_EQ(st.stack_max, 16u);
+  EXPECT_EQ(st.subprogs, 2u);
+  EXPECT_EQ(st.stack_depth, "40+0");
+  EXPECT_EQ(st.processed_insns, 114u);
+  EXPECT_EQ(st.insn_limit, 1000000u);
+  EXPECT_EQ(st.max_states_per_insn, 2u);
+  EXPECT_EQ(st.total_states, 12u);
+  EXPECT_EQ(st.peak_states, 12u);
+  EXPECT_EQ(st.mark_read, 0u);
+  EXPECT_EQ(verifier_stats_error(data("scx_ktstr_dispatch_7.3.log")), "");
 }
 
-TEST(VerifierStats, FailedLoadKeepsWhatItHas) {
-  // A rejected program: the error, then the summary the kernel still prints.
-  auto st = parse_verifier_stats(data("scx_ktstr_fail_verify_7.3.log"));
-  ASSERT_TRUE(st.processed_insns);
-  EXPECT_GT(*st.processed_insns, 0u);
+TEST(VerifierStats, RealLogOn617) {
+  // The same program on 6.17.13: the stack as "40+0" on one line.
+  auto st = parse_verifier_stats(data("scx_ktstr_dispatch_6.17.log"));
+  EXPECT_EQ(st.verification_time_us, 43277u);
+  EXPECT_EQ(st.stack_depth, "40+0");
+  EXPECT_FALSE(st.stack_max);
+  EXPECT_FALSE(st.subprogs);
+  EXPECT_EQ(st.processed_insns, 99u);
+  EXPECT_EQ(st.total_states, 10u);
+  EXPECT_EQ(st.peak_states, 10u);
+  EXPECT_EQ(st.mark_read, 5u);
+}
+
+TEST(VerifierStats, RejectedProgramKeepsItsNumbersAndError) {
+  // scx-ktstr with .rodata fail_verify = 1: the kernel still prints the
+  // summary after the error.
+  for (const char* file : {"scx_ktstr_fail_verify_7.3.log", "scx_ktstr_fail_verify_6.17.log"}) {
+    std::string log = data(file);
+    auto st = parse_verifier_stats(log);
+    EXPECT_EQ(st.processed_insns, 12u) << file;
+    EXPECT_EQ(st.total_states, 0u) << file;
+    EXPECT_TRUE(st.verification_time_us) << file;
+    EXPECT_EQ(verifier_stats_error(log), "R3 unbounded memory access, make sure to bounds check any such access")
+        << file;
+  }
+  EXPECT_EQ(verifier_stats_error(""), "");
 }
 
 TEST(VerifierStats, OlderKernelWithoutMarkRead) {
@@ -65,12 +91,17 @@ TEST(VerifierStats, MalformedLinesAreIgnored) {
       "verification time usec\n"
       "verification time 12 msec\n"
       "stack depth 0+x\n"
+      "stack depth max\n"
+      "subprog x (f) main stack 8\n"
+      "subprog 0 (f) main insns_self 3 stack\n"
       "processed many insns\n"
       "processed 99999999999999999999999 insns (limit 1)\n"
       "processed 7 insns (limit 1000000 max_states_per_insn total_states 3x peak_states -1 mark_read\n"
       "R1 invalid mem access 'scalar'\n");
   EXPECT_FALSE(st.verification_time_us);
   EXPECT_TRUE(st.stack_depth.empty());
+  EXPECT_FALSE(st.stack_max);
+  EXPECT_FALSE(st.subprogs);
   EXPECT_EQ(st.processed_insns, 7u);  // the one well-formed count
   EXPECT_FALSE(st.insn_limit);
   EXPECT_FALSE(st.max_states_per_insn);
