@@ -110,6 +110,7 @@ void add_verifier_result(VerifierReport& report, const proto::VerifierResultMsg&
     p.jited_bytes = pm.jited_bytes;
     if (!pm.loaded) {
       p.error = pm.error;
+      p.reached = pm.error.rfind(proto::kVerifierNotReached, 0) != 0;
       // The verifier's own last word, when the log has one.
       if (std::string why = verifier_stats_error(pm.log); !why.empty() && p.error.find(why) == std::string::npos)
         p.error += ": " + why;

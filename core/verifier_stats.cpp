@@ -100,6 +100,21 @@ std::string render_rows(const std::vector<std::vector<std::string>>& rows) {
 
 std::string attach_of(const VerifierProgram& p) { return p.attach.empty() ? p.section : p.attach; }
 
+// "2 more programs were not loaded: libbpf stops at the first failure".
+std::string not_reached_line(const VerifierReport& r, const std::string& prefix) {
+  size_t n = std::count_if(r.programs.begin(), r.programs.end(), [](const auto& p) { return !p.loaded && !p.reached; });
+  if (n == 0) return "";
+  return prefix + std::to_string(n) + (n == 1 ? " program was" : " programs were") +
+         " not loaded: libbpf stops the object's load at the first failure\n";
+}
+
+std::string side_marks(const VerifierDelta& d) {
+  std::string out;
+  for (auto [p, side] : {std::pair{d.a, "a"}, std::pair{d.b, "b"}})
+    if (p && !p->loaded) out += std::string(" (") + side + (p->reached ? " failed)" : " not loaded)");
+  return out;
+}
+
 std::optional<uint64_t> time_us(const VerifierProgram* p) { return p ? p->stats.verification_time_us : std::nullopt; }
 
 }  // namespace
@@ -180,6 +195,7 @@ json to_json(const VerifierProgram& p) {
             {"jited_bytes", opt_json(p.jited_bytes)},
             {"log", p.log}};
   if (!p.loaded) {
+    j["reached"] = p.reached;
     j["error"] = p.error;
     j["log_tail"] = p.log_tail;
   }
@@ -199,7 +215,7 @@ std::string render_verifier_table(const VerifierReport& r) {
       {"program", "attach", "insns", "states", "peak", "max/insn", "time us", "stack", "xlated", "jited"}};
   for (const VerifierProgram& p : r.programs) {
     std::string name = several ? std::to_string(p.object) + ":" + p.name : p.name;
-    if (!p.loaded) name += " (failed)";
+    if (!p.loaded) name += p.reached ? " (failed)" : " (not loaded)";
     rows.push_back({name, attach_of(p), num(verified_insns(p)), num(p.stats.total_states),
                     num(p.stats.peak_states), num(p.stats.max_states_per_insn), num(p.stats.verification_time_us),
                     p.stats.stack_depth.empty() ? "-" : p.stats.stack_depth, num(p.xlated_insns),
@@ -207,10 +223,11 @@ std::string render_verifier_table(const VerifierReport& r) {
   }
   std::string out = render_rows(rows);
   for (const VerifierProgram& p : r.programs) {
-    if (p.loaded) continue;
+    if (p.loaded || !p.reached) continue;
     out += "\nprogram '" + p.name + "' did not load: " + p.error + "\n";
     if (!p.log_tail.empty()) out += p.log_tail + (p.log_tail.back() == '\n' ? "" : "\n");
   }
+  out += not_reached_line(r, "");
   for (const std::string& e : r.errors) out += "error: " + e + "\n";
   return out;
 }
@@ -268,8 +285,7 @@ std::string render_verifier_compare(const VerifierReport& a, const VerifierRepor
   auto xlated = [](const VerifierProgram& p) { return p.xlated_insns; };
   auto jited = [](const VerifierProgram& p) { return p.jited_bytes; };
   for (const VerifierDelta& d : compare_verifier_reports(a, b)) {
-    std::string name = d.name + (d.a && d.b ? "" : d.a ? " (only a)" : " (only b)");
-    if ((d.a && !d.a->loaded) || (d.b && !d.b->loaded)) name += " (failed)";
+    std::string name = d.name + (d.a && d.b ? "" : d.a ? " (only a)" : " (only b)") + side_marks(d);
     auto xa = field(d.a, xlated), xb = field(d.b, xlated), ja = field(d.a, jited), jb = field(d.b, jited);
     rows.push_back({name, d.attach, num(field(d.a, insns)), num(field(d.b, insns)),
                     signed_delta(field(d.a, insns), field(d.b, insns)), num(field(d.a, states)),
@@ -279,9 +295,12 @@ std::string render_verifier_compare(const VerifierReport& a, const VerifierRepor
                     num(xb ? xb : xa), signed_delta(xa, xb), num(jb ? jb : ja), signed_delta(ja, jb)});
   }
   std::string out = "a: " + a.path + "\nb: " + b.path + "\n" + render_rows(rows);
-  for (const VerifierReport* r : {&a, &b})
+  for (const VerifierReport* r : {&a, &b}) {
+    std::string side = r == &a ? "a: " : "b: ";
     for (const VerifierProgram& p : r->programs)
-      if (!p.loaded) out += (r == &a ? "a: " : "b: ") + std::string("program '") + p.name + "' did not load: " + p.error + "\n";
+      if (!p.loaded && p.reached) out += side + "program '" + p.name + "' did not load: " + p.error + "\n";
+    out += not_reached_line(*r, side);
+  }
   for (const std::string& e : a.errors) out += "error: a: " + e + "\n";
   for (const std::string& e : b.errors) out += "error: b: " + e + "\n";
   return out;

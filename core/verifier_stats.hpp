@@ -53,6 +53,7 @@ struct VerifierProgram {
   std::string type;        // libbpf's name of the program type: "struct_ops", "tracing", ...
   std::string attach;      // struct_ops callback ("enqueue") or attach type; "" when none
   bool loaded = false;
+  bool reached = true;     // false: the load stopped at an earlier program's failure
   std::string error;       // why it did not load; "" when loaded
   VerifierLogStats stats;  // from the log
   std::optional<uint64_t> verified_insns;  // bpf_prog_info (5.16+), equals processed_insns

@@ -98,8 +98,7 @@ void describe_program(bpf_program* prog, const std::string& log, const std::stri
     // program, so there is no bpf_prog_info, but the log has the numbers.
     out.loaded = true;
   } else {
-    out.error = load_err ? "not loaded: the object's load stopped at an earlier failure (" +
-                               errno_text(-load_err) + ")"
+    out.error = load_err ? std::string(proto::kVerifierNotReached) + " (" + errno_text(-load_err) + ")"
                          : "not loaded";
   }
   if (type == BPF_PROG_TYPE_STRUCT_OPS) {

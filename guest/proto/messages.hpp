@@ -239,6 +239,8 @@ struct VerifierResultMsg {
   uint64_t t_ms = 0;        // CLOCK_BOOTTIME
 };
 inline constexpr size_t kMaxVerifierLogBytes = 16u << 10;
+// The error of a program libbpf never tried: it stops at the first failure.
+inline constexpr const char* kVerifierNotReached = "the object's load stopped at an earlier failure";
 inline constexpr size_t kMaxVerifierPrograms = 256;
 
 // Scheduler life and death (guest -> host). t_ms is CLOCK_BOOTTIME, like

@@ -151,6 +151,19 @@ TEST(VerifierStats, TableAndJson) {
   EXPECT_NE(table.find("ktstr_dispatch (failed)"), std::string::npos);
   EXPECT_NE(table.find("program 'ktstr_dispatch' did not load: BPF program load failed"), std::string::npos);
   EXPECT_NE(table.find("R1 invalid mem access"), std::string::npos);
+  EXPECT_EQ(table.find("not loaded"), std::string::npos);
+  // Programs after the failure: one line, not one error each.
+  VerifierProgram later = prog("ktstr_exit", 0, 0, false);
+  later.reached = false;
+  later.error = "the object's load stopped at an earlier failure (Permission denied)";
+  r.programs.push_back(later);
+  r.programs.push_back(later);
+  table = render_verifier_table(r);
+  EXPECT_NE(table.find("ktstr_exit (not loaded)"), std::string::npos);
+  EXPECT_NE(table.find("2 programs were not loaded: libbpf stops"), std::string::npos);
+  EXPECT_EQ(table.find("'ktstr_exit' did not load"), std::string::npos);
+  EXPECT_FALSE(to_json(r)["programs"][2]["reached"].get<bool>());
+  r.programs.resize(2);
   EXPECT_FALSE(r.ok());
   auto j = to_json(r);
   EXPECT_FALSE(j["ok"].get<bool>());

@@ -61,7 +61,9 @@ TEST(VerifierVm, FixtureStatisticsAndSelfCompare) {
       ASSERT_TRUE(p["peak_states"].is_number_unsigned()) << what;
       EXPECT_LE(p["peak_states"].get<uint64_t>(), p["total_states"].get<uint64_t>()) << what;
       states += p["total_states"].get<uint64_t>();
-      if (p.value("name", "") == "ktstr_dispatch") EXPECT_GT(p["total_states"].get<uint64_t>(), 0u) << what;
+      if (p.value("name", "") == "ktstr_dispatch") {
+        EXPECT_GT(p["total_states"].get<uint64_t>(), 0u) << what;
+      }
       ASSERT_TRUE(p["verification_time_us"].is_number_unsigned()) << what;
       EXPECT_GT(p["verification_time_us"].get<uint64_t>(), 0u) << what;
       ASSERT_TRUE(p["xlated_insns"].is_number_unsigned()) << what;
