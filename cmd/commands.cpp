@@ -14,6 +14,7 @@ const std::vector<Command>& commands() {
       {"crash", cmd_crash, kNeedsNothing, "browse recorded crashes (list, show)"},
       {"bisect", cmd_bisect, kNeedsNothing, "find the commit where a crash signature appears (list, log, resume)"},
       {"runs", cmd_runs, kNeedsNothing, "browse stored runs and compare their stats (list, show, compare)"},
+      {"verifier", cmd_verifier, kNeedsNothing, "show the BPF verifier's statistics per program of a scheduler"},
       {"doctor", cmd_doctor, kNeedsNothing, "check this host: QEMU, KVM, kernels, store, BPF tools"},
       {"help", cmd_help, kNeedsNothing, "show help for ktstr or one command"},
       {"version", cmd_version, kNeedsNothing, "print the version"},

@@ -49,6 +49,7 @@ int cmd_crash(Context&, const std::vector<std::string>&);
 int cmd_doctor(Context&, const std::vector<std::string>&);
 int cmd_bisect(Context&, const std::vector<std::string>&);
 int cmd_runs(Context&, const std::vector<std::string>&);
+int cmd_verifier(Context&, const std::vector<std::string>&);
 
 // Names close to `name` (edit distance or prefix), for "did you mean".
 std::vector<std::string> similar_commands(const std::string& name);

@@ -81,14 +81,6 @@ std::string kernel_config_for_guest(const KernelRecord& kernel, std::vector<std:
   return std::move(*text);
 }
 
-// The fixture loader, built beside ktstr like the agent.
-Result<std::string> find_fixture_scheduler() {
-  for (auto& cand : {exe_dir() + "/scx-ktstr", exe_dir() + "/../libexec/ktstr/scx-ktstr"})
-    if (::access(cand.c_str(), X_OK) == 0) return cand;
-  return fail("the fixture scheduler 'scx-ktstr' was not found next to ktstr",
-              "build it (ninja scx-ktstr) or rerun scripts/setup.sh");
-}
-
 // Initramfs entries for the spec's scheduler: the binary, and for a dynamic
 // one every shared library at its own absolute path. Checked before boot.
 Result<std::vector<InitramfsEntry>> scheduler_entries(const TestSpec& spec) {
@@ -153,6 +145,13 @@ Result<std::string> test_initramfs(db::Store& store, const TestSpec& spec) {
 
 }  // namespace
 
+Result<std::string> find_fixture_scheduler() {
+  for (auto& cand : {exe_dir() + "/scx-ktstr", exe_dir() + "/../libexec/ktstr/scx-ktstr"})
+    if (::access(cand.c_str(), X_OK) == 0) return cand;
+  return fail("the fixture scheduler 'scx-ktstr' was not found next to ktstr",
+              "build it (ninja scx-ktstr) or rerun scripts/setup.sh");
+}
+
 Status check_scheduler(const TestSpec& spec) {
   auto entries = scheduler_entries(spec);
   if (!entries) return tl::unexpected(entries.error());
@@ -173,6 +172,13 @@ Result<std::string> find_agent_binary() {
 Result<std::string> agent_initramfs(db::Store& store) {
   auto entries = agent_entries();
   if (!entries) return tl::unexpected(entries.error());
+  return cached_initramfs(store, *entries);
+}
+
+Result<std::string> agent_initramfs_with(db::Store& store, const std::vector<InitramfsEntry>& extra) {
+  auto entries = agent_entries();
+  if (!entries) return tl::unexpected(entries.error());
+  entries->insert(entries->end(), extra.begin(), extra.end());
   return cached_initramfs(store, *entries);
 }
 

@@ -10,6 +10,7 @@
 #include "core/run_result.hpp"
 #include "core/spec.hpp"
 #include "db/store.hpp"
+#include "guest/initramfs/initramfs.hpp"
 #include "guest/proto/messages.hpp"
 #include "guest/vm/vm.hpp"
 
@@ -35,8 +36,13 @@ Status check_scheduler(const TestSpec& spec);
 // The guest agent binary: $KTSTR_AGENT, else beside ktstr, else libexec.
 Result<std::string> find_agent_binary();
 
+// The fixture scheduler's loader, built beside ktstr like the agent.
+Result<std::string> find_fixture_scheduler();
+
 // The cached initramfs holding the agent as /init.
 Result<std::string> agent_initramfs(db::Store& store);
+// The same plus `extra` entries (the BPF objects of `ktstr verifier`).
+Result<std::string> agent_initramfs_with(db::Store& store, const std::vector<InitramfsEntry>& extra);
 
 // Boot one VM for `spec` on `kernel` and return what happened. Host-side
 // problems (no agent, QEMU missing) are errors; anything the guest does is a

@@ -50,6 +50,7 @@ void decode(const Frame& f) {
     case MsgType::Monitor: return decode_as<MonitorMsg>(f);
     case MsgType::ProbeSetup: return decode_as<ProbeSetupMsg>(f);
     case MsgType::ProbeEvents: return decode_as<ProbeEventsMsg>(f);
+    case MsgType::VerifierResult: return decode_as<VerifierResultMsg>(f);
   }
   (void)msg_type_name(f.type);  // unknown type: delivered, the caller decides
 }

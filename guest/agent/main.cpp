@@ -10,6 +10,7 @@
 #include "guest/agent/sched_session.hpp"
 #include "guest/agent/topology_report.hpp"
 #include "guest/agent/util.hpp"
+#include "guest/agent/verifier_job.hpp"
 #include "guest/agent/workers.hpp"
 #include "guest/proto/messages.hpp"
 
@@ -94,6 +95,7 @@ class Agent {
   Result<JobMsg> receive_job(Port& control);
   Status run_job(const JobMsg& job);
   Status run_repeated(const JobMsg& job);
+  Status run_verifier(const JobMsg& job);
   Status run_with_scheduler(const JobMsg& job, WorkerCallbacks callbacks, const WorkerOptions& options);
 
   uint64_t started_ms_;
@@ -149,8 +151,26 @@ Status Agent::run() {
     log("debug", "job: " + dump_json(nlohmann::json(shown)));
   }
 
+  if (job->verifier) return run_verifier(*job);
   if (is_repeat_job(*job)) return run_repeated(*job);
   return run_job(*job);
+}
+
+// A version 4 job: load each BPF object (verify, attach nothing) and send
+// one VERIFIER_RESULT per object. A program the verifier rejects is a
+// result for the host to report, not an agent error.
+Status Agent::run_verifier(const JobMsg& job) {
+  if (!job.kernel_config.empty()) {
+    if (auto placed = place_boot_config("/boot", job.kernel_config); !placed) log("warn", placed.error().msg);
+  }
+  auto log_fn = [this](const std::string& level, const std::string& text) { log(level, text); };
+  for (uint32_t i = 0; i < job.verifier->objects.size(); ++i) {
+    VerifierResultMsg result = verify_object(i, job.verifier->objects[i], log_fn);
+    log("debug", "verifier: '" + result.path + "': " + std::to_string(result.programs.size()) + " programs, load " +
+                     std::to_string(result.load_ms) + " ms" + (result.error.empty() ? "" : ", " + result.error));
+    send(result);
+  }
+  return {};
 }
 
 // One run of the job: workers alone, or a scheduler and then workers.

@@ -62,25 +62,31 @@ SchedSession::~SchedSession() {
 }
 
 void SchedSession::place_kernel_config() {
-  // libbpf fills `__kconfig` externs (CONFIG_HZ, ...) from
-  // /boot/config-$(uname -r), else /proc/config.gz; the guest's root is the
-  // shared initramfs, so the host sends the booted kernel's .config with the
-  // job and it lands here before the scheduler can look.
   if (job_.kernel_config.empty()) {
     log("debug", "the job has no kernel config: no " + paths_.boot + "/config-*");
     return;
   }
+  auto placed = place_boot_config(paths_.boot, job_.kernel_config);
+  if (!placed) return log("warn", placed.error().msg);
+  log("debug", "kernel config (" + std::to_string(job_.kernel_config.size()) + " bytes) at '" + *placed + "'");
+}
+
+Result<std::string> place_boot_config(const std::string& boot_dir, const std::string& config) {
+  // libbpf fills `__kconfig` externs (CONFIG_HZ, ...) from
+  // /boot/config-$(uname -r), else /proc/config.gz; the guest's root is the
+  // shared initramfs, so the host sends the booted kernel's .config with the
+  // job and it lands here before the scheduler can look.
   utsname uts{};
-  if (::uname(&uts) != 0) return log("warn", "uname: " + errno_text(errno));
-  const std::string path = paths_.boot + "/config-" + uts.release;
-  if (::mkdir(paths_.boot.c_str(), 0755) != 0 && errno != EEXIST)
-    return log("warn", "creating '" + paths_.boot + "': " + errno_text(errno));
+  if (::uname(&uts) != 0) return fail("uname: " + errno_text(errno));
+  const std::string path = boot_dir + "/config-" + uts.release;
+  if (::mkdir(boot_dir.c_str(), 0755) != 0 && errno != EEXIST)
+    return fail("creating '" + boot_dir + "': " + errno_text(errno));
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return log("warn", "writing the kernel config '" + path + "': " + errno_text(errno));
+  if (fd < 0) return fail("writing the kernel config '" + path + "': " + errno_text(errno));
   ::close(fd);
-  if (std::string err = write_text(path, job_.kernel_config); !err.empty())
-    return log("warn", "writing the kernel config '" + path + "': " + err);
-  log("debug", "kernel config (" + std::to_string(job_.kernel_config.size()) + " bytes) at '" + path + "'");
+  if (std::string err = write_text(path, config); !err.empty())
+    return fail("writing the kernel config '" + path + "': " + err);
+  return path;
 }
 
 void SchedSession::setup_tracing() {

@@ -45,6 +45,11 @@ struct SchedSink {
 
 enum class AttachOutcome { kEnabled, kExited, kTimedOut };
 
+// Writes `config` (a kernel .config) to <boot_dir>/config-<uname -r>, where
+// libbpf reads `__kconfig` values; returns that path. Used for scheduler
+// runs and verifier jobs alike.
+Result<std::string> place_boot_config(const std::string& boot_dir, const std::string& config);
+
 class SchedSession {
  public:
   SchedSession(const proto::JobMsg& job, SchedSink sink, SchedPaths paths = {},

@@ -59,6 +59,7 @@ std::string msg_type_name(MsgType type) {
     case MsgType::ProbeEvents: return "probe_events";
     case MsgType::RepeatBegin: return "repeat_begin";
     case MsgType::RepeatEnd: return "repeat_end";
+    case MsgType::VerifierResult: return "verifier_result";
   }
   return "type-" + std::to_string(static_cast<uint16_t>(type));
 }

@@ -43,6 +43,7 @@ enum class MsgType : uint16_t {
   ProbeEvents = 40,     // guest -> host: captured probe events (once per run)
   RepeatBegin = 41,     // guest -> host: repetition N of a repeat job starts (JOB version 2)
   RepeatEnd = 42,       // guest -> host: repetition N ended; whether another follows in this VM
+  VerifierResult = 43,  // guest -> host: one BPF object's load, per program (JOB version 4)
 };
 
 // "hello", "job", ...; "type-<n>" for values this build does not know.

@@ -136,7 +136,8 @@ void to_json(json& j, const JobMsg& v) {
        {"topology", v.topology},   {"scheduler", v.scheduler}, {"map_writes", v.map_writes},
        {"monitor_interval_ms", v.monitor_interval_ms}};
   if (v.probes) j["probes"] = *v.probes;
-  if (v.version >= 2) {
+  if (v.verifier) j["verifier"] = *v.verifier;
+  if (v.version == 2 || v.version == kJobVersionWorkTypes) {
     j["repeat"] = v.repeat;
     j["settle_ms"] = v.settle_ms;
   }
@@ -154,15 +155,26 @@ void from_json(const json& j, JobMsg& v) {
   if (j.contains("monitor_interval_ms")) get_unsigned(j, "monitor_interval_ms", v.monitor_interval_ms);
   v.probes.reset();
   if (j.contains("probes") && !j.at("probes").is_null()) v.probes = j.at("probes").get<ProbePlan>();
+  v.verifier.reset();
+  if (j.contains("verifier") && !j.at("verifier").is_null()) v.verifier = j.at("verifier").get<VerifierPlan>();
   get_optional(j, "kernel_config", v.kernel_config);
 }
 
 Status validate_job(const JobMsg& job) {
-  if (job.version < 1 || job.version > kJobVersionWorkTypes)
+  if (job.version < 1 || job.version > kJobVersionVerifier)
     return fail("unsupported job version " + std::to_string(job.version));
   if (job.version < kJobVersionWorkTypes && job_needs_work_types(job))
     return fail("a version " + std::to_string(job.version) + " job cannot carry work types past 'mixed' or their settings");
-  if (job.version == 1 && job.repeat != 1) return fail("a version 1 job cannot repeat");
+  if ((job.version == 1 || job.version == kJobVersionVerifier) && job.repeat != 1)
+    return fail("a version " + std::to_string(job.version) + " job cannot repeat");
+  if ((job.version == kJobVersionVerifier) != job.verifier.has_value())
+    return fail(job.version == kJobVersionVerifier ? "a version 4 job needs a verifier plan"
+                                                   : "a verifier plan needs job version 4");
+  if (job.verifier) {
+    if (!job.scheduler.path.empty() || !job.scenario.cgroups.empty() || job.probes || !job.map_writes.empty())
+      return fail("a verifier job runs nothing else (no scheduler, workers, probes or map writes)");
+    if (auto ok = validate_verifier_plan(*job.verifier); !ok) return ok;
+  }
   if (job.repeat < 1 || job.repeat > kMaxRepeat)
     return fail("job repeat " + std::to_string(job.repeat) + " is outside 1-" + std::to_string(kMaxRepeat));
   if (job.settle_ms > kMaxSettleMs)

@@ -99,10 +99,19 @@ struct ProbePlan {
   uint32_t max_events = 4096;
 };
 
+// A verifier job (JOB version 4, `ktstr verifier`): load every program of
+// each BPF object with log_level BPF_LOG_STATS, attach nothing, and send one
+// VERIFIER_RESULT per object. No workers, no scheduler process.
+struct VerifierPlan {
+  std::vector<std::string> objects;  // .bpf.o paths inside the guest
+};
+
 struct JobMsg {
   static constexpr MsgType kType = MsgType::Job;
   // 1: one run, then DONE and power off. 2: `repeat` runs in this boot, each
   // framed by REPEAT_BEGIN/REPEAT_END (an agent that only knows 1 refuses 2).
+  // 3: a verifier job (`verifier` set, nothing else runs); an older agent
+  // refuses it rather than run an empty workload.
   uint32_t version = 1;
   // Version 2: how many repetitions, and how long after each one the
   // sched_ext state may take to read "disabled" again before the agent
@@ -116,6 +125,7 @@ struct JobMsg {
   std::vector<MapWritePlan> map_writes;
   uint32_t monitor_interval_ms = 250;
   std::optional<ProbePlan> probes;  // absent: no probes
+  std::optional<VerifierPlan> verifier;  // version 4 only
   // The booted kernel's .config, which the agent puts at
   // /boot/config-<uname -r> before the scheduler starts, where libbpf looks
   // for the values of `__kconfig` externs. Empty: none (the guest has no
@@ -127,6 +137,8 @@ struct JobMsg {
 // JOB version 3 adds the work kinds past "mixed" and the CgroupPlan settings;
 // repetition then follows `repeat` (> 1) instead of the version.
 inline constexpr uint32_t kJobVersionWorkTypes = 3;
+// JOB version 4 is a verifier job (`verifier` set, nothing else runs).
+inline constexpr uint32_t kJobVersionVerifier = 4;
 // Whether the job needs version 3 (a new work kind or a setting).
 bool job_needs_work_types(const JobMsg& job);
 // Whether the agent runs the job as repetitions (REPEAT_BEGIN/END frames).
@@ -147,6 +159,7 @@ inline constexpr uint32_t kMaxProbeHistoryPerTask = 4096;
 inline constexpr uint32_t kMaxProbeEvents = 65536;
 // A JOB frame's payload is at most 1 MiB: leave room for the rest.
 inline constexpr size_t kMaxKernelConfigBytes = 768u << 10;
+inline constexpr size_t kMaxVerifierObjects = 16;
 Status validate_job(const JobMsg& job);
 Status validate_probe_plan(const ProbePlan& plan);
 
@@ -221,6 +234,39 @@ struct RepeatEndMsg {
   bool next = false;
   uint64_t t_ms = 0;
 };
+
+// One program of a verifier job's object. The log is the kernel's
+// BPF_LOG_STATS text (the host parses it: core/verifier_stats.hpp); the
+// sizes come from bpf_prog_info and are absent when the kernel lacks them.
+struct VerifierProgramMsg {
+  std::string name;
+  std::string section;
+  std::string type;    // libbpf_bpf_prog_type_str
+  std::string attach;  // struct_ops member name, else libbpf_bpf_attach_type_str; "" when none
+  bool loaded = false;
+  std::string error;   // when !loaded
+  std::string log;     // the program's log (its last kMaxVerifierLogBytes)
+  std::optional<uint64_t> verified_insns;
+  std::optional<uint64_t> xlated_bytes;
+  std::optional<uint64_t> jited_bytes;
+};
+
+struct VerifierResultMsg {
+  static constexpr MsgType kType = MsgType::VerifierResult;
+  uint32_t object = 0;      // index into VerifierPlan::objects
+  std::string path;
+  bool opened = false;      // libbpf parsed the object
+  bool loaded = false;      // bpf_object__load succeeded (every program verified)
+  std::string error;        // open or load error, "" when loaded
+  std::string libbpf_log;   // libbpf's warnings during open and load (its last kMaxVerifierLogBytes)
+  std::vector<VerifierProgramMsg> programs;
+  uint64_t load_ms = 0;     // bpf_object__load wall time
+  uint64_t t_ms = 0;        // CLOCK_BOOTTIME
+};
+inline constexpr size_t kMaxVerifierLogBytes = 16u << 10;
+// The error of a program libbpf never tried: it stops at the first failure.
+inline constexpr const char* kVerifierNotReached = "the object's load stopped at an earlier failure";
+inline constexpr size_t kMaxVerifierPrograms = 256;
 
 // Scheduler life and death (guest -> host). t_ms is CLOCK_BOOTTIME, like
 // StageMsg, so the host can place everything relative to workers_started.
@@ -439,6 +485,14 @@ void to_json(nlohmann::json& j, const ProbeEvent& v);
 void from_json(const nlohmann::json& j, ProbeEvent& v);
 void to_json(nlohmann::json& j, const ProbeEventsMsg& v);
 void from_json(const nlohmann::json& j, ProbeEventsMsg& v);
+// Verifier payloads: guest/proto/verifier_messages.cpp.
+void to_json(nlohmann::json& j, const VerifierPlan& v);
+void from_json(const nlohmann::json& j, VerifierPlan& v);
+void to_json(nlohmann::json& j, const VerifierProgramMsg& v);
+void from_json(const nlohmann::json& j, VerifierProgramMsg& v);
+void to_json(nlohmann::json& j, const VerifierResultMsg& v);
+void from_json(const nlohmann::json& j, VerifierResultMsg& v);
+Status validate_verifier_plan(const VerifierPlan& plan);
 
 // JSON text of a message; invalid UTF-8 in strings is replaced, never thrown.
 std::string dump_json(const nlohmann::json& j);

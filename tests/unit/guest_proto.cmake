@@ -4,3 +4,4 @@ ktstr_unit_test(test_agent_proto SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_agent_pr
 ktstr_unit_test(test_probe_runner SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_probe_runner.cpp LIBS ktstr_agent_lib)
 ktstr_unit_test(test_agent_repeat SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_agent_repeat.cpp LIBS ktstr_agent_lib)
 ktstr_unit_test(test_agent_work SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_agent_work.cpp LIBS ktstr_agent_lib)
+ktstr_unit_test(test_verifier_job SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_verifier_job.cpp LIBS ktstr_agent_lib)

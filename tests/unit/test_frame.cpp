@@ -449,8 +449,8 @@ TEST(ProtoValidateJob, RejectsWhatTheAgentCannotRun) {
   job.scenario.duration_ms = kMaxDurationMs + 1;
   EXPECT_FALSE(validate_job(job));
   job.scenario.duration_ms = 1;
-  job.version = 4;  // 2 is a repeat job (test_agent_repeat), 3 adds work types (test_agent_work)
-  EXPECT_EQ(validate_job(job).error().msg, "unsupported job version 4");
+  job.version = 5;  // 2 repeats (test_agent_repeat), 3 adds work types (test_agent_work), 4 verifies (test_verifier_job)
+  EXPECT_EQ(validate_job(job).error().msg, "unsupported job version 5");
 }
 
 // --- sched_ext messages (types 32+) -------------------------------------------
@@ -468,7 +468,8 @@ TEST(ProtoSched, NewTypesHaveNamesAndKeepTheirNumbers) {
   EXPECT_EQ(static_cast<uint16_t>(MsgType::RepeatBegin), 41);
   EXPECT_EQ(static_cast<uint16_t>(MsgType::RepeatEnd), 42);
   EXPECT_EQ(msg_type_name(MsgType::RepeatBegin), "repeat_begin");
-  EXPECT_FALSE(is_known_msg_type(43));
+  EXPECT_EQ(static_cast<uint16_t>(MsgType::VerifierResult), 43);
+  EXPECT_FALSE(is_known_msg_type(44));
 }
 
 TEST(ProtoSched, JobCarriesSchedulerMapWritesAndMonitorInterval) {
