@@ -55,7 +55,7 @@ TEST(AgentRepeatProto, ValidationBoundsTheRepeat) {
   job.repeat = 2;
   job.settle_ms = kMaxSettleMs + 1;
   EXPECT_FALSE(validate_job(job));
-  job.version = 4;  // 3 adds work types (test_agent_work), 4 is unknown
+  job.version = 5;  // 3 adds work types (test_agent_work), 4 verifies (test_verifier_job), 5 is unknown
   job.settle_ms = 10;
   EXPECT_FALSE(validate_job(job));
 }
