@@ -307,11 +307,17 @@ class KernelRepoTarget : public GitTarget {
     PreparedRun r;
     auto known = built_.find(id);
     if (known == built_.end()) {
-      if (progress) progress("building kernel " + short_id(id));
       kbuild::KernelBuildRequest req;
       req.repo = params_.repo;
       req.commit = id;
-      auto b = kbuild::build_kernel(store_, req);
+      const std::string name = short_id(id);
+      auto b = kbuild::build_kernel(store_, req, [&](const kbuild::KernelBuildProgress& p) {
+        if (!progress) return;
+        std::string line = "building kernel " + name + ": " + p.phase;
+        if ((p.phase == "compile" || p.phase == "link") && p.objects)
+          line += " " + std::to_string(p.objects) + (p.estimate ? "/~" + std::to_string(p.estimate) : "") + " objects";
+        progress(line + ", " + std::to_string(static_cast<long>(p.elapsed)) + " s");
+      });
       if (!b) {
         // This commit's tree cannot be built for ktstr (e.g. no sched_ext yet).
         r.build = "failed";

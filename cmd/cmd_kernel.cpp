@@ -117,6 +117,8 @@ std::string progress_text(const kbuild::KernelBuildProgress& p) {
     s += p.estimate ? fmt::format(", {}/~{} objects", p.objects, p.estimate) : fmt::format(", {} objects", p.objects);
   } else if (p.phase == "waiting") {
     s += " for another build of this source";
+  } else if (p.phase == "queued") {
+    s += " behind another kernel build (KTSTR_BUILD_LOCK)";
   }
   return s + ", " + minutes_seconds(p.elapsed);
 }

@@ -1,6 +1,7 @@
 #include "kbuild/kernel_build.hpp"
 
 #include "core/fs.hpp"
+#include "core/host_lock.hpp"
 #include "core/subprocess.hpp"
 #include "gitrepo/repo.hpp"
 #include "kbuild/kconfig.hpp"
@@ -412,6 +413,7 @@ Result<KernelBuildResult> build_kernel(db::Store& store, const KernelBuildReques
   const std::string log = logs + "/" + stamp + "-" + request_key.substr(0, 12) + ".log";
   const std::string fragment = slot + "/ktstr.fragment";
   if (auto st = write_file_atomic(fragment, merged->text); !st) return fail(st.error());
+  std::chrono::milliseconds waited{0};  // for KTSTR_BUILD_LOCK: not part of the build's timeout
   SpawnOptions opts;
   opts.stdout_path = log + ".step";
   opts.stderr_path = "=stdout";
@@ -423,8 +425,8 @@ Result<KernelBuildResult> build_kernel(db::Store& store, const KernelBuildReques
     }
     auto child = spawn(argv, opts);
     if (!child) return fail(child.error());
-    const auto left = req.timeout - std::chrono::duration_cast<std::chrono::milliseconds>(
-                                        std::chrono::steady_clock::now() - start);
+    const auto left = req.timeout + waited - std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                 std::chrono::steady_clock::now() - start);
     int status = wait_process_tree(child->pid, std::max(left, std::chrono::milliseconds(1)), tick);
     if (tick) tick();
     append_file(log, log + ".step");
@@ -471,6 +473,11 @@ Result<KernelBuildResult> build_kernel(db::Store& store, const KernelBuildReques
 
   // The build: make's quiet lines tell the phase and the objects compiled.
   prog.estimate = read_estimate(store);
+  // KTSTR_BUILD_LOCK: one heavy build at a time on a shared host.
+  const auto lock_start = std::chrono::steady_clock::now();
+  auto host_lock = HostLock::from_env(kBuildLockEnv, [&](const std::string&) { report("queued"); });
+  if (!host_lock) return fail(host_lock.error());
+  waited = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - lock_start);
   report("compile");
   LogFollower follow(log + ".step");
   auto tick = [&] {

@@ -37,7 +37,8 @@ struct KernelBuildRequest {
 };
 
 struct KernelBuildProgress {
-  std::string phase;         // "waiting", "checkout", "config", "compile", "link", "register"
+  std::string phase;         // "waiting" (slot lock), "checkout", "config", "queued" (KTSTR_BUILD_LOCK),
+                             // "compile", "link", "register"
   size_t objects = 0;        // objects compiled so far
   size_t estimate = 0;       // objects a whole build compiles (0: unknown)
   double elapsed = 0;        // seconds since the build started

@@ -1,5 +1,7 @@
 #include "guest/vm/vm.hpp"
 
+#include "core/host_lock.hpp"
+
 #include "core/fs.hpp"
 #include "core/subprocess.hpp"
 #include "guest/vm/work_dir.hpp"
@@ -360,6 +362,12 @@ Result<VmOutcome> Vm::attempt(Accel accel, bool may_fall_back) {
   const std::string& wd = s.cfg.work_dir;
   s.attempt_accel = accel;
   s.watch_kvm = accel == Accel::kKvm;
+  // KTSTR_VM_LOCK: one QEMU at a time on a shared host; taken before the
+  // clock starts, so waiting never counts against the VM's timeouts.
+  auto host_lock = HostLock::from_env(kVmLockEnv, [](const std::string& path) {
+    spdlog::info("vm: waiting for the VM lock '{}' ({})", path, kVmLockEnv);
+  });
+  if (!host_lock) return fail(host_lock.error());
 
   s.console.socket_path = console_socket_path(wd);
   auto lfd = listen_unix(s.console.socket_path);

@@ -102,6 +102,24 @@ TEST(Kconfig, RequiredCheckNamesEveryMissingOption) {
   EXPECT_NE(st2.error().msg.find("CONFIG_VIRTIO_CONSOLE, CONFIG_KPROBES"), std::string::npos) << st2.error().msg;
 }
 
+// Without NET, libbpf's feature probes (socket filter programs) fail, it
+// skips creating .bss/.data/.rodata, and the fixture scheduler is rejected
+// ("fd 4 is not pointing to valid bpf_map"): the first built kernel lacked it.
+TEST(Kconfig, NetIsRequiredAndInTheCompiledInFragment) {
+  EXPECT_EQ(kconfig_value(parse_ok(ktstr_kconfig()), "NET"), "y");
+  auto no_net = parse_ok(full_config("# CONFIG_NET is not set\n"));
+  auto missing = missing_required_options(no_net);
+  ASSERT_EQ(missing.size(), 1u);
+  EXPECT_EQ(missing[0].symbol, "NET");
+  EXPECT_NE(missing[0].why.find("socket filter"), std::string::npos) << missing[0].why;
+  auto st = check_required_options(no_net, "/src/linux");
+  ASSERT_FALSE(st);
+  EXPECT_NE(st.error().msg.find("CONFIG_NET"), std::string::npos) << st.error().msg;
+  // A user fragment turning it off loses to nothing: the merge keeps the off.
+  auto merged = merge_kconfig({parse_ok(ktstr_kconfig()), parse_ok("# CONFIG_NET is not set\n")});
+  EXPECT_EQ(kconfig_value(merged.settings, "NET"), "n");
+}
+
 TEST(Kconfig, DroppedSettingsAreTheRequestedValuesKconfigDidNotKeep) {
   auto m = merge_kconfig({parse_ok("CONFIG_A=y\nCONFIG_B=y\n# CONFIG_C is not set\nCONFIG_D=\"x\"\n")});
   auto final_cfg = parse_ok("CONFIG_A=y\n# CONFIG_B is not set\nCONFIG_D=\"y\"\n");

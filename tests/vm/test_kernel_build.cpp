@@ -6,21 +6,15 @@
 // same commit again: a cache hit. Prints the three times.
 //
 // KTSTR_KBUILD_TEST_DIR: keep the repository and the store there (reused by
-// a later run, and by the boot benchmark) instead of a temporary directory.
-#include "core/fs.hpp"
-#include "core/subprocess.hpp"
-#include "db/store.hpp"
-#include "kbuild/bzimage.hpp"
-#include "kbuild/debian_fetch.hpp"
+// a later run, by test_kernel_bisect and by the boot benchmark) instead of a
+// temporary directory. On a shared host, KTSTR_BUILD_LOCK and KTSTR_VM_LOCK
+// (inherited by every ktstr this test runs) serialize the builds and the VMs.
+#include "vm/kernel_repo.hpp"
 #include "vm/vm_env.hpp"
-#include "vm/vm_store.hpp"
-
-#include <git2.h>
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 
@@ -30,73 +24,6 @@ namespace {
 namespace fs = std::filesystem;
 
 const std::string kDemo = std::string(KTSTR_SOURCE_DIR) + "/tests/demo/crash_demo.toml";
-
-void check_git(int rc, const char* what) {
-  if (rc != 0) {
-    const git_error* e = git_error_last();
-    throw std::runtime_error(std::string(what) + ": " + (e && e->message ? e->message : "libgit2 error"));
-  }
-}
-
-// `paths` (every file of the work tree when empty, .gitignore files or not)
-// into the index, then a commit on HEAD. Returns the commit id.
-std::string commit_paths(git_repository* repo, const std::string& work_tree, std::vector<std::string> paths,
-                         const std::string& message) {
-  if (paths.empty()) {
-    for (auto it = fs::recursive_directory_iterator(work_tree); it != fs::recursive_directory_iterator(); ++it) {
-      if (it.depth() == 0 && it->path().filename() == ".git") {
-        it.disable_recursion_pending();
-        continue;
-      }
-      if (it->is_symlink() || it->is_regular_file()) paths.push_back(it->path().lexically_relative(work_tree).string());
-    }
-  }
-  git_index* index = nullptr;
-  check_git(git_repository_index(&index, repo), "git_repository_index");
-  for (const auto& p : paths) check_git(git_index_add_bypath(index, p.c_str()), ("git_index_add_bypath " + p).c_str());
-  check_git(git_index_write(index), "git_index_write");
-  git_oid tree_id;
-  check_git(git_index_write_tree(&tree_id, index), "git_index_write_tree");
-  git_index_free(index);
-  git_tree* tree = nullptr;
-  check_git(git_tree_lookup(&tree, repo, &tree_id), "git_tree_lookup");
-  git_signature* sig = nullptr;
-  check_git(git_signature_now(&sig, "ktstr test", "test@ktstr.invalid"), "git_signature_now");
-  git_oid parent_id;
-  git_commit* parent = nullptr;
-  if (git_reference_name_to_id(&parent_id, repo, "HEAD") == 0)
-    check_git(git_commit_lookup(&parent, repo, &parent_id), "git_commit_lookup");
-  const git_commit* parents[] = {parent};
-  git_oid id;
-  check_git(git_commit_create(&id, repo, "HEAD", sig, sig, nullptr, message.c_str(), tree, parent ? 1 : 0, parents),
-            "git_commit_create");
-  if (parent) git_commit_free(parent);
-  git_signature_free(sig);
-  git_tree_free(tree);
-  char hex[GIT_OID_HEXSZ + 1];
-  git_oid_tostr(hex, sizeof hex, &id);
-  return hex;
-}
-
-std::string series_of(const std::string& release) {
-  std::string v = kbuild::upstream_version(release);
-  return v.substr(0, v.find('.', v.find('.') + 1));
-}
-
-// The kernel `ktstr test` uses by default: the newest cached version with sched_ext.
-std::string newest_kernel_image() {
-  auto r = run({kKtstrBin, "kernel", "list", "--json"});
-  if (!r || !r->ok()) return "";
-  auto j = nlohmann::json::parse(r->out, nullptr, false);
-  if (!j.is_array()) return "";
-  std::string image, version;
-  for (auto& k : j) {
-    if (!k.value("sched_ext", false) || k.value("corrupt", true)) continue;
-    std::string v = kbuild::upstream_version(k.value("version", ""));
-    if (image.empty() || kbuild::compare_versions(v, version) > 0) image = k.value("image", ""), version = v;
-  }
-  return image;
-}
 
 struct Built {
   nlohmann::json doc;
@@ -150,20 +77,8 @@ TEST(KernelBuildSlow, BuildsBootsRebuildsIncrementallyAndHitsTheCache) {
 
   // The source, imported once.
   git_libgit2_init();
-  if (!path_exists(repo_dir + "/.git")) {
-    auto store = db::Store::open(cache);
-    ASSERT_TRUE(store) << store.error().msg;
-    auto tarball = kbuild::fetch_debian_linux_source(**store, series, root + "/deb");
-    ASSERT_TRUE(tarball) << tarball.error().msg << "\nhint: " << tarball.error().hint;
-    ASSERT_TRUE(make_dirs(repo_dir));
-    auto tar = run({"tar", "-xJf", *tarball, "-C", repo_dir, "--strip-components=1"}, {}, std::chrono::minutes(20));
-    ASSERT_TRUE(tar && tar->ok()) << (tar ? tar->err : tar.error().msg);
-    (void)remove_tree(root + "/deb");
-    git_repository* repo = nullptr;
-    check_git(git_repository_init(&repo, repo_dir.c_str(), 0), "git_repository_init");
-    commit_paths(repo, repo_dir, {}, "linux-source-" + series + " from Debian");
-    git_repository_free(repo);
-  }
+  const std::string imported = import_linux_source(cache, series, repo_dir, root);
+  ASSERT_TRUE(imported.empty()) << imported;
   git_repository* repo = nullptr;
   check_git(git_repository_open(&repo, repo_dir.c_str()), "git_repository_open");
 
