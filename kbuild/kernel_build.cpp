@@ -1,5 +1,6 @@
 #include "kbuild/kernel_build.hpp"
 
+#include "core/build_log.hpp"
 #include "core/fs.hpp"
 #include "core/host_lock.hpp"
 #include "core/subprocess.hpp"
@@ -32,7 +33,6 @@ namespace ktstr::kbuild {
 namespace {
 
 constexpr size_t kExcerptLines = 12;
-constexpr size_t kExcerptLineChars = 300;
 
 // An exclusive flock on <slot>/lock for the life of the object.
 class SlotLock {
@@ -74,36 +74,7 @@ class SlotLock {
   int fd_ = -1;
 };
 
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
-
 // Compiler errors and make's "***" lines, first ones first; else the last lines.
-std::string error_excerpt(const std::string& log) {
-  std::vector<std::string> lines, errors;
-  size_t pos = 0;
-  while (pos < log.size()) {
-    size_t end = log.find('\n', pos);
-    if (end == std::string::npos) end = log.size();
-    std::string line = log.substr(pos, end - pos);
-    pos = end + 1;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    if (line.size() > kExcerptLineChars) line = line.substr(0, kExcerptLineChars) + "...";
-    const std::string l = lower(line);
-    if (errors.size() < kExcerptLines &&
-        (l.find("error:") != std::string::npos || l.find("*** ") != std::string::npos || l.find("fatal:") != std::string::npos))
-      errors.push_back(line);
-    lines.push_back(std::move(line));
-  }
-  std::vector<std::string> pick = errors;
-  if (pick.empty())
-    pick.assign(lines.end() - static_cast<long>(std::min(lines.size(), kExcerptLines)), lines.end());
-  std::string out;
-  for (const auto& l : pick) out += l + "\n";
-  return out;
-}
-
 std::string read_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -438,7 +409,7 @@ Result<KernelBuildResult> build_kernel(db::Store& store, const KernelBuildReques
   auto failed = [&](const std::string& why) {
     std::ofstream(log, std::ios::binary | std::ios::app) << "ktstr: " << why << "\n";
     r.ok = false;
-    r.error_excerpt = error_excerpt(read_text(log));
+    r.error_excerpt = build_error_excerpt(read_text(log), kExcerptLines);
     if (r.error_excerpt.find(why) == std::string::npos) r.error_excerpt += why + "\n";
     r.seconds = elapsed();
     return r;

@@ -2,6 +2,7 @@
 
 #include "core/staging_dir.hpp"
 
+#include "core/build_log.hpp"
 #include "core/fs.hpp"
 #include "core/subprocess.hpp"
 #include "db/bisects.hpp"
@@ -25,18 +26,12 @@ namespace ktstr::schedbuild {
 namespace {
 
 constexpr size_t kExcerptLines = 10;
-constexpr size_t kExcerptLineChars = 300;
 constexpr std::streamoff kLogReadLimit = 8 << 20;  // excerpts read at most the log's last 8 MiB
 
 std::string first_line(const std::string& text) {
   std::string line = text.substr(0, text.find('\n'));
   while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
   return line;
-}
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
 }
 
 // The log's tail (whole when small enough).
@@ -54,28 +49,6 @@ std::string read_log_tail(const std::string& path) {
 
 // Lines naming an error first (compiler and make errors), else the log's
 // last lines: what a user reads first to see why a commit did not build.
-std::string error_excerpt(const std::string& log) {
-  std::vector<std::string> lines, errors;
-  size_t pos = 0;
-  while (pos < log.size()) {
-    size_t end = log.find('\n', pos);
-    if (end == std::string::npos) end = log.size();
-    std::string line = log.substr(pos, end - pos);
-    pos = end + 1;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    if (line.size() > kExcerptLineChars) line = line.substr(0, kExcerptLineChars) + "...";
-    if (errors.size() < kExcerptLines && lower(line).find("error") != std::string::npos) errors.push_back(line);
-    lines.push_back(std::move(line));
-  }
-  const std::vector<std::string>& pick =
-      errors.empty() ? std::vector<std::string>(lines.end() - static_cast<long>(std::min(lines.size(), kExcerptLines)),
-                                                lines.end())
-                     : errors;
-  std::string out;
-  for (const auto& l : pick) out += l + "\n";
-  return out;
-}
-
 void append_to_log(const std::string& path, const std::string& text) {
   if (FILE* f = std::fopen(path.c_str(), "a")) {
     std::fputs(text.c_str(), f);
@@ -245,7 +218,7 @@ Result<BuildResult> build(db::Store& store, const BuildRequest& req) {
     r.ok = true;
   } else {
     append_to_log(log, "ktstr: " + failure + "\n");
-    r.error_excerpt = error_excerpt(read_log_tail(log));
+    r.error_excerpt = build_error_excerpt(read_log_tail(log), kExcerptLines);
     if (r.error_excerpt.find(failure) == std::string::npos) r.error_excerpt += failure + "\n";
   }
 

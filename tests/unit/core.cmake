@@ -7,3 +7,4 @@ ktstr_unit_test(test_run_compare SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_run_comp
 ktstr_unit_test(test_checks SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_checks.cpp LIBS ktstr_core)
 ktstr_unit_test(test_verifier_stats SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_verifier_stats.cpp LIBS ktstr_core)
 ktstr_unit_test(test_host_lock SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_host_lock.cpp LIBS ktstr_core)
+ktstr_unit_test(test_build_log SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_build_log.cpp LIBS ktstr_core)
