@@ -1,5 +1,6 @@
 // The flake-aware search against simulated verdicts (fixed seeds).
 #include "bisect/search.hpp"
+#include "unit/bisect_sim.hpp"
 
 #include <gtest/gtest.h>
 
@@ -11,17 +12,10 @@
 #include <vector>
 
 using namespace ktstr::bisect;
+using sim::chain;
+using sim::Rng;
 
 namespace {
-
-CandidateGraph chain(size_t n) {
-  std::vector<CommitNode> list;
-  for (size_t i = n; i-- > 0;)
-    list.push_back({"c" + std::to_string(i), {i ? "c" + std::to_string(i - 1) : "good"}});
-  auto g = CandidateGraph::build(std::move(list), "c" + std::to_string(n - 1), false);
-  EXPECT_TRUE(g.has_value());
-  return *g;
-}
 
 // A mainline with two merged topic branches: 20 commits.
 CandidateGraph small_dag() {
@@ -40,17 +34,6 @@ int ceil_log2(size_t n) {
   while ((size_t{1} << k) < n) ++k;
   return k;
 }
-
-struct Rng {  // splitmix64
-  uint64_t s;
-  uint64_t next() {
-    uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
-};
 
 using Verdict = std::function<Outcome(size_t)>;
 
