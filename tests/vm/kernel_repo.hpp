@@ -133,7 +133,9 @@ inline std::string root_commit(git_repository* repo) {
 }
 
 // A commit on `parent` whose tree is the parent's with `files` (path ->
-// content) replaced, written without a work tree (an in-memory index);
+// content) replaced, written without a work tree (an in-memory index, so
+// blobs are written first: git_index_add_from_buffer needs a repository's
+// index);
 // `ref` (e.g. refs/heads/x) moves to it. The same parent and files give the
 // same tree id on every run, so kernel builds of it are found in the cache.
 inline std::string commit_files_on(git_repository* repo, const std::string& parent_hex,
@@ -153,7 +155,9 @@ inline std::string commit_files_on(git_repository* repo, const std::string& pare
     git_index_entry e{};
     e.mode = old ? old->mode : static_cast<uint32_t>(GIT_FILEMODE_BLOB);
     e.path = path.c_str();
-    check_git(git_index_add_from_buffer(index, &e, content.data(), content.size()), ("git_index_add_from_buffer " + path).c_str());
+    check_git(git_blob_create_from_buffer(&e.id, repo, content.data(), content.size()),
+              ("git_blob_create_from_buffer " + path).c_str());
+    check_git(git_index_add(index, &e), ("git_index_add " + path).c_str());
   }
   git_oid tree_id;
   check_git(git_index_write_tree_to(&tree_id, index, repo), "git_index_write_tree_to");
