@@ -15,6 +15,7 @@ const std::vector<Command>& commands() {
       {"bisect", cmd_bisect, kNeedsNothing, "find the commit where a crash signature appears (list, log, resume)"},
       {"runs", cmd_runs, kNeedsNothing, "browse stored runs and compare their stats (list, show, compare)"},
       {"verifier", cmd_verifier, kNeedsNothing, "show the BPF verifier's statistics per program of a scheduler"},
+      {"run-unit", cmd_run_unit, kNeedsNothing, "run one unit of a job array (what --executor slurm submits)"},
       {"doctor", cmd_doctor, kNeedsNothing, "check this host: QEMU, KVM, kernels, store, BPF tools"},
       {"help", cmd_help, kNeedsNothing, "show help for ktstr or one command"},
       {"version", cmd_version, kNeedsNothing, "print the version"},

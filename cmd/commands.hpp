@@ -48,6 +48,7 @@ int cmd_pin(Context&, const std::vector<std::string>&);
 int cmd_crash(Context&, const std::vector<std::string>&);
 int cmd_doctor(Context&, const std::vector<std::string>&);
 int cmd_bisect(Context&, const std::vector<std::string>&);
+int cmd_run_unit(Context&, const std::vector<std::string>&);
 int cmd_runs(Context&, const std::vector<std::string>&);
 int cmd_verifier(Context&, const std::vector<std::string>&);
 

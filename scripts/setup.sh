@@ -20,7 +20,8 @@ PKGS=(build-essential cmake ninja-build pkg-config git dpkg-dev
   libzstd-dev liblzma-dev zlib1g-dev liblz4-dev libssl-dev libelf-dev
   libgit2-dev libxxhash-dev libgtest-dev libgmock-dev libcap-dev
   clang-16 llvm-16 libclang-rt-16-dev qemu-system-x86 dwarves ccache
-  flex bison bc cpio kmod lz4)  # the last line: `ktstr kernel build` (kernel make, lz4 image)
+  flex bison bc cpio kmod lz4  # `ktstr kernel build` (kernel make, lz4 image)
+  slurmctld slurmd slurm-client munge)  # `--executor slurm` and its one-node test cluster
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 

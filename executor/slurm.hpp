@@ -1,0 +1,65 @@
+// Units of work as one Slurm job array (`--executor slurm`). Each array task
+// runs `<runner> run-unit <job_dir> $SLURM_ARRAY_TASK_ID` (work_unit.hpp); the
+// submitter only reads the job directory and asks squeue which tasks are still
+// queued, so a task that dies without a status file (node lost, cancelled,
+// killed at its time limit) is noticed rather than waited on forever.
+#pragma once
+
+#include "executor/work_unit.hpp"
+
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ktstr::executor {
+
+struct SlurmOptions {
+  std::string job_dir;     // created; visible at the same path on the nodes
+  std::string runner;      // the ktstr binary the tasks run (same path on the nodes)
+  std::string partition;   // empty: the cluster's default partition
+  std::string job_name = "ktstr";
+  unsigned max_parallel = 0;  // at most this many tasks at once (--array=...%M); 0: no limit
+  std::vector<std::string> extra_sbatch_args;
+  std::chrono::milliseconds poll{200};          // status files
+  std::chrono::milliseconds queue_every{2000};  // squeue
+  std::vector<std::string> env_extra;           // for sbatch, squeue, scancel (SLURM_CONF=...)
+};
+
+class SlurmExecutor {
+ public:
+  explicit SlurmExecutor(SlurmOptions opts) : opts_(std::move(opts)) {}
+  SlurmExecutor(const SlurmExecutor&) = delete;
+  SlurmExecutor& operator=(const SlurmExecutor&) = delete;
+  // A job still queued or running is cancelled.
+  ~SlurmExecutor();
+
+  // Write the units and submit them as one job array; returns the job id.
+  Result<std::string> submit(const std::vector<WorkUnit>& units);
+  // Until every unit has finished or left the queue without a status. Each
+  // outcome goes to `on_finished` as it arrives; all are returned in unit
+  // order. Past `timeout` the job is cancelled and unfinished units say so.
+  Result<std::vector<UnitOutcome>> wait(const std::function<void(const UnitOutcome&)>& on_finished = {},
+                                        std::optional<std::chrono::milliseconds> timeout = std::nullopt);
+  Status cancel();
+  const std::string& job_id() const { return job_id_; }
+
+ private:
+  // Array indices squeue still lists for the job.
+  Result<std::vector<size_t>> queued() const;
+
+  SlurmOptions opts_;
+  std::string job_id_;
+  size_t units_ = 0;
+  bool done_ = false;
+};
+
+// The array task's script: fixed text, no user data (paths come as sbatch's
+// script arguments, never spliced into shell code).
+std::string slurm_task_script();
+
+// The job id from `sbatch --parsable` output ("123" or "123;cluster").
+Result<std::string> parse_sbatch_job_id(const std::string& out);
+
+}  // namespace ktstr::executor
