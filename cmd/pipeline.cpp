@@ -279,6 +279,19 @@ void fill_run_result(RunResult& r, const TestSpec& spec, const ResultCollector& 
   evaluate(r, spec, collector, outcome);
 }
 
+VmCallbacks job_callbacks(std::string job_frame, std::function<void(const char*, size_t)> on_results) {
+  auto frame = std::make_shared<std::string>(std::move(job_frame));
+  auto sent = std::make_shared<bool>(false);
+  VmCallbacks cb;
+  cb.on_port_connected = [frame, sent](Vm& vm, const std::string& port) {
+    if (port == kControlPort && !*sent) *sent = static_cast<bool>(vm.send(kControlPort, *frame));
+  };
+  cb.on_port_data = [on_results = std::move(on_results)](Vm&, const std::string& port, const char* data, size_t len) {
+    if (port == kResultsPort) on_results(data, len);
+  };
+  return cb;
+}
+
 Result<RunResult> run_test(db::Store& store, const TestSpec& spec, const KernelRecord& kernel,
                            const PipelineOptions& opts) {
   auto progress = [&](const std::string& s) {
@@ -289,22 +302,13 @@ Result<RunResult> run_test(db::Store& store, const TestSpec& spec, const KernelR
   if (!prepared) return tl::unexpected(prepared.error());
 
   ResultCollector collector;
-  std::string job_frame = proto::encode_message(prepared->job);
-  bool sent = false;
-  VmCallbacks cb;
-  cb.on_port_connected = [&](Vm& vm, const std::string& port) {
-    if (port == kControlPort && !sent) {
-      sent = static_cast<bool>(vm.send(kControlPort, job_frame));
-    }
-  };
-  cb.on_port_data = [&](Vm&, const std::string& port, const char* data, size_t len) {
-    if (port != kResultsPort) return;
+  VmCallbacks cb = job_callbacks(proto::encode_message(prepared->job), [&](const char* data, size_t len) {
     bool had_hello = collector.hello_seen();
     std::string before = collector.stage();
     collector.feed(data, len);
     if (!had_hello && collector.hello_seen()) progress("guest agent up");
     if (collector.stage() != before) progress("stage " + collector.stage());
-  };
+  });
 
   progress("booting " + kernel.version + " (" + r.topology + ")");
   auto outcome = run_vm(prepared->cfg, cb);

@@ -53,6 +53,10 @@ Result<RunResult> run_test(db::Store& store, const TestSpec& spec, const KernelR
 // The parts of run_test a repeat run (repeat_run.hpp) shares with it.
 inline constexpr const char* kControlPort = "ktstr.control";
 inline constexpr const char* kResultsPort = "ktstr.results";
+// Callbacks for a VM that runs one job: the encoded job frame goes out once,
+// when QEMU connects the control port; the results port's bytes go to
+// `on_results`.
+VmCallbacks job_callbacks(std::string job_frame, std::function<void(const char* data, size_t len)> on_results);
 // How long sched_ext may take to read "disabled" again between repetitions.
 inline constexpr uint32_t kRepeatSettleMs = 5000;
 

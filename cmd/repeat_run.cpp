@@ -83,21 +83,14 @@ Result<RepeatRun> run_test_repeated(db::Store& store, const TestSpec& spec, cons
       if (opts.progress) opts.progress(spec.name + ": " + s);
     };
     RepeatSplitter splitter;
-    std::string job_frame = proto::encode_message(prepared->job);
-    bool sent = false;
-    VmCallbacks cb;
-    cb.on_port_connected = [&](Vm& vm, const std::string& port) {
-      if (port == kControlPort && !sent) sent = static_cast<bool>(vm.send(kControlPort, job_frame));
-    };
-    cb.on_port_data = [&](Vm&, const std::string& port, const char* data, size_t len) {
-      if (port != kResultsPort) return;
+    VmCallbacks cb = job_callbacks(proto::encode_message(prepared->job), [&](const char* data, size_t len) {
       size_t reps = splitter.repetitions().size();
       std::string before = splitter.stage();
       splitter.feed(data, len);
       if (splitter.repetitions().size() != reps || splitter.stage() != before)
         progress(fmt::format("run {}/{} (vm {}): {}", done_before + std::max<size_t>(splitter.repetitions().size(), 1),
                              repeat, out.vms, splitter.stage()));
-    };
+    });
     progress(fmt::format("booting {} ({}) for {} of {} runs", kernel.version, base.topology, left, repeat));
     auto outcome = run_vm(prepared->cfg, cb);
     if (!outcome) {

@@ -177,21 +177,14 @@ Result<VerifierRun> run_verifier(db::Store& store, const KernelRecord& kernel, c
   if (auto valid = proto::validate_job(job); !valid) return tl::unexpected(valid.error().context("verifier job"));
 
   VerifierCollector collector;
-  std::string job_frame = proto::encode_message(job);
-  bool sent = false;
-  VmCallbacks cb;
-  cb.on_port_connected = [&](Vm& vm, const std::string& port) {
-    if (port == kControlPort && !sent) sent = static_cast<bool>(vm.send(kControlPort, job_frame));
-  };
-  cb.on_port_data = [&](Vm&, const std::string& port, const char* data, size_t len) {
-    if (port != kResultsPort) return;
+  VmCallbacks cb = job_callbacks(proto::encode_message(job), [&](const char* data, size_t len) {
     bool had_hello = collector.hello;
     size_t before = collector.results.size();
     collector.feed(data, len);
     if (!had_hello && collector.hello) progress("guest agent up, loading");
     if (collector.results.size() != before)
       progress("verified " + std::to_string(collector.results.size()) + "/" + std::to_string(plan.objects.size()));
-  };
+  });
   progress("booting " + kernel.version);
   auto outcome = run_vm(cfg, cb);
   if (!outcome) return tl::unexpected(outcome.error());

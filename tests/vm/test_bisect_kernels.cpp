@@ -71,9 +71,12 @@ TEST(BisectKernels, FirstVersionWithTheFeature) {
   auto versions = versions_now();
   KTSTR_VM_REQUIRE(versions.size() >= 3, "fewer than three sched_ext kernel versions could be cached");
 
-  // The ladder: first .. last; the crash arms from the second version's series on.
-  const std::string culprit = versions[1];
-  auto p = parts(culprit);
+  // The ladder: first .. last, every sched_ext cloud kernel the archive
+  // offers in between (more than are cached); the crash arms from the second
+  // cached version's series on, so the culprit is the first offered version
+  // of that series, which may be older than the cached one.
+  auto p = parts(versions[1]);
+  const std::vector<int> threshold = {p[0], p[1]};
   std::string build = store.path() + "/ladder";
   ASSERT_TRUE(make_dirs(build));
   for (auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
@@ -104,13 +107,21 @@ TEST(BisectKernels, FirstVersionWithTheFeature) {
   ASSERT_TRUE(res.is_object()) << r.out << r.err;
   EXPECT_EQ(res.value("state", ""), "found") << res.dump(2);
   ASSERT_TRUE(res["culprit"].is_object()) << res.dump(2);
-  EXPECT_EQ(res["culprit"].value("id", ""), culprit) << res.dump(2);
+  // The first version at or above the threshold: it is, and the version
+  // before it on the ladder (its "parent", verified good) is not.
+  const std::string culprit = res["culprit"].value("id", "");
+  EXPECT_GE(parts(culprit), threshold) << res.dump(2);
+  ASSERT_TRUE(res["verify"]["parents"].is_array() && res["verify"]["parents"].size() == 1) << res.dump(2);
+  const std::string parent = res["verify"]["parents"][0].value("commit", "");
+  EXPECT_LT(parts(parent), threshold) << res.dump(2);
+  EXPECT_EQ(res["verify"]["parents"][0].value("bad", -1), 0) << res.dump(2);
+  EXPECT_TRUE(res["verify"].value("ok", false)) << res.dump(2);
   auto log = ktstr({"bisect", "log", std::to_string(res.value("session", 0)), "--json"}, std::chrono::minutes(1));
   auto lj = nlohmann::json::parse(log.out, nullptr, false);
   ASSERT_TRUE(lj.is_object());
   for (auto& s : lj["steps"]) {
     std::string v = s.value("commit", "");
-    bool has = parts(v) >= std::vector<int>{p[0], p[1]};
+    bool has = parts(v) >= threshold;
     EXPECT_EQ(s.value("verdict", ""), has ? "bad" : "good") << s.dump();
   }
   std::printf("[bisect figures] kernel ladder %s..%s: runs %d, wall %.0f s\n", versions.front().c_str(),
