@@ -237,7 +237,8 @@ int cmd_test(Context& ctx, const std::vector<std::string>& argv) {
   CLI::Option* jobs_option = app.add_option("-j,--jobs", a.jobs,
                  "run up to N tests (or batches of --repeat runs) in N VMs at once; default: as many VMs as "
                  "the host's CPUs (each its topology's CPUs) and available memory (each its memory + 256 MB) "
-                 "hold (1 when KTSTR_VM_LOCK is set); 1 runs them one after another");
+                 "hold (1 when KTSTR_VM_LOCK is set); 1 runs them one after another")
+      ->type_name("N");
   // A --jobs worker: one unit of the parent's run (hidden: not for users).
   app.add_option("--worker-test", a.worker_test)->group("");
   app.add_option("--worker-runs", a.worker_runs)->group("");

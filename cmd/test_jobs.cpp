@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstring>
 #include <optional>
+#include <set>
 
 namespace ktstr::cmd {
 namespace {
@@ -140,8 +141,14 @@ class WorkerPool {
       return;
     }
     progress_.clear();
-    // A worker's warnings (the store, the accelerator) still reach the user.
-    if (!r.err.empty()) std::fputs(r.err.c_str(), stderr);
+    // A worker's warnings (the store, the accelerator) still reach the
+    // user, each once however many workers gave it.
+    for (size_t at = 0; at < r.err.size();) {
+      size_t nl = r.err.find('\n', at);
+      std::string line = r.err.substr(at, nl == std::string::npos ? std::string::npos : nl - at);
+      at = nl == std::string::npos ? r.err.size() : nl + 1;
+      if (!line.empty() && relayed_.insert(line).second) std::fprintf(stderr, "%s\n", line.c_str());
+    }
     if (!p_.json)
       for (const WorkerRun& run : doc->runs) std::printf("%s\n", run.line.c_str());
     std::fflush(stdout);
@@ -165,6 +172,7 @@ class WorkerPool {
   std::vector<RunningUnit> running_;
   size_t done_ = 0;
   std::optional<Error> failure_;
+  std::set<std::string> relayed_;
 };
 
 }  // namespace
