@@ -128,7 +128,8 @@ int bench_repeat(double bare) {
     fresh_total += wall;
   }
   double wall = 0;
-  auto doc = ktstr_json({"--no-auto-repro", "--repeat", std::to_string(kRuns), spec}, &wall);
+  // --jobs 1: one boot for all of them, whatever the host's default N.
+  auto doc = ktstr_json({"--no-auto-repro", "--jobs", "1", "--repeat", std::to_string(kRuns), spec}, &wall);
   if (!doc || (*doc)["tests"].size() != kRuns) {
     std::fprintf(stderr, "bench: --repeat %d gave no %d results: %s\n", kRuns, kRuns,
                  doc ? ((*doc)["repeat"].dump() + ", " + std::to_string((*doc)["tests"].size()) + " results").c_str()

@@ -148,23 +148,24 @@ TestRunsDone run_and_record(db::Store& store, const TestSpec& spec, const Kernel
   return out;
 }
 
-// `--worker-test NAME`: one unit of a `--jobs` run (cmd/jobs.hpp). Runs it,
-// records it, and prints the worker document for the parent on stdout.
+// `--worker-test NAME`: one unit of a `--jobs` run (cmd/jobs.hpp); `specs`
+// holds that one test. Runs it, records it, and prints the worker document
+// for the parent on stdout.
 int run_worker(db::Store& store, const std::vector<TestSpec>& specs, const TestArgs& a, bool verbose) {
-  auto spec = std::find_if(specs.begin(), specs.end(), [&](const TestSpec& s) { return s.name == a.worker_test; });
-  if (spec == specs.end()) throw Fatal(Error("--worker-test: no test named '" + a.worker_test + "'"));
+  const TestSpec& spec = specs.front();  // the one test named by --worker-test
   JobUnit unit = value_or_die(parse_worker_runs(a.worker_runs.empty() ? "1:1:1:1" : a.worker_runs));
   if (a.kernel.empty()) throw Fatal(Error("--worker-test needs --kernel"));
   auto kernel = value_or_die(kbuild::resolve_kernel(store, a.kernel));
   Progress silent(false);
-  TestRunsDone done = run_and_record(store, *spec, kernel, a, verbose, unit.slice(), unit.count, silent);
+  TestRunsDone done = run_and_record(store, spec, kernel, a, verbose, unit.slice(), unit.count, silent);
   ReportOptions ropt;
   ropt.verbose = verbose;
   WorkerOutput w;
   w.vms = done.vms;
   w.skipped = done.skipped;
   for (const RunResult& r : done.runs)
-    w.runs.push_back(WorkerRun{to_json(r), render_summary_line(r), r.passed ? "" : render_failure(r, ropt), outline_of(r)});
+    w.runs.push_back(
+        WorkerRun{to_json(r), render_summary_line(r), r.passed ? "" : render_failure(r, ropt), outline_of(r)});
   rusage ru{};
   ::getrusage(RUSAGE_SELF, &ru);
   w.peak_rss_kb = ru.ru_maxrss;
@@ -287,6 +288,11 @@ int cmd_test(Context& ctx, const std::vector<std::string>& argv) {
     specs = std::move(kept);
     if (specs.empty()) throw Fatal(Error("no test matches the filter", "list the names with 'ktstr test --list'"));
   }
+  if (!a.worker_test.empty()) {
+    // A worker checks and runs its own test only.
+    std::erase_if(specs, [&](const TestSpec& s) { return s.name != a.worker_test; });
+    if (specs.size() != 1) throw Fatal(Error("--worker-test: no test named '" + a.worker_test + "'"));
+  }
   if (a.list) {
     for (auto& s : specs) std::printf("%s\n", s.name.c_str());
     return kExitOk;
@@ -326,7 +332,9 @@ int cmd_test(Context& ctx, const std::vector<std::string>& argv) {
     }
     jobs = default_jobs(host_resources(), need, specs.size() * a.repeat);
   }
-  if (*jobs > 1) {
+  // One unit of work (a single test, no --repeat) runs here as without
+  // --jobs: a worker process would add nothing.
+  if (*jobs > 1 && plan_units(specs.size(), a.repeat, *jobs).size() > 1) {
     // Every kernel is resolved (and fetched) here, once, so the workers
     // only look up an id.
     ParallelTests p;
