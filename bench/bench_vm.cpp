@@ -5,9 +5,11 @@
 //     RSS (QEMU excluded: ktstr reports getrusage(RUSAGE_SELF));
 //  3. the smallest guest memory at which every canned scenario still passes;
 //  4. `--repeat 10` of the crash demo against 10 fresh boots of it (target:
-//     <= 1 bare boot + 10 x 3.5 s).
+//     <= 1 bare boot + 10 x 3.5 s);
+//  5. four short tests at `--jobs 1` against `--jobs 2`, side by side:
+//     tests per minute and their ratio.
 // Target: ktstr wall <= 1.3 x bare boot + 2 s; peak RSS < 50 MB.
-// `--only SECTIONS` (boot,crash,repro,memory,repeat) runs some of them.
+// `--only SECTIONS` (boot,crash,repro,memory,repeat,jobs) runs some of them.
 #include "core/fs.hpp"
 #include "core/subprocess.hpp"
 #include "guest/initramfs/initramfs.hpp"
@@ -46,12 +48,13 @@ constexpr const char* kUsage =
     "usage: ktstr-bench-vm [--only SECTIONS] [REPS]\n"
     "\n"
     "Benchmark ktstr against a bare QEMU boot of the same kernel and print the figures:\n"
-    "bare boot vs 'ktstr test' wall time and peak RSS, the crash demo, auto-repro, and\n"
-    "the smallest guest memory at which every canned scenario passes. Boots many VMs\n"
+    "bare boot vs 'ktstr test' wall time and peak RSS, the crash demo, auto-repro,\n"
+    "the smallest guest memory at which every canned scenario passes, --repeat against\n"
+    "fresh boots, and --jobs 1 against --jobs 2 (tests per minute). Boots many VMs\n"
     "(minutes under TCG). Uses ktstr's default kernel (see 'ktstr kernel list').\n"
     "\n"
     "  REPS        repetitions of each measurement (1-100, default 3)\n"
-    "  --only S    comma-separated sections: boot, crash, repro, memory, repeat\n"
+    "  --only S    comma-separated sections: boot, crash, repro, memory, repeat, jobs\n"
     "              (default: all; the bare boot is always measured)\n"
     "  -h, --help  show this help\n"
     "\n"
@@ -60,7 +63,7 @@ constexpr const char* kUsage =
     "  bzImage path), interleaved, N times each (default 5): mean and best, and each\n"
     "  kernel's mean against the first's (e.g. a built kernel against the cloud one).\n";
 
-const std::vector<std::string> kSections = {"boot", "crash", "repro", "memory", "repeat"};
+const std::vector<std::string> kSections = {"boot", "crash", "repro", "memory", "repeat", "jobs"};
 std::vector<std::string> g_only;  // empty: every section
 
 bool section(const std::string& name) {
@@ -125,7 +128,8 @@ int bench_repeat(double bare) {
     fresh_total += wall;
   }
   double wall = 0;
-  auto doc = ktstr_json({"--no-auto-repro", "--repeat", std::to_string(kRuns), spec}, &wall);
+  // --jobs 1: one boot for all of them, whatever the host's default N.
+  auto doc = ktstr_json({"--no-auto-repro", "--jobs", "1", "--repeat", std::to_string(kRuns), spec}, &wall);
   if (!doc || (*doc)["tests"].size() != kRuns) {
     std::fprintf(stderr, "bench: --repeat %d gave no %d results: %s\n", kRuns, kRuns,
                  doc ? ((*doc)["repeat"].dump() + ", " + std::to_string((*doc)["tests"].size()) + " results").c_str()
@@ -145,6 +149,45 @@ int bench_repeat(double bare) {
               kRuns, fresh_total, fresh_total / kRuns, kRuns, wall, vms, crashed, per_rep / kRuns, wall / fresh_total);
   std::printf("repeat: target <= 1 bare boot + %d x 3.5 s = %.2fs: %s (%.2f of budget)\n", kRuns, budget,
               wall <= budget ? "met" : "MISSED", wall / budget);
+  return 0;
+}
+
+// Four short EEVDF tests (one spec file) at `--jobs 1` against `--jobs 2`,
+// alternating which goes first: tests per minute of each and the ratio.
+// One-CPU guests, so two VMs fit two host CPUs (the default --jobs rule).
+int bench_jobs(int reps) {
+  constexpr int kTests = 4;
+  auto dir = TempDir::create("ktstr-bench-jobs");
+  if (!dir) return 1;
+  std::string spec = dir->path() + "/jobs.toml";
+  std::string text;
+  for (int i = 0; i < kTests; ++i)
+    text += "[[test]]\nname = \"jobs_" + std::to_string(i + 1) +
+            "\"\nscenario = \"steady\"\ntopology = \"1n1l1c1t\"\nduration_s = 2\n\n";
+  if (auto st = write_file_atomic(spec, text); !st) {
+    std::fprintf(stderr, "bench: %s\n", st.error().msg.c_str());
+    return 1;
+  }
+  double total[2] = {0, 0};
+  for (int i = 0; i < reps; ++i) {
+    double wall[2] = {0, 0};
+    for (int k = 0; k < 2; ++k) {
+      int which = (i + k) % 2;  // 0: --jobs 1, 1: --jobs 2
+      auto doc = ktstr_json({"--jobs", which ? "2" : "1", spec}, &wall[which]);
+      if (!doc || (*doc)["tests"].size() != kTests || (*doc)["summary"]["failed"] != 0) {
+        std::fprintf(stderr, "bench: --jobs %d of %d tests did not pass: %s\n", which + 1, kTests,
+                     doc ? (*doc)["summary"].dump().c_str() : doc.error().msg.c_str());
+        return 1;
+      }
+    }
+    std::printf("jobs run %d: %d tests at --jobs 1 %.2fs (%.1f tests/min), at --jobs 2 %.2fs (%.1f tests/min)\n",
+                i + 1, kTests, wall[0], kTests * 60 / wall[0], wall[1], kTests * 60 / wall[1]);
+    total[0] += wall[0];
+    total[1] += wall[1];
+  }
+  std::printf("jobs: %d tests (1n1l1c1t, 2 s) --jobs 1 %.1f tests/min, --jobs 2 %.1f tests/min; "
+              "throughput ratio 2 jobs / 1 job %.2f\n",
+              kTests, kTests * reps * 60 / total[0], kTests * reps * 60 / total[1], total[0] / total[1]);
   return 0;
 }
 
@@ -363,6 +406,7 @@ int main(int argc, char** argv) {
   }
 
   if (section("repeat") && bench_repeat(bare) != 0) return 1;
+  if (section("jobs") && bench_jobs(reps) != 0) return 1;
 
   // Smallest memory at which every canned scenario passes.
   if (!section("memory")) return 0;

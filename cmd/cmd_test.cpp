@@ -2,18 +2,22 @@
 // line per test (plus the report of each failure), record every run.
 #include "cmd/cli.hpp"
 #include "cmd/commands.hpp"
+#include "cmd/jobs.hpp"
 #include "cmd/pipeline.hpp"
 #include "cmd/progress.hpp"
 #include "cmd/repeat_run.hpp"
 #include "cmd/repro.hpp"
+#include "cmd/test_jobs.hpp"
 #include "core/crash_parse.hpp"
 #include "core/filterset.hpp"
 #include "core/fs.hpp"
+#include "core/host_lock.hpp"
 #include "core/report.hpp"
 #include "core/scenario.hpp"
 #include "kbuild/kernel_cache.hpp"
 
 #include <CLI/CLI.hpp>
+#include <fmt/format.h>
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -22,6 +26,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 
 namespace ktstr::cmd {
 namespace {
@@ -41,6 +46,9 @@ struct TestArgs {
   bool list_scenarios = false;
   bool no_auto_repro = false;
   unsigned repeat = 1;
+  std::string jobs;         // --jobs N; empty: the host's default
+  std::string worker_test;  // hidden: run this one test as a --jobs worker
+  std::string worker_runs;  // hidden: FIRST:COUNT:BATCH:BATCHES of its --repeat runs
 };
 
 // Spec files named on the command line; directories expand to their *.toml.
@@ -109,6 +117,81 @@ void record_result(db::Store& store, RunResult& result, const TestSpec& spec, co
   display.clear();
 }
 
+// One test's runs (its repetitions `slice.first`.. when `count` > 1 or
+// --repeat was given), each recorded in the store, with its crash and
+// auto-repro. Host-side errors throw.
+struct TestRunsDone {
+  std::vector<RunResult> runs;
+  unsigned skipped = 0, vms = 1;
+};
+TestRunsDone run_and_record(db::Store& store, const TestSpec& spec, const KernelRecord& kernel, const TestArgs& a,
+                            bool verbose, const RepeatSlice& slice, unsigned count, Progress& progress) {
+  auto progress_fn = [&](const std::string& s) { progress.update(s); };
+  PipelineOptions popt;
+  popt.verbose = verbose;
+  if (a.memory) popt.memory_mb = a.memory;
+  popt.progress = progress_fn;
+  int64_t started = std::time(nullptr);
+  TestRunsDone out;
+  if (a.repeat > 1) {
+    auto rr = value_or_die(run_test_repeated(store, spec, kernel, popt, count, slice, a.repeat));
+    out.runs = std::move(rr.runs);
+    out.skipped = rr.skipped;
+    out.vms = rr.vms;
+  } else {
+    out.runs.push_back(value_or_die(run_test(store, spec, kernel, popt)));
+  }
+  progress.clear();
+  std::map<std::string, std::string> repro_done;
+  for (RunResult& result : out.runs)
+    record_result(store, result, spec, kernel, popt, a, started, repro_done, progress_fn, progress);
+  return out;
+}
+
+// `--worker-test NAME`: one unit of a `--jobs` run (cmd/jobs.hpp); `specs`
+// holds that one test. Runs it, records it, and prints the worker document
+// for the parent on stdout.
+int run_worker(db::Store& store, const std::vector<TestSpec>& specs, const TestArgs& a, bool verbose) {
+  const TestSpec& spec = specs.front();  // the one test named by --worker-test
+  JobUnit unit = value_or_die(parse_worker_runs(a.worker_runs.empty() ? "1:1:1:1" : a.worker_runs));
+  if (a.kernel.empty()) throw Fatal(Error("--worker-test needs --kernel"));
+  auto kernel = value_or_die(kbuild::resolve_kernel(store, a.kernel));
+  Progress silent(false);
+  TestRunsDone done = run_and_record(store, spec, kernel, a, verbose, unit.slice(), unit.count, silent);
+  ReportOptions ropt;
+  ropt.verbose = verbose;
+  WorkerOutput w;
+  w.vms = done.vms;
+  w.skipped = done.skipped;
+  for (const RunResult& r : done.runs)
+    w.runs.push_back(
+        WorkerRun{to_json(r), render_summary_line(r), r.passed ? "" : render_failure(r, ropt), outline_of(r)});
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  w.peak_rss_kb = ru.ru_maxrss;
+  std::printf("%s\n", worker_output_json(w).dump().c_str());
+  return kExitOk;
+}
+
+// A worker's argv for one test: this binary, the options that shape the
+// run, the resolved kernel's id, and where the test comes from.
+std::vector<std::string> worker_argv(const TestArgs& a, const TestSpec& spec, const KernelRecord& kernel,
+                                     bool verbose) {
+  std::vector<std::string> argv = {exe_dir() + "/ktstr", "test", "--kernel", kernel.id,
+                                   "--repeat", std::to_string(a.repeat)};
+  if (verbose) argv.push_back("-v");
+  if (a.no_auto_repro) argv.push_back("--no-auto-repro");
+  if (a.memory) argv.insert(argv.end(), {"--memory", std::to_string(a.memory)});
+  if (!a.scenario.empty()) {
+    argv.insert(argv.end(), {"--scenario", a.scenario, "--topo", a.topo, "--duration", fmt::format("{}", a.duration)});
+    if (!a.name.empty()) argv.insert(argv.end(), {"--name", a.name});
+  } else {
+    argv.push_back(spec.source_file);
+  }
+  argv.insert(argv.end(), {"--worker-test", spec.name});
+  return argv;
+}
+
 // `--list-scenarios`: name and description of each canned scenario; with
 // --verbose also its cgroups, written as a spec would write them.
 int list_scenarios(const TestArgs& a) {
@@ -152,6 +235,14 @@ int cmd_test(Context& ctx, const std::vector<std::string>& argv) {
   app.add_option("--repeat", a.repeat,
                  "run each test N times, as many as possible in one boot (a crashed kernel boots a new VM)")
       ->capture_default_str();
+  CLI::Option* jobs_option = app.add_option("-j,--jobs", a.jobs,
+                 "run up to N tests (or batches of --repeat runs) in N VMs at once; default: as many VMs as "
+                 "the host's CPUs (each its topology's CPUs) and available memory (each its memory + 256 MB) "
+                 "hold (1 when KTSTR_VM_LOCK is set); 1 runs them one after another")
+      ->type_name("N");
+  // A --jobs worker: one unit of the parent's run (hidden: not for users).
+  app.add_option("--worker-test", a.worker_test)->group("");
+  app.add_option("--worker-runs", a.worker_runs)->group("");
   app.add_flag("--no-auto-repro", a.no_auto_repro, "do not replay crashes in a second VM with probes");
   app.add_flag("--list", a.list, "print the selected tests' names and exit");
   app.add_flag("--list-scenarios", a.list_scenarios,
@@ -197,6 +288,11 @@ int cmd_test(Context& ctx, const std::vector<std::string>& argv) {
     specs = std::move(kept);
     if (specs.empty()) throw Fatal(Error("no test matches the filter", "list the names with 'ktstr test --list'"));
   }
+  if (!a.worker_test.empty()) {
+    // A worker checks and runs its own test only.
+    std::erase_if(specs, [&](const TestSpec& s) { return s.name != a.worker_test; });
+    if (specs.size() != 1) throw Fatal(Error("--worker-test: no test named '" + a.worker_test + "'"));
+  }
   if (a.list) {
     for (auto& s : specs) std::printf("%s\n", s.name.c_str());
     return kExitOk;
@@ -207,12 +303,51 @@ int cmd_test(Context& ctx, const std::vector<std::string>& argv) {
   if (a.memory && (a.memory < 64 || a.memory > 65536))
     throw Fatal(Error("--memory " + std::to_string(a.memory) + " is out of range", "use 64 to 65536 MB"));
 
+  std::optional<unsigned> jobs;
+  if (jobs_option->count() > 0) jobs = value_or_die(parse_jobs(a.jobs));
+
   // Bad scheduler paths fail now, before a kernel is fetched or a VM boots.
   for (auto& spec : specs) value_or_die(check_scheduler(spec));
 
   Progress progress(!a.json);
   auto progress_fn = [&](const std::string& s) { progress.update(s); };
   db::Store& store = ctx.open_store();
+  if (!a.worker_test.empty()) return run_worker(store, specs, a, verbose);
+
+  auto resolve = [&](const TestSpec& spec) {
+    std::string ref = !a.kernel.empty() ? a.kernel : spec.kernel;
+    auto kernel = value_or_die(kbuild::resolve_kernel(store, ref, progress_fn));
+    if (!kernel.sched_ext && spec.uses_bpf_scheduler())
+      throw Fatal(Error("kernel '" + kernel.version + "' (" + kernel.id + ") has no sched_ext",
+                        "use a kernel with CONFIG_SCHED_CLASS_EXT=y, e.g. 'ktstr kernel fetch'"));
+    return kernel;
+  };
+  if (const char* lock = std::getenv(kVmLockEnv); !jobs && lock && *lock) {
+    jobs = 1;  // the VMs would only take turns for the lock
+  } else if (!jobs) {
+    VmNeed need;
+    for (auto& spec : specs) {
+      need.cpus = std::max(need.cpus, spec.topology.cpus());
+      need.memory_mb = std::max(need.memory_mb, a.memory ? a.memory : spec.memory_mb);
+    }
+    jobs = default_jobs(host_resources(), need, specs.size() * a.repeat);
+  }
+  // One unit of work (a single test, no --repeat) runs here as without
+  // --jobs: a worker process would add nothing.
+  if (*jobs > 1 && plan_units(specs.size(), a.repeat, *jobs).size() > 1) {
+    // Every kernel is resolved (and fetched) here, once, so the workers
+    // only look up an id.
+    ParallelTests p;
+    p.repeat = a.repeat;
+    p.jobs = *jobs;
+    p.json = a.json;
+    for (auto& spec : specs) {
+      p.names.push_back(spec.name);
+      p.worker_argv.push_back(worker_argv(a, spec, resolve(spec), verbose));
+    }
+    progress.clear();
+    return run_tests_in_parallel(p);
+  }
 
   nlohmann::json doc;
   doc["tests"] = nlohmann::json::array();
@@ -220,30 +355,10 @@ int cmd_test(Context& ctx, const std::vector<std::string>& argv) {
   ReportOptions ropt;
   ropt.verbose = verbose;
   for (auto& spec : specs) {
-    std::string ref = !a.kernel.empty() ? a.kernel : spec.kernel;
-    auto kernel = value_or_die(kbuild::resolve_kernel(store, ref, progress_fn));
-    if (!kernel.sched_ext && spec.uses_bpf_scheduler())
-      throw Fatal(Error("kernel '" + kernel.version + "' (" + kernel.id + ") has no sched_ext",
-                        "use a kernel with CONFIG_SCHED_CLASS_EXT=y, e.g. 'ktstr kernel fetch'"));
-    PipelineOptions popt;
-    popt.verbose = verbose;
-    if (a.memory) popt.memory_mb = a.memory;
-    popt.progress = progress_fn;
-    int64_t started = std::time(nullptr);
-    std::vector<RunResult> results;
-    unsigned skipped = 0, vms = 1;
-    if (a.repeat > 1) {
-      auto rr = value_or_die(run_test_repeated(store, spec, kernel, popt, a.repeat));
-      results = std::move(rr.runs);
-      skipped = rr.skipped;
-      vms = rr.vms;
-    } else {
-      results.push_back(value_or_die(run_test(store, spec, kernel, popt)));
-    }
-    progress.clear();
-    std::map<std::string, std::string> repro_done;
+    auto kernel = resolve(spec);
+    TestRunsDone done = run_and_record(store, spec, kernel, a, verbose, RepeatSlice{}, a.repeat, progress);
+    std::vector<RunResult>& results = done.runs;
     for (RunResult& result : results) {
-      record_result(store, result, spec, kernel, popt, a, started, repro_done, progress_fn, progress);
       (result.passed ? passed : failed)++;
       if (a.json) {
         doc["tests"].push_back(to_json(result));
@@ -255,16 +370,16 @@ int cmd_test(Context& ctx, const std::vector<std::string>& argv) {
       }
     }
     if (a.repeat > 1) {
-      RepeatTally tally = tally_repeat(results, skipped);
-      failed += static_cast<int>(skipped);  // a run that never ran did not pass
+      RepeatTally tally = tally_repeat(results, done.skipped);
+      failed += static_cast<int>(done.skipped);  // a run that never ran did not pass
       if (a.json) {
         nlohmann::json sigs = nlohmann::json::array();
         for (auto& [summary, n] : tally.signatures) sigs.push_back({{"summary", summary}, {"runs", n}});
         doc["repeat"].push_back({{"name", spec.name}, {"runs", tally.runs}, {"failed", tally.failed},
                                  {"other", tally.other}, {"passed", tally.passed}, {"skipped", tally.skipped},
-                                 {"vms", vms}, {"signatures", sigs}});
+                                 {"vms", done.vms}, {"signatures", sigs}});
       } else {
-        std::printf("%s: %s (%u VM%s)\n", spec.name.c_str(), tally.line().c_str(), vms, vms == 1 ? "" : "s");
+        std::printf("%s: %s (%u VM%s)\n", spec.name.c_str(), tally.line().c_str(), done.vms, done.vms == 1 ? "" : "s");
         for (size_t i : distinct_failures(results)) std::printf("%s", render_failure(results[i], ropt).c_str());
         std::fflush(stdout);
       }

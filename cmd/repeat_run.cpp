@@ -67,7 +67,9 @@ unsigned repetitions_for_next_vm(const VmOutcome& vm, unsigned ran, unsigned lef
 }
 
 Result<RepeatRun> run_test_repeated(db::Store& store, const TestSpec& spec, const KernelRecord& kernel,
-                                    const PipelineOptions& opts, unsigned repeat) {
+                                    const PipelineOptions& opts, unsigned repeat, const RepeatSlice& slice,
+                                    unsigned total) {
+  if (total == 0) total = repeat;
   RepeatRun out;
   RunResult base = new_run_result(spec, kernel, opts);
   unsigned left = repeat;
@@ -88,17 +90,19 @@ Result<RepeatRun> run_test_repeated(db::Store& store, const TestSpec& spec, cons
       std::string before = splitter.stage();
       splitter.feed(data, len);
       if (splitter.repetitions().size() != reps || splitter.stage() != before)
-        progress(fmt::format("run {}/{} (vm {}): {}", done_before + std::max<size_t>(splitter.repetitions().size(), 1),
-                             repeat, out.vms, splitter.stage()));
+        progress(fmt::format("run {}/{} (vm {}): {}",
+                             slice.first - 1 + done_before + std::max<size_t>(splitter.repetitions().size(), 1),
+                             total, slice.vm_number(out.vms), splitter.stage()));
     });
-    progress(fmt::format("booting {} ({}) for {} of {} runs", kernel.version, base.topology, left, repeat));
+    progress(fmt::format("booting {} ({}) for {} of {} runs", kernel.version, base.topology, left, total));
     auto outcome = run_vm(prepared->cfg, cb);
     if (!outcome) {
       if (out.runs.empty()) return tl::unexpected(outcome.error());
       break;
     }
     splitter.finish();
-    auto results = boot_results(base, spec, splitter, *outcome, prepared->notes, out.vms, done_before + 1, left);
+    auto results = boot_results(base, spec, splitter, *outcome, prepared->notes, slice.vm_number(out.vms),
+                                slice.first + done_before, left);
     unsigned ran = static_cast<unsigned>(results.size());
     for (RunResult& r : results) out.runs.push_back(std::move(r));
     left -= std::min(left, ran);
@@ -110,21 +114,46 @@ Result<RepeatRun> run_test_repeated(db::Store& store, const TestSpec& spec, cons
   return out;
 }
 
+RunOutline outline_of(const RunResult& r) {
+  RunOutline o;
+  o.passed = r.passed;
+  if (r.passed) return o;
+  if (r.exit) {
+    o.signature_key = signature_of(*r.exit).key();
+    o.signature_summary = r.exit->summary();
+  } else {
+    o.other_key = r.failure_kind + ":" + r.reason;
+  }
+  return o;
+}
+
+namespace {
+std::vector<RunOutline> outlines(const std::vector<RunResult>& runs) {
+  std::vector<RunOutline> out;
+  out.reserve(runs.size());
+  for (const RunResult& r : runs) out.push_back(outline_of(r));
+  return out;
+}
+}  // namespace
+
 RepeatTally tally_repeat(const std::vector<RunResult>& runs, unsigned skipped) {
+  return tally_repeat(outlines(runs), skipped);
+}
+
+RepeatTally tally_repeat(const std::vector<RunOutline>& runs, unsigned skipped) {
   RepeatTally t;
   t.runs = static_cast<unsigned>(runs.size()) + skipped;
   t.skipped = skipped;
   std::vector<std::string> keys;
-  for (const RunResult& r : runs) {
+  for (const RunOutline& r : runs) {
     if (r.passed) {
       ++t.passed;
-    } else if (r.exit) {
+    } else if (!r.signature_key.empty()) {
       ++t.failed;
-      std::string key = signature_of(*r.exit).key();
-      auto at = std::find(keys.begin(), keys.end(), key);
+      auto at = std::find(keys.begin(), keys.end(), r.signature_key);
       if (at == keys.end()) {
-        keys.push_back(key);
-        t.signatures.emplace_back(r.exit->summary(), 1);
+        keys.push_back(r.signature_key);
+        t.signatures.emplace_back(r.signature_summary, 1);
       } else {
         ++t.signatures[static_cast<size_t>(at - keys.begin())].second;
       }
@@ -144,12 +173,16 @@ std::string RepeatTally::line() const {
 }
 
 std::vector<size_t> distinct_failures(const std::vector<RunResult>& runs) {
+  return distinct_failures(outlines(runs));
+}
+
+std::vector<size_t> distinct_failures(const std::vector<RunOutline>& runs) {
   std::vector<size_t> out;
   std::vector<std::string> seen;
   for (size_t i = 0; i < runs.size(); ++i) {
-    const RunResult& r = runs[i];
+    const RunOutline& r = runs[i];
     if (r.passed) continue;
-    std::string key = r.exit ? "sig:" + signature_of(*r.exit).key() : "other:" + r.failure_kind + ":" + r.reason;
+    std::string key = !r.signature_key.empty() ? "sig:" + r.signature_key : "other:" + r.other_key;
     if (std::find(seen.begin(), seen.end(), key) != seen.end()) continue;
     seen.push_back(key);
     out.push_back(i);

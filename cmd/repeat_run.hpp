@@ -21,10 +21,23 @@ struct RepeatRun {
   unsigned skipped = 0;         // repetitions that never ran (QEMU could not start, interrupted)
 };
 
+// Which part of a `--repeat R` run a call runs: `count` repetitions
+// numbered from `first`, and the numbers of the VMs it boots: its k-th VM
+// (1-based) is vm_first + (k - 1) * vm_stride. `--jobs` splits a run into
+// batches (cmd/jobs.hpp); the default is the whole run, VMs 1, 2, 3, ...
+struct RepeatSlice {
+  unsigned first = 1;
+  unsigned vm_first = 1;
+  unsigned vm_stride = 1;
+  unsigned vm_number(unsigned k) const { return vm_first + (k - 1) * vm_stride; }
+};
+
 // Boots VMs until `repeat` repetitions ran (or QEMU cannot start). Errors:
 // the first VM could not be prepared or run at all (host-side problems).
+// `total` (0: `repeat`) is the whole run's count, for the progress line.
 Result<RepeatRun> run_test_repeated(db::Store& store, const TestSpec& spec, const KernelRecord& kernel,
-                                    const PipelineOptions& opts, unsigned repeat);
+                                    const PipelineOptions& opts, unsigned repeat, const RepeatSlice& slice = {},
+                                    unsigned total = 0);
 
 // One boot's repetitions as RunResults (pure; unit tested on crafted
 // streams). `base` holds the test's fields, `first` is the run-wide number
@@ -51,8 +64,20 @@ struct RepeatTally {
 };
 RepeatTally tally_repeat(const std::vector<RunResult>& runs, unsigned skipped);
 
+// What the tally and distinct_failures need of a run: `--jobs` gets it from
+// a worker process (cmd/jobs.hpp) instead of a RunResult.
+struct RunOutline {
+  bool passed = false;
+  std::string signature_key;      // a scheduler crash's signature; empty for any other failure
+  std::string signature_summary;
+  std::string other_key;          // any other failure: its kind and reason
+};
+RunOutline outline_of(const RunResult& r);
+RepeatTally tally_repeat(const std::vector<RunOutline>& runs, unsigned skipped);
+
 // The index of each distinct failure's first run: one per crash signature,
 // one per other failure reason (its report is printed once).
 std::vector<size_t> distinct_failures(const std::vector<RunResult>& runs);
+std::vector<size_t> distinct_failures(const std::vector<RunOutline>& runs);
 
 }  // namespace ktstr::cmd

@@ -7,6 +7,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <string>
 
 namespace ktstr {
@@ -90,6 +91,13 @@ TEST(Dispatch, BadTestInputIsStatus2AndLeavesNoStore) {
   auto unknown = ktstr({"test", bad}, env);
   EXPECT_EQ(unknown.status, 2);
   EXPECT_NE(unknown.err.find("bad.toml:3"), std::string::npos) << unknown.err;
+  for (std::string jobs : {"0", "33", "two", "-1", ""}) {
+    auto r = ktstr({"test", "--scenario", "steady", "--jobs", jobs}, env);
+    EXPECT_EQ(r.status, 2) << "--jobs '" << jobs << "': " << r.err;
+    EXPECT_EQ(r.err.rfind("ktstr: error: --jobs ", 0), 0u) << r.err;
+    EXPECT_NE(r.err.find("\nhint: use 1 to 32"), std::string::npos) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 2) << r.err;
+  }
   EXPECT_FALSE(path_exists(cache)) << "bad input must not create the store";
 }
 

@@ -13,7 +13,9 @@ namespace {
 
 TEST(RepeatVm, ThreeCrashesInOneBootEachRecorded) {
   KTSTR_VM_STORE(store);
-  auto r = store.ktstr({"test", "--json", "--repeat", "3", kVmSpecs + "/crash.toml"});
+  // --jobs 1: all three in one boot (a larger host's default N would split
+  // them into batches, one boot each).
+  auto r = store.ktstr({"test", "--json", "--jobs", "1", "--repeat", "3", kVmSpecs + "/crash.toml"});
   auto doc = nlohmann::json::parse(r.out, nullptr, false);
   ASSERT_FALSE(doc.is_discarded()) << r.err;
   ASSERT_EQ(doc["tests"].size(), 3u) << r.out.substr(0, 2000);
@@ -63,7 +65,7 @@ TEST(RepeatVm, ThreeCrashesInOneBootEachRecorded) {
   }
 
   // The text form: one summary line per run, the tally, one report.
-  auto text = store.ktstr({"test", "--repeat", "2", "--no-auto-repro", kVmSpecs + "/crash.toml"});
+  auto text = store.ktstr({"test", "--jobs", "1", "--repeat", "2", "--no-auto-repro", kVmSpecs + "/crash.toml"});
   EXPECT_NE(text.out.find("2 runs: 2 failed (signature scx_bpf_error (bpf/scx_ktstr.bpf.c:"), std::string::npos)
       << text.out.substr(0, 3000);
   EXPECT_NE(text.out.find("0 other, 0 passed, 0 skipped (1 VM)"), std::string::npos) << text.out.substr(0, 3000);

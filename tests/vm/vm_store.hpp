@@ -52,10 +52,12 @@ class VmStore {
     return s;
   }
 
-  Completed ktstr(std::vector<std::string> args) const {
+  // `env`: more "K=V" for ktstr's environment.
+  Completed ktstr(std::vector<std::string> args, const std::vector<std::string>& env = {}) const {
     args.insert(args.begin(), kKtstrBin);
     SpawnOptions o;
     o.env_extra = {"KTSTR_CACHE_DIR=" + dir_.path() + "/cache", "KTSTR_TEST_DIR=" + dir_.path() + "/tests"};
+    o.env_extra.insert(o.env_extra.end(), env.begin(), env.end());
     auto r = run(args, o, std::chrono::minutes(5));
     EXPECT_TRUE(r.has_value());
     return r ? *r : Completed{-1, "", r.error().msg};
