@@ -308,6 +308,9 @@ int cmd_test(Context& ctx, const std::vector<std::string>& argv) {
 
   // Bad scheduler paths fail now, before a kernel is fetched or a VM boots.
   for (auto& spec : specs) value_or_die(check_scheduler(spec));
+  // So do plans whose steps cannot happen (removing more workers than are
+  // left, a CPU set offline twice): the spec's file:line, before any boot.
+  for (auto& spec : specs) value_or_die(plan_scenario(spec, spec.topology));
 
   Progress progress(!a.json);
   auto progress_fn = [&](const std::string& s) { progress.update(s); };

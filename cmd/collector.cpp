@@ -105,6 +105,15 @@ std::string ResultCollector::sched_ext_dump() const {
 
 std::string ResultCollector::dmesg() const { return join_lines(dmesg_lines_); }
 
+std::vector<StepEvent> ResultCollector::steps() const {
+  std::vector<StepEvent> out;
+  for (const TimedStep& s : steps_) {
+    out.push_back(s.event);
+    out.back().t_s = test_seconds(s.t_ms);
+  }
+  return out;
+}
+
 std::vector<MonitorSample> ResultCollector::monitor() const {
   std::vector<MonitorSample> out;
   for (const TimedSample& t : samples_) {
@@ -168,6 +177,9 @@ void ResultCollector::handle(const proto::Frame& f) {
       w.max_gap_ns = m->max_gap_ns;
       for (auto c : m->cpus_used) w.cpus_used.push_back(static_cast<int>(c));
       w.counters = m->counters;
+      w.moved_to = m->moved_to.substr(0, 64);
+      w.cpus_changed = m->cpus_changed;
+      for (auto c : m->cpus_since_change) w.cpus_since_change.push_back(static_cast<int>(c));
       workers_.push_back(std::move(w));
       break;
     }
@@ -273,6 +285,7 @@ void ResultCollector::handle(const proto::Frame& f) {
       }
       MonitorSample s;
       s.nr_running.assign(m->nr_running.begin(), m->nr_running.end());
+      s.nr_switches = m->nr_switches;
       for (auto& [name, value] : m->events) s.events.emplace_back(name, value);
       s.dsq_depth = m->dsq_depth;
       s.sched_state = m->sched_state.substr(0, 64);
@@ -284,6 +297,29 @@ void ResultCollector::handle(const proto::Frame& f) {
       auto j = proto::parse_payload(f, f.type);
       if (!j) return note(j.error());
       (f.type == proto::MsgType::ProbeSetup ? probe_setup_ : probe_events_) = std::move(*j);
+      break;
+    }
+    case proto::MsgType::Step: {
+      auto m = proto::decode_payload<proto::StepMsg>(f);
+      if (!m) return note(m.error());
+      last_t_ms_ = std::max(last_t_ms_, m->t_ms);
+      if (steps_.size() >= kMaxSchedEvents) {
+        ++dropped_;
+        return;
+      }
+      StepEvent e;
+      e.index = m->index;
+      e.after_ms = static_cast<uint32_t>(std::min<uint64_t>(m->step.after_ms, UINT32_MAX));
+      e.action = m->step.action.substr(0, 64);
+      e.cgroup = m->step.cgroup.substr(0, 64);
+      e.count = m->step.count;
+      e.to = m->step.to.substr(0, 64);
+      e.cpus = m->step.cpus.substr(0, 256);
+      e.cpu = m->step.cpu;
+      e.ok = m->ok;
+      e.detail = m->detail.substr(0, 1024);
+      e.error = m->error.substr(0, 1024);
+      steps_.push_back(TimedStep{m->t_ms, std::move(e)});
       break;
     }
     case proto::MsgType::Done: {

@@ -60,6 +60,8 @@ class ResultCollector {
   const std::vector<std::string>& trace_lines() const { return trace_lines_; }
   std::string dmesg() const;
   std::vector<MonitorSample> monitor() const;
+  // The scenario's steps as the agent executed them (STEP frames).
+  std::vector<StepEvent> steps() const;
   // CLOCK_BOOTTIME ms of the scheduler's exit record, when it came.
   std::optional<uint64_t> sched_exit_time_ms() const;
   // The agent stopped the scheduler at the end of the run (SIGINT after the
@@ -117,6 +119,11 @@ class ResultCollector {
   size_t dmesg_bytes_ = 0;
   bool kernel_log_truncated_ = false;
   std::vector<TimedSample> samples_;
+  struct TimedStep {
+    uint64_t t_ms;
+    StepEvent event;
+  };
+  std::vector<TimedStep> steps_;
   nlohmann::json probe_setup_;
   nlohmann::json probe_events_;
 };

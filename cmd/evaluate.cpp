@@ -165,8 +165,11 @@ void evaluate_run(RunResult& r, const TestSpec& spec, const ResultCollector& c, 
 
   auto plan = plan_scenario(spec, spec.topology);
   size_t expected_workers = 0;
-  if (plan)
+  if (plan) {
     for (auto& cg : plan->cgroups) expected_workers += cg.workers;
+    for (auto& st : plan->steps)
+      if (st.action == "add_workers") expected_workers += st.count;  // added workers report too
+  }
   if (c.workers().size() != expected_workers)
     return failed(fmt::format("{} of {} workers reported results", c.workers().size(), expected_workers), into_test);
 
@@ -180,6 +183,7 @@ void evaluate_run(RunResult& r, const TestSpec& spec, const ResultCollector& c, 
   in.plan = plan ? &*plan : nullptr;
   in.topology = c.topology() ? &*c.topology() : nullptr;
   in.monitor = &monitor;
+  in.steps = &r.steps;
   in.duration_s = spec.duration_s;
   if (auto f = run_checks(spec.checks, in)) return failed(f->message, f->t_s >= 0 ? f->t_s : into_test);
   r.passed = true;

@@ -52,8 +52,11 @@ proto::JobMsg make_job(const ScenarioPlan& plan, const TestSpec& spec, bool verb
     p.interval_us = cg.params.interval_us;
     p.nice = cg.params.nice;
     p.policy = cg.params.policy;
+    p.weight = cg.weight;
     job.scenario.cgroups.push_back(std::move(p));
   }
+  for (auto& s : plan.steps)
+    job.scenario.steps.push_back(proto::StepPlan{s.after_ms, s.action, s.cgroup, s.count, s.to, s.cpus, s.cpu});
   job.scheduler.path = guest_scheduler_path(spec);
   job.scheduler.args = spec.sched_args;
   job.scheduler.attach_timeout_ms = kAttachTimeoutMs;
@@ -236,6 +239,9 @@ Result<VmRunPlan> prepare_run(db::Store& store, const TestSpec& spec, const Kern
   // Only a job that uses them says version 3, so an older agent refuses it
   // by its version instead of by an unknown work kind.
   if (proto::job_needs_work_types(p.job)) p.job.version = proto::kJobVersionWorkTypes;
+  // Steps and cgroup weights: version 5 (a version 3 job plus those), so an
+  // older agent refuses the job instead of running it without its steps.
+  if (proto::job_needs_steps(p.job)) p.job.version = proto::kJobVersionSteps;
   if (spec.uses_bpf_scheduler()) p.job.kernel_config = kernel_config_for_guest(kernel, p.notes);
   return p;
 }
@@ -271,6 +277,11 @@ void fill_run_result(RunResult& r, const TestSpec& spec, const ResultCollector& 
   r.sched_ext_dump = collector.sched_ext_dump();
   r.dmesg = collector.dmesg();
   r.monitor = collector.monitor();
+  r.steps = collector.steps();
+  for (auto& st : r.steps)
+    if (!st.ok)
+      r.diagnostics.push_back("step " + std::to_string(st.index) + " (" + st.action + " at " +
+                              std::to_string(st.after_ms) + " ms) was not done: " + st.error);
   r.probe_setup = collector.probe_setup();
   r.probe_events = collector.probe_events();
   for (auto& e : collector.errors()) r.diagnostics.push_back("guest: " + e);

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <map>
 #include <set>
 
@@ -49,20 +50,63 @@ std::optional<CheckFailure> max_spread(uint32_t limit_pct, const std::vector<Wor
   return std::nullopt;
 }
 
-std::optional<CheckFailure> isolation(const ScenarioPlan& plan, unsigned cpu_count, const std::vector<WorkerStats>& ws) {
-  for (const auto& cg : plan.cgroups) {
-    if (cg.cpus.empty()) continue;  // no cpuset: every CPU is inside
-    auto allowed = parse_cpulist(cg.cpus, cpu_count ? cpu_count : 4096);
-    if (!allowed) continue;  // the plan was validated before the run
-    std::set<int> inside(allowed->begin(), allowed->end());
-    for (const auto& w : ws) {
-      if (w.cgroup != cg.name) continue;
-      for (int c : w.cpus_used)
-        if (!inside.count(c))
-          return CheckFailure{"isolation", fmt::format("worker {}/{} ran on CPU {}, outside cgroup '{}''s cpuset {} "
-                                                       "(it used CPUs {})",
-                                                       w.cgroup, w.index, c, cg.name, cg.cpus, cpu_list(w.cpus_used))};
+// The cpusets a cgroup had during the run: the plan's, then each set_cpus
+// that worked, in order. An empty entry means all CPUs.
+std::vector<std::string> cpuset_history(const ScenarioPlan& plan, const std::vector<StepEvent>& steps,
+                                        const std::string& cgroup) {
+  std::vector<std::string> out;
+  for (const auto& cg : plan.cgroups)
+    if (cg.name == cgroup) out.push_back(cg.cpus);
+  for (const auto& st : steps)
+    if (st.ok && st.action == "set_cpus" && st.cgroup == cgroup) out.push_back(st.cpus);
+  return out;
+}
+
+std::optional<std::set<int>> cpu_set_of(const std::string& list, unsigned cpu_count) {
+  if (list.empty()) return std::nullopt;
+  auto cpus = parse_cpulist(list, cpu_count ? cpu_count : 4096);
+  if (!cpus) return std::nullopt;  // the plan was validated before the run
+  return std::set<int>(cpus->begin(), cpus->end());
+}
+
+std::optional<CheckFailure> isolation(const ScenarioPlan& plan, const std::vector<StepEvent>& steps, unsigned cpu_count,
+                                      const std::vector<WorkerStats>& ws) {
+  for (const auto& w : ws) {
+    const std::string& final_cg = w.moved_to.empty() ? w.cgroup : w.moved_to;
+    auto history = cpuset_history(plan, steps, w.cgroup);
+    if (!w.moved_to.empty()) {
+      auto more = cpuset_history(plan, steps, w.moved_to);
+      history.insert(history.end(), more.begin(), more.end());
     }
+    // Over the whole run: inside the union (no judgement when any is "all").
+    std::set<int> inside;
+    bool unrestricted = history.empty();
+    for (const auto& list : history) {
+      auto set = cpu_set_of(list, cpu_count);
+      if (!set) unrestricted = true;
+      else inside.insert(set->begin(), set->end());
+    }
+    if (!unrestricted)
+      for (int c : w.cpus_used)
+        if (!inside.count(c)) {
+          std::string where = history.size() == 1 ? "cgroup '" + w.cgroup + "''s cpuset " + history.front()
+                                                  : "every cpuset its cgroup had during the run";
+          return CheckFailure{"isolation", fmt::format("worker {}/{} ran on CPU {}, outside {} (it used CPUs {})",
+                                                       w.cgroup, w.index, c, where, cpu_list(w.cpus_used))};
+        }
+    // After the last change: inside the cpuset in force at the end.
+    if (!w.cpus_changed) continue;
+    auto final_history = cpuset_history(plan, steps, final_cg);
+    if (final_history.empty()) continue;
+    auto final_set = cpu_set_of(final_history.back(), cpu_count);
+    if (!final_set) continue;
+    for (int c : w.cpus_since_change)
+      if (!final_set->count(c))
+        return CheckFailure{"isolation",
+                            fmt::format("worker {}/{} ran on CPU {} after its cpuset changed to {} (cgroup '{}'), "
+                                        "outside it (CPUs since the change: {})",
+                                        w.cgroup, w.index, c, final_history.back(), final_cg,
+                                        cpu_list(w.cpus_since_change))};
   }
   return std::nullopt;
 }
@@ -138,6 +182,76 @@ std::optional<CheckFailure> max_wakeup_latency(uint32_t limit_us, const std::vec
   return std::nullopt;
 }
 
+// Each cgroup's share of the workers' CPU time against its share of the
+// cgroups' cpu.weight, in percentage points. A worker counts for the
+// cgroup it started in (a moved worker's time is not split).
+std::optional<CheckFailure> max_weight_error(uint32_t limit_pts, const ScenarioPlan& plan,
+                                             const std::vector<WorkerStats>& ws) {
+  std::map<std::string, double> cpu_s;
+  for (const auto& w : ws) cpu_s[w.cgroup] += static_cast<double>(w.cpu_time_ns) / 1e9;
+  double total_cpu = 0, total_weight = 0;
+  for (const auto& cg : plan.cgroups) {
+    if (!cpu_s.count(cg.name)) continue;  // no worker reported: the worker count check speaks
+    total_cpu += cpu_s[cg.name];
+    total_weight += cg.weight;
+  }
+  if (total_cpu <= 0 || total_weight <= 0)
+    return CheckFailure{"max_weight_error_pct",
+                        "max_weight_error_pct cannot be judged: the workers reported no CPU time"};
+  for (const auto& cg : plan.cgroups) {
+    if (!cpu_s.count(cg.name)) continue;
+    double got = 100.0 * cpu_s[cg.name] / total_cpu;
+    double want = 100.0 * cg.weight / total_weight;
+    double off = std::fabs(got - want);
+    if (off > limit_pts)
+      return CheckFailure{"max_weight_error_pct",
+                          fmt::format("cgroup '{}' got {:.1f}% of the CPU time ({:.2f}s of {:.2f}s), its weight {} "
+                                      "asks for {:.1f}% (of {:.0f}): {:.1f} points off, more than "
+                                      "max_weight_error_pct = {}",
+                                      cg.name, got, cpu_s[cg.name], total_cpu, cg.weight, want, total_weight, off,
+                                      limit_pts)};
+  }
+  return std::nullopt;
+}
+
+// From the monitor: a CPU whose run queue held a waiting task while it
+// switched to nothing for longer than kStallThresholdS (checks.hpp).
+std::optional<CheckFailure> stall(const std::vector<MonitorSample>& samples, double duration_s) {
+  std::vector<const MonitorSample*> judged;
+  for (const auto& s : samples)
+    if (s.t_s >= 0 && (duration_s <= 0 || s.t_s <= duration_s) && !s.nr_switches.empty()) judged.push_back(&s);
+  if (judged.size() < 2)
+    return CheckFailure{"fail_on_stall",
+                        "fail_on_stall cannot be judged: the monitor took fewer than 2 samples with per-CPU "
+                        "nr_switches while the workload ran (it samples under a sched_ext scheduler)"};
+  size_t cpus = 0;
+  for (auto* s : judged) cpus = std::max(cpus, std::min(s->nr_running.size(), s->nr_switches.size()));
+  for (size_t c = 0; c < cpus; ++c) {
+    const MonitorSample* since = nullptr;  // first sample of the current stuck stretch
+    for (auto* s : judged) {
+      bool waiting = c < s->nr_running.size() && c < s->nr_switches.size() && s->nr_running[c] >= 2;
+      if (!waiting) {
+        since = nullptr;
+        continue;
+      }
+      if (!since || s->nr_switches[c] != since->nr_switches[c]) {
+        since = s;
+        continue;
+      }
+      double stuck = s->t_s - since->t_s;
+      if (stuck > kStallThresholdS)
+        return CheckFailure{"fail_on_stall",
+                            fmt::format("CPU {} stalled: {} runnable tasks and no context switch for {:.2f}s "
+                                        "(+{:.2f}s to +{:.2f}s, nr_switches stayed {}), more than the {:.0f}s "
+                                        "stall threshold",
+                                        c, s->nr_running[c], stuck, since->t_s, s->t_s, s->nr_switches[c],
+                                        kStallThresholdS),
+                            since->t_s};
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 double worker_rate(const WorkerStats& w) {
@@ -146,19 +260,25 @@ double worker_rate(const WorkerStats& w) {
 
 std::optional<CheckFailure> run_checks(const Checks& checks, const CheckInputs& in) {
   static const std::vector<WorkerStats> kNone;
+  static const std::vector<StepEvent> kNoSteps;
   const auto& ws = in.workers ? *in.workers : kNone;
+  const auto& steps = in.steps ? *in.steps : kNoSteps;
   if (checks.max_gap_ms)
     if (auto f = max_gap(*checks.max_gap_ms, ws)) return f;
   if (checks.max_spread_pct)
     if (auto f = max_spread(*checks.max_spread_pct, ws)) return f;
   if (checks.isolation && in.plan)
-    if (auto f = isolation(*in.plan, in.topology ? in.topology->cpus : 0, ws)) return f;
+    if (auto f = isolation(*in.plan, steps, in.topology ? in.topology->cpus : 0, ws)) return f;
   if (checks.numa_local && in.topology)
     if (auto f = numa_local(*in.topology, ws)) return f;
   if (checks.max_imbalance && in.monitor)
     if (auto f = max_imbalance(*checks.max_imbalance, *in.monitor, in.duration_s)) return f;
   if (checks.max_wakeup_latency_us)
     if (auto f = max_wakeup_latency(*checks.max_wakeup_latency_us, ws)) return f;
+  if (checks.max_weight_error_pct && in.plan)
+    if (auto f = max_weight_error(*checks.max_weight_error_pct, *in.plan, ws)) return f;
+  if (checks.fail_on_stall && in.monitor)
+    if (auto f = stall(*in.monitor, in.duration_s)) return f;
   return std::nullopt;
 }
 

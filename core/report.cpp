@@ -35,6 +35,21 @@ nlohmann::json to_json(const RunResult& r) {
                   {"wall_ns", w.wall_ns}, {"migrations", w.migrations},
                   {"max_gap_ns", w.max_gap_ns}, {"cpus_used", w.cpus_used}});
     if (!w.counters.empty()) ws.back()["counters"] = w.counters;
+    if (!w.moved_to.empty()) ws.back()["moved_to"] = w.moved_to;
+    if (w.cpus_changed) ws.back()["cpus_since_change"] = w.cpus_since_change;
+  }
+  if (!r.steps.empty()) {
+    auto& st = j["steps"] = nlohmann::json::array();
+    for (auto& s : r.steps) {
+      st.push_back({{"t_s", s.t_s}, {"index", s.index}, {"after_ms", s.after_ms}, {"action", s.action}, {"ok", s.ok},
+                    {"detail", s.detail}, {"error", s.error}});
+      auto& e = st.back();
+      if (!s.cgroup.empty()) e["cgroup"] = s.cgroup;
+      if (s.action == "add_workers" || s.action == "remove_workers" || s.action == "move_workers") e["count"] = s.count;
+      if (!s.to.empty()) e["to"] = s.to;
+      if (!s.cpus.empty()) e["cpus"] = s.cpus;
+      if (s.cpu >= 0) e["cpu"] = s.cpu;
+    }
   }
   if (r.guest_topology) {
     auto& g = *r.guest_topology;
@@ -71,6 +86,7 @@ nlohmann::json to_json(const RunResult& r) {
       for (auto& [k, v] : m.events) ev[k] = v;
       mon.push_back({{"t_s", m.t_s}, {"nr_running", m.nr_running}, {"events", ev}, {"dsq_depth", m.dsq_depth},
                      {"sched_state", m.sched_state}});
+      if (!m.nr_switches.empty()) mon.back()["nr_switches"] = m.nr_switches;
     }
   }
   if (r.exit) {
@@ -150,8 +166,18 @@ std::string render_stats(const RunResult& r) {
       o << fmt::format("  worker {}: iterations {}, cpu {:.2f}s of {:.2f}s, migrations {}, max gap {:.1f}ms, cpus [{}]{}\n",
                        w->index, w->iterations, w->cpu_time_ns / 1e9, w->wall_ns / 1e9, w->migrations,
                        w->max_gap_ns / 1e6, cpus, counters_text(w->counters));
+      if (!w->moved_to.empty()) o << "    moved to cgroup " << w->moved_to << "\n";
+      if (w->cpus_changed) {
+        std::string since;
+        for (int c : w->cpus_since_change) since += (since.empty() ? "" : ",") + std::to_string(c);
+        o << "    cpus since its cpuset last changed [" << since << "]\n";
+      }
     }
   }
+  if (!r.steps.empty()) o << "steps:\n";
+  for (auto& st : r.steps)
+    o << fmt::format("  {:+.2f}s {} (due at {} ms): {}\n", st.t_s, st.action, st.after_ms,
+                     st.ok ? st.detail : "FAILED: " + st.error);
   return o.str();
 }
 

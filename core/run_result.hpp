@@ -31,6 +31,26 @@ struct WorkerStats {
   // page_faults, periods, missed_deadlines, affinity_changes. Empty for
   // spin, yield and mixed.
   std::map<std::string, uint64_t> counters;
+  // Steps (JOB version 5): the cgroup a move_workers step put it in (empty:
+  // none); whether a step changed its cpuset (set_cpus on its cgroup, or a
+  // move), and then the CPUs it used after the last such change.
+  std::string moved_to;
+  bool cpus_changed = false;
+  std::vector<int> cpus_since_change;
+};
+
+// One executed step of the scenario (spec `steps`), as the agent did it.
+struct StepEvent {
+  double t_s = 0;                // when it happened, seconds into the test
+  unsigned index = 0;            // in the plan (time order)
+  uint32_t after_ms = 0;         // when it was due
+  std::string action;            // add_workers, remove_workers, move_workers, set_cpus, cpu_offline, cpu_online
+  std::string cgroup, to, cpus;  // as the action uses them
+  unsigned count = 0;
+  int cpu = -1;
+  bool ok = false;
+  std::string detail;            // what it did
+  std::string error;             // why it did not (e.g. the kernel refused the hotplug)
 };
 
 // The topology as the guest kernel reports it (sysfs cpulists).
@@ -62,6 +82,7 @@ struct MapWriteEvent {
 struct MonitorSample {
   double t_s = 0;
   std::vector<unsigned> nr_running;              // per CPU
+  std::vector<uint64_t> nr_switches;             // per CPU, cumulative; empty when not read
   std::vector<std::pair<std::string, int64_t>> events;  // sched_ext event counters, cumulative
   int64_t dsq_depth = -1;                         // tasks queued in DSQs, -1 unknown
   std::string sched_state;                        // sched_ext state at the sample
@@ -122,6 +143,7 @@ struct RunResult {
   std::vector<std::pair<std::string, double>> stage_t_s;
 
   std::vector<WorkerStats> workers;
+  std::vector<StepEvent> steps;  // the spec's steps as executed, in time order
   std::optional<GuestTopology> guest_topology;
   std::string console_tail;
   std::vector<std::string> diagnostics;  // decoder complaints, agent errors

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <charconv>
 #include <map>
+#include <set>
 
 namespace ktstr {
 namespace {
@@ -22,9 +23,55 @@ std::vector<CgroupPlan> canned_cgroups(std::string_view scenario, unsigned cpus)
   if (!sc) return out;
   for (auto& cg : sc->cgroups) {
     auto params = resolve_work_params(cg.work, cg.params);
-    out.push_back(CgroupPlan{cg.name, cg.workers(cpus), cg.work, "", params ? *params : cg.params});
+    out.push_back(CgroupPlan{cg.name, cg.workers(cpus), cg.work, "", params ? *params : cg.params, 100});
   }
   return out;
+}
+
+// One step against the workers each cgroup has and the CPUs offline at
+// that moment; the reason it cannot happen, else empty.
+std::string replay_step(StepPlan& s, uint32_t duration_ms, unsigned cpu_count, std::map<std::string, unsigned>& workers,
+                        std::set<int>& offline) {
+  std::string at = "step at " + std::to_string(s.after_ms) + " ms";
+  if (s.after_ms >= duration_ms)
+    return at + " comes after the end of the run (" + std::to_string(duration_ms) + " ms)";
+  if (s.action == "cpu_offline" || s.action == "cpu_online") {
+    if (s.cpu <= 0 || static_cast<unsigned>(s.cpu) >= cpu_count)
+      return at + " names CPU " + std::to_string(s.cpu) + "; " + s.action + " takes CPU 1-" +
+             std::to_string(cpu_count - 1) + " (CPU 0 cannot go offline)";
+    bool off = s.action == "cpu_offline";
+    if (off == (offline.count(s.cpu) > 0))
+      return at + " sets CPU " + std::to_string(s.cpu) + (off ? " offline" : " online") + ", which it already is";
+    if (off) offline.insert(s.cpu);
+    else offline.erase(s.cpu);
+    return {};
+  }
+  auto it = workers.find(s.cgroup);
+  if (it == workers.end()) return at + " names unknown cgroup '" + s.cgroup + "'";
+  if (s.action == "set_cpus") {
+    if (auto cpus = parse_cpulist(s.cpus, cpu_count); !cpus || s.cpus.empty())
+      return at + " sets cgroup '" + s.cgroup + "' to " + (cpus ? "an empty cpulist" : cpus.error().msg);
+    return {};
+  }
+  if (s.count == 0) return at + " changes 0 workers";
+  if (s.action == "add_workers") {
+    if (it->second + s.count > kMaxWorkersPerCgroup) return at + " grows cgroup '" + s.cgroup + "' past 1024 workers";
+    it->second += s.count;
+    return {};
+  }
+  if (s.action != "remove_workers" && s.action != "move_workers") return at + " has unknown action '" + s.action + "'";
+  if (s.count > it->second)
+    return at + (s.action == "move_workers" ? " moves " : " removes ") + std::to_string(s.count) +
+           " workers from cgroup '" + s.cgroup + "', which has " + std::to_string(it->second);
+  it->second -= s.count;
+  if (s.action == "move_workers") {
+    auto to = workers.find(s.to);
+    if (to == workers.end() || s.to == s.cgroup)
+      return at + " moves workers of '" + s.cgroup + "' into " +
+             (s.to == s.cgroup ? "the same cgroup" : "unknown cgroup '" + s.to + "'");
+    to->second += s.count;
+  }
+  return {};
 }
 
 }  // namespace
@@ -122,8 +169,19 @@ Result<WorkParams> resolve_work_params(std::string_view work, const WorkParams& 
 }
 
 const std::vector<std::string>& step_actions() {
-  static const std::vector<std::string> actions = {"add_workers", "remove_workers"};
+  static const std::vector<std::string> actions = {"add_workers", "remove_workers", "move_workers",
+                                                   "set_cpus",    "cpu_offline",    "cpu_online"};
   return actions;
+}
+
+const std::vector<std::string>& step_action_keys(std::string_view action) {
+  static const std::vector<std::string> workers = {"cgroup", "count"}, move = {"cgroup", "count", "to"},
+                                        cpus = {"cgroup", "cpus"}, hotplug = {"cpu"}, none;
+  if (action == "add_workers" || action == "remove_workers") return workers;
+  if (action == "move_workers") return move;
+  if (action == "set_cpus") return cpus;
+  if (action == "cpu_offline" || action == "cpu_online") return hotplug;
+  return none;
 }
 
 Result<std::vector<unsigned>> parse_cpulist(std::string_view list, unsigned cpu_count) {
@@ -183,36 +241,24 @@ Result<ScenarioPlan> plan_scenario(const TestSpec& spec, const Topology& topo) {
       if (!cg.cpus.empty())
         if (auto cpus = parse_cpulist(cg.cpus, topo.cpus()); !cpus)
           return bad(cpus.error().msg + " (cgroup '" + cg.name + "')");
-      plan.cgroups.push_back(CgroupPlan{cg.name, cg.workers, cg.work, cg.cpus, *params});
+      if (cg.weight < 1 || cg.weight > 10000)
+        return bad("cgroup '" + cg.name + "' has weight " + std::to_string(cg.weight) + " (1 to 10000 allowed)");
+      plan.cgroups.push_back(CgroupPlan{cg.name, cg.workers, cg.work, cg.cpus, *params, cg.weight});
     }
   }
 
-  // Replay the steps in time order so a removal can never take more
-  // workers than the cgroup has at that moment.
+  // Replay the steps in time order so a removal or move can never take
+  // more workers than the cgroup has at that moment.
   std::map<std::string, unsigned> workers;
   for (auto& cg : plan.cgroups) workers[cg.name] = cg.workers;
-  for (auto& s : spec.steps) plan.steps.push_back(StepPlan{s.after_ms, s.action, s.cgroup, s.count});
+  for (auto& s : spec.steps) plan.steps.push_back(StepPlan{s.after_ms, s.action, s.cgroup, s.count, s.to, s.cpus, s.cpu});
   std::stable_sort(plan.steps.begin(), plan.steps.end(),
                    [](const StepPlan& a, const StepPlan& b) { return a.after_ms < b.after_ms; });
+  std::set<int> offline;
   for (auto& s : plan.steps) {
-    std::string at = "step at " + std::to_string(s.after_ms) + " ms";
-    auto it = workers.find(s.cgroup);
-    if (it == workers.end()) return bad(at + " names unknown cgroup '" + s.cgroup + "'");
-    if (s.after_ms >= plan.duration_ms)
-      return bad(at + " comes after the end of the run (" + std::to_string(plan.duration_ms) + " ms)");
-    if (s.count == 0) return bad(at + " changes 0 workers");
-    if (s.action == "add_workers") {
-      if (it->second + s.count > kMaxWorkersPerCgroup)
-        return bad(at + " grows cgroup '" + s.cgroup + "' past 1024 workers");
-      it->second += s.count;
-    } else if (s.action == "remove_workers") {
-      if (s.count > it->second)
-        return bad(at + " removes " + std::to_string(s.count) + " workers from cgroup '" + s.cgroup +
-                   "', which has " + std::to_string(it->second));
-      it->second -= s.count;
-    } else {
-      return bad(at + " has unknown action '" + s.action + "'");
-    }
+    if (auto why = replay_step(s, plan.duration_ms, topo.cpus(), workers, offline); !why.empty())
+      return fail(spec.where() + ": " + why + " in test '" + spec.name + "'",
+                  "steps replay in time order: each acts on the workers and CPUs left by the ones before");
   }
 
   plan.map_writes = spec.bpf_map_writes;
@@ -224,14 +270,25 @@ Result<ScenarioPlan> plan_scenario(const TestSpec& spec, const Topology& topo) {
   return plan;
 }
 
+nlohmann::json step_plan_json(const StepPlan& s) {
+  nlohmann::json j = {{"after_ms", s.after_ms}, {"action", s.action}};
+  for (const std::string& key : step_action_keys(s.action)) {
+    if (key == "cgroup") j["cgroup"] = s.cgroup;
+    if (key == "count") j["count"] = s.count;
+    if (key == "to") j["to"] = s.to;
+    if (key == "cpus") j["cpus"] = s.cpus;
+    if (key == "cpu") j["cpu"] = s.cpu;
+  }
+  return j;
+}
+
 nlohmann::json plan_to_json(const ScenarioPlan& plan) {
   using nlohmann::json;
   json cgroups = json::array(), steps = json::array(), writes = json::array();
   for (auto& cg : plan.cgroups)
     cgroups.push_back({{"name", cg.name}, {"workers", cg.workers}, {"work", cg.work}, {"cpus", cg.cpus},
-                       {"params", work_params_json(cg.params)}});
-  for (auto& s : plan.steps)
-    steps.push_back({{"after_ms", s.after_ms}, {"action", s.action}, {"cgroup", s.cgroup}, {"count", s.count}});
+                       {"params", work_params_json(cg.params)}, {"weight", cg.weight}});
+  for (auto& s : plan.steps) steps.push_back(step_plan_json(s));
   for (auto& w : plan.map_writes)
     writes.push_back({{"map", w.map}, {"var", w.var}, {"value", w.value}, {"after_ms", w.after_ms}});
   return {{"scenario", plan.scenario}, {"duration_ms", plan.duration_ms}, {"cgroups", cgroups},

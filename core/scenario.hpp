@@ -28,15 +28,19 @@ struct CgroupPlan {
   std::string work;  // one of work_kinds()
   std::string cpus;  // cpulist for cpuset.cpus; empty = all CPUs
   WorkParams params; // defaults resolved (resolve_work_params)
+  unsigned weight = 100;  // cpu.weight
 
   bool operator==(const CgroupPlan&) const = default;
 };
 
 struct StepPlan {
   uint32_t after_ms = 0;  // since the workload started
-  std::string action;     // "add_workers" or "remove_workers"
-  std::string cgroup;
-  unsigned count = 0;
+  std::string action;     // one of step_actions()
+  std::string cgroup;     // empty for cpu_offline / cpu_online
+  unsigned count = 0;     // workers (add, remove, move)
+  std::string to;         // move_workers
+  std::string cpus;       // set_cpus
+  int cpu = -1;           // cpu_offline / cpu_online
 
   bool operator==(const StepPlan&) const = default;
 };
@@ -54,6 +58,8 @@ struct ScenarioPlan {
 Result<ScenarioPlan> plan_scenario(const TestSpec& spec, const Topology& topo);
 
 nlohmann::json plan_to_json(const ScenarioPlan& plan);
+// {"after_ms", "action"} plus the keys the action uses (step_action_keys).
+nlohmann::json step_plan_json(const StepPlan& step);
 // {"rate_hz", "period_us", "runtime_us", "interval_us", "nice", "policy"}
 nlohmann::json work_params_json(const WorkParams& params);
 
@@ -106,6 +112,9 @@ const std::vector<std::string>& sched_policies();
 // affinity 1000 us) and checks the values; the error names the bad field.
 Result<WorkParams> resolve_work_params(std::string_view work, const WorkParams& params);
 const std::vector<std::string>& step_actions();
+// Which StepSpec keys ("cgroup", "count", "to", "cpus", "cpu") an action
+// uses; empty for an unknown action.
+const std::vector<std::string>& step_action_keys(std::string_view action);
 
 // "0-3,6,8-9" -> {0,1,2,3,6,8,9}: sorted, no duplicates. Every CPU must be
 // below `cpu_count`.

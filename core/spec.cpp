@@ -23,11 +23,12 @@ const std::vector<std::string> kTestKeys = {
     "cgroups", "steps", "bpf_map_write", "expect_err", "expect_scx_bpf_error_contains",
     "expect_scx_bpf_error_matches", "auto_repro", "watchdog_timeout_s", "checks", "kernel"};
 const std::vector<std::string> kCgroupKeys = {"name",       "workers",     "work", "cpus",  "rate_hz",
-                                               "period_us",  "runtime_us",  "interval_us", "nice", "policy"};
-const std::vector<std::string> kStepKeys = {"after_ms", "action", "cgroup", "count"};
+                                               "period_us",  "runtime_us",  "interval_us", "nice", "policy", "weight"};
+const std::vector<std::string> kStepKeys = {"after_ms", "action", "cgroup", "count", "to", "cpus", "cpu"};
 const std::vector<std::string> kMapWriteKeys = {"map", "var", "value", "after_ms"};
 const std::vector<std::string> kChecksKeys = {"not_starved", "max_gap_ms",    "max_spread_pct",       "isolation",
-                                               "numa_local",  "max_imbalance", "max_wakeup_latency_us"};
+                                               "numa_local",  "max_imbalance", "max_wakeup_latency_us",
+                                               "max_weight_error_pct", "fail_on_stall"};
 const std::vector<std::string> kBuiltinSchedulers = {"eevdf", "scx-ktstr"};
 
 constexpr unsigned kMinMemoryMb = 64, kMaxMemoryMb = 65536;
@@ -217,7 +218,8 @@ Result<TestSpec> TestReader::read() {
       if (!v) return fail(v.error());
       spec_.checks.max_spread_pct = static_cast<uint32_t>(*v);
     }
-    for (auto [key, field] : {std::pair{"isolation", &Checks::isolation}, std::pair{"numa_local", &Checks::numa_local}})
+    for (auto [key, field] : {std::pair{"isolation", &Checks::isolation}, std::pair{"numa_local", &Checks::numa_local},
+                              std::pair{"fail_on_stall", &Checks::fail_on_stall}})
       if (auto c = (*t)->get(key)) {
         auto v = boolean(*c, std::string("checks.") + key);
         if (!v) return fail(v.error());
@@ -232,6 +234,11 @@ Result<TestSpec> TestReader::read() {
       auto v = integer(*c, "checks.max_wakeup_latency_us", 1, 3600ll * 1000 * 1000);
       if (!v) return fail(v.error());
       spec_.checks.max_wakeup_latency_us = static_cast<uint32_t>(*v);
+    }
+    if (auto c = (*t)->get("max_weight_error_pct")) {
+      auto v = integer(*c, "checks.max_weight_error_pct", 0, 100);
+      if (!v) return fail(v.error());
+      spec_.checks.max_weight_error_pct = static_cast<uint32_t>(*v);
     }
   }
   if (auto n = tbl_.get("kernel")) {
@@ -352,6 +359,11 @@ Result<CgroupSpec> TestReader::read_cgroup(const toml::table& t, const std::stri
     cg.cpus = *s;
   }
   if (auto s = read_work_params(t, path, cg); !s) return fail(s.error());
+  if (auto n = t.get("weight")) {
+    auto v = integer(*n, path + ".weight", 1, 10000);
+    if (!v) return fail(v.error());
+    cg.weight = static_cast<unsigned>(*v);
+  }
   return cg;
 }
 
@@ -402,6 +414,7 @@ Status TestReader::read_steps(const toml::array& a) {
   for (auto& cg : spec_.cgroups) cgroup_names.push_back(cg.name);
   if (cgroup_names.empty()) cgroup_names = canned_cgroup_names(spec_.scenario);
   const int64_t last_ms = spec_.duration_ms() - 1;
+  const unsigned cpu_count = spec_.topology.cpus();
   for (size_t i = 0; i < a.size(); ++i) {
     std::string path = "steps[" + std::to_string(i) + "]";
     auto t = table(*a.get(i), path);
@@ -421,18 +434,73 @@ Status TestReader::read_steps(const toml::array& a) {
       return fail(at(*(*t)->get("action"), "unknown action '" + *action + "' in " + path + " of " + label_, hint));
     }
     step.action = *action;
-    auto cgroup = required_str(**t, "cgroup", path);
-    if (!cgroup) return fail(cgroup.error());
-    if (std::find(cgroup_names.begin(), cgroup_names.end(), *cgroup) == cgroup_names.end()) {
-      std::string hint = suggest_close(*cgroup, cgroup_names);
-      if (hint.empty()) hint = "this test's cgroups: " + join_quoted(cgroup_names);
-      return fail(at(*(*t)->get("cgroup"), "unknown cgroup '" + *cgroup + "' in " + path + " of " + label_, hint));
+    const auto& keys = step_action_keys(step.action);
+    auto uses = [&](const char* key) { return std::find(keys.begin(), keys.end(), key) != keys.end(); };
+    for (const char* key : {"cgroup", "count", "to", "cpus", "cpu"}) {
+      auto n = (*t)->get(key);
+      if (!n || uses(key)) continue;
+      std::vector<std::string> with;
+      for (auto& act : step_actions()) {
+        auto& k = step_action_keys(act);
+        if (std::find(k.begin(), k.end(), key) != k.end()) with.push_back(act);
+      }
+      return fail(at(*n, "'" + path + "." + key + "' in " + label_ + " does not apply to action '" + step.action + "'",
+                     "'" + std::string(key) + "' goes with action " + join_quoted(with) + "; this action takes " +
+                         (keys.empty() ? std::string("no other keys") : join_quoted(keys))));
     }
-    step.cgroup = *cgroup;
+    auto known_cgroup = [&](const char* key) -> Result<std::string> {
+      auto name = required_str(**t, key, path);
+      if (!name) return fail(name.error());
+      if (std::find(cgroup_names.begin(), cgroup_names.end(), *name) == cgroup_names.end()) {
+        std::string hint = suggest_close(*name, cgroup_names);
+        if (hint.empty()) hint = "this test's cgroups: " + join_quoted(cgroup_names);
+        return fail(at(*(*t)->get(key), "unknown cgroup '" + *name + "' in " + path + " of " + label_, hint));
+      }
+      return *name;
+    };
+    if (uses("cgroup")) {
+      auto cg = known_cgroup("cgroup");
+      if (!cg) return fail(cg.error());
+      step.cgroup = *cg;
+    }
     if (auto c = (*t)->get("count")) {
       auto v = integer(*c, path + ".count", 1, kMaxWorkers);
       if (!v) return fail(v.error());
       step.count = static_cast<unsigned>(*v);
+    }
+    if (uses("to")) {
+      auto to = known_cgroup("to");
+      if (!to) return fail(to.error());
+      if (*to == step.cgroup)
+        return fail(at(*(*t)->get("to"), "'" + path + ".to' in " + label_ + " is its own cgroup '" + *to + "'",
+                       "move_workers moves workers from 'cgroup' into another cgroup 'to'"));
+      step.to = *to;
+    }
+    if (uses("cpus")) {
+      auto cpus = required_str(**t, "cpus", path);
+      if (!cpus) return fail(cpus.error());
+      auto list = parse_cpulist(*cpus, cpu_count);
+      if (!list || list->empty())
+        return fail(at(*(*t)->get("cpus"),
+                       placed(list ? "invalid cpulist '': it is empty" : list.error().msg,
+                              "invalid cpulist '" + *cpus + "'", path + " of " + label_),
+                       list ? "a cpulist reads like 0-3,6" : list.error().hint));
+      step.cpus = *cpus;
+    }
+    if (uses("cpu")) {
+      auto n = (*t)->get("cpu");
+      if (!n) return fail(at(**t, path + " of " + label_ + " has no 'cpu'", "name the CPU to take offline or online"));
+      auto v = integer(*n, path + ".cpu", 0, INT32_MAX);
+      if (!v) return fail(v.error());
+      if (*v == 0)
+        return fail(at(*n, "'" + path + ".cpu' in " + label_ + " is CPU 0, which cannot go offline",
+                       "use a CPU from 1 to " + std::to_string(cpu_count - 1)));
+      if (*v >= cpu_count)
+        return fail(at(*n, "CPU " + std::to_string(*v) + " in " + path + " of " + label_ + " does not exist (the topology has " +
+                               std::to_string(cpu_count) + " CPUs)",
+                       cpu_count > 1 ? "use a CPU from 1 to " + std::to_string(cpu_count - 1)
+                                     : "hotplug needs a topology of at least 2 CPUs"));
+      step.cpu = static_cast<int>(*v);
     }
     spec_.steps.push_back(std::move(step));
   }

@@ -49,16 +49,23 @@ struct CgroupSpec {
   std::string work = "spin";  // one of work_kinds() (core/scenario.hpp)
   std::string cpus;           // cpulist ("0-3,6"); empty = all CPUs
   WorkParams params;
+  unsigned weight = 100;      // cgroup v2 cpu.weight, 1..10000
 
   bool operator==(const CgroupSpec&) const = default;
 };
 
-// A change to the workload while it runs.
+// A change to the workload while it runs (man ktstr-test, STEPS). Each
+// action uses some of the fields: add_workers/remove_workers `cgroup` and
+// `count`; move_workers `cgroup`, `count` and `to`; set_cpus `cgroup` and
+// `cpus`; cpu_offline/cpu_online `cpu` only.
 struct StepSpec {
   uint32_t after_ms = 0;
-  std::string action;  // "add_workers" or "remove_workers"
+  std::string action;  // one of step_actions() (core/scenario.hpp)
   std::string cgroup;
   unsigned count = 1;
+  std::string to;      // move_workers: the cgroup the workers move into
+  std::string cpus;    // set_cpus: the new cpuset cpulist
+  int cpu = -1;        // cpu_offline / cpu_online: the CPU (never 0)
 
   bool operator==(const StepSpec&) const = default;
 };
@@ -71,6 +78,10 @@ struct Checks {
   bool numa_local = false;               // no worker ran on CPUs of two NUMA nodes
   std::optional<uint32_t> max_imbalance; // runnable tasks between two CPUs in one monitor sample
   std::optional<uint32_t> max_wakeup_latency_us;  // p99 wakeup latency of each sleep/periodic worker
+  // Points between a cgroup's share of the workers' CPU time and its share
+  // of the cgroups' cpu.weight (both in %).
+  std::optional<uint32_t> max_weight_error_pct;
+  bool fail_on_stall = false;            // no CPU held runnable tasks without switching (checks.hpp)
 
   bool operator==(const Checks&) const = default;
 };

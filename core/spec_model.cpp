@@ -6,6 +6,7 @@
 #include "core/spec.hpp"
 
 #include "core/matcher.hpp"
+#include "core/scenario.hpp"
 
 #include <nlohmann/json.hpp>
 #include <toml++/toml.h>
@@ -170,6 +171,7 @@ std::string spec_to_toml(const TestSpec& spec) {
         if (value) f.emplace_back(key, std::to_string(value));
       if (p.nice) f.emplace_back("nice", std::to_string(p.nice));
       if (p.policy != "normal") f.emplace_back("policy", toml_string(p.policy));
+      if (cg.weight != 100) f.emplace_back("weight", std::to_string(cg.weight));
       tables.push_back(inline_table(f));
     }
     line("cgroups", inline_table_array(tables));
@@ -179,11 +181,18 @@ std::string spec_to_toml(const TestSpec& spec) {
   line("duration_s", toml_number(spec.duration_s));
   if (!spec.steps.empty()) {
     std::vector<std::string> tables;
-    for (auto& s : spec.steps)
-      tables.push_back(inline_table({{"after_ms", std::to_string(s.after_ms)},
-                                     {"action", toml_string(s.action)},
-                                     {"cgroup", toml_string(s.cgroup)},
-                                     {"count", std::to_string(s.count)}}));
+    for (auto& s : spec.steps) {
+      std::vector<std::pair<std::string, std::string>> f = {{"after_ms", std::to_string(s.after_ms)},
+                                                            {"action", toml_string(s.action)}};
+      for (const std::string& key : step_action_keys(s.action)) {
+        if (key == "cgroup") f.emplace_back(key, toml_string(s.cgroup));
+        if (key == "count") f.emplace_back(key, std::to_string(s.count));
+        if (key == "to") f.emplace_back(key, toml_string(s.to));
+        if (key == "cpus") f.emplace_back(key, toml_string(s.cpus));
+        if (key == "cpu") f.emplace_back(key, std::to_string(s.cpu));
+      }
+      tables.push_back(inline_table(f));
+    }
     line("steps", inline_table_array(tables));
   }
   if (!spec.bpf_map_writes.empty()) {
@@ -212,6 +221,9 @@ std::string spec_to_toml(const TestSpec& spec) {
     if (spec.checks.max_imbalance) f.emplace_back("max_imbalance", std::to_string(*spec.checks.max_imbalance));
     if (spec.checks.max_wakeup_latency_us)
       f.emplace_back("max_wakeup_latency_us", std::to_string(*spec.checks.max_wakeup_latency_us));
+    if (spec.checks.max_weight_error_pct)
+      f.emplace_back("max_weight_error_pct", std::to_string(*spec.checks.max_weight_error_pct));
+    if (spec.checks.fail_on_stall) f.emplace_back("fail_on_stall", "true");
     line("checks", inline_table(f));
   }
   if (!spec.kernel.empty()) line("kernel", toml_string(spec.kernel));
@@ -237,10 +249,11 @@ nlohmann::json spec_to_json(const TestSpec& spec) {
                        {"runtime_us", cg.params.runtime_us},
                        {"interval_us", cg.params.interval_us},
                        {"nice", cg.params.nice},
-                       {"policy", cg.params.policy}});
+                       {"policy", cg.params.policy},
+                       {"weight", cg.weight}});
   json steps = json::array();
   for (auto& s : spec.steps)
-    steps.push_back({{"after_ms", s.after_ms}, {"action", s.action}, {"cgroup", s.cgroup}, {"count", s.count}});
+    steps.push_back(step_plan_json(StepPlan{s.after_ms, s.action, s.cgroup, s.count, s.to, s.cpus, s.cpu}));
   json writes = json::array();
   for (auto& w : spec.bpf_map_writes)
     writes.push_back({{"map", w.map}, {"var", w.var}, {"value", w.value}, {"after_ms", w.after_ms}});
@@ -268,7 +281,10 @@ nlohmann::json spec_to_json(const TestSpec& spec) {
                   {"numa_local", spec.checks.numa_local},
                   {"max_imbalance", spec.checks.max_imbalance ? json(*spec.checks.max_imbalance) : json(nullptr)},
                   {"max_wakeup_latency_us",
-                   spec.checks.max_wakeup_latency_us ? json(*spec.checks.max_wakeup_latency_us) : json(nullptr)}}},
+                   spec.checks.max_wakeup_latency_us ? json(*spec.checks.max_wakeup_latency_us) : json(nullptr)},
+                  {"max_weight_error_pct",
+                   spec.checks.max_weight_error_pct ? json(*spec.checks.max_weight_error_pct) : json(nullptr)},
+                  {"fail_on_stall", spec.checks.fail_on_stall}}},
       {"kernel", spec.kernel.empty() ? json(nullptr) : json(spec.kernel)},
       {"source", {{"file", spec.source_file}, {"line", spec.source_line}}},
   };

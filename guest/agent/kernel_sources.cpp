@@ -83,8 +83,15 @@ std::optional<uint64_t> parse_number(std::string_view s) {
 }  // namespace
 
 std::vector<uint32_t> parse_sched_debug_nr_running(std::string_view text) {
-  constexpr size_t kMaxCpus = 4096;
   std::vector<uint32_t> out;
+  for (uint64_t n : parse_sched_debug_field(text, ".nr_running"))
+    out.push_back(static_cast<uint32_t>(n > UINT32_MAX ? UINT32_MAX : n));
+  return out;
+}
+
+std::vector<uint64_t> parse_sched_debug_field(std::string_view text, std::string_view field) {
+  constexpr size_t kMaxCpus = 4096;
+  std::vector<uint64_t> out;
   // The current "cpu#N" section until its nr_running; kNone outside one. (A
   // plain sentinel: GCC 12 -O2 warns falsely about std::optional here.)
   constexpr size_t kNone = SIZE_MAX;
@@ -103,13 +110,13 @@ std::vector<uint32_t> parse_sched_debug_nr_running(std::string_view text) {
     }
     if (cpu == kNone) continue;
     std::string_view t = trim(line);
-    if (t.rfind(".nr_running", 0) != 0) continue;
+    if (t.rfind(field, 0) != 0) continue;
     size_t colon = t.find(':');
-    if (colon == std::string_view::npos || trim(t.substr(0, colon)) != ".nr_running") continue;
+    if (colon == std::string_view::npos || trim(t.substr(0, colon)) != field) continue;
     auto n = parse_number(trim(t.substr(colon + 1)));
     if (!n) continue;
     if (out.size() <= cpu) out.resize(cpu + 1, 0);
-    out[cpu] = static_cast<uint32_t>(*n > UINT32_MAX ? UINT32_MAX : *n);
+    out[cpu] = *n;
     cpu = kNone;
   }
   return out;

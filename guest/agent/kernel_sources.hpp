@@ -40,6 +40,9 @@ std::optional<std::string> kmsg_record_line(std::string_view record);
 // Per-CPU nr_running from debugfs sched/debug: the first ".nr_running" after
 // each "cpu#N" header, indexed by N. Empty when there is none.
 std::vector<uint32_t> parse_sched_debug_nr_running(std::string_view text);
+// Any per-CPU field of sched/debug's "cpu#N" sections (".nr_switches"),
+// indexed by CPU; the first occurrence in each section counts.
+std::vector<uint64_t> parse_sched_debug_field(std::string_view text, std::string_view field);
 
 // /sys/kernel/sched_ext/root/events: lines "SCX_EV_NAME value" (a ':' after
 // the name is accepted too). Malformed lines are skipped.

@@ -179,6 +179,7 @@ Status Agent::run_job(const JobMsg& job) {
   callbacks.log = [this](const std::string& level, const std::string& text) { log(level, text); };
   callbacks.started = [this] { stage(stage::kWorkersStarted, boottime_ms()); };
   callbacks.report = [this](const WorkerMsg& w) { send(w); };
+  callbacks.step = [this](const StepMsg& m) { send(m); };
   WorkerOptions options;
   options.cgroup_root = "/sys/fs/cgroup/ktstr";
   if (!job.scheduler.path.empty()) return run_with_scheduler(job, std::move(callbacks), options);

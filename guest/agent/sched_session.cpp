@@ -307,7 +307,10 @@ void SchedSession::sample_monitor() {
   ++samples_;
   proto::MonitorMsg m;
   m.t_ms = boottime_ms();
-  if (auto debug = read_text(paths_.sched_debug)) m.nr_running = parse_sched_debug_nr_running(*debug);
+  if (auto debug = read_text(paths_.sched_debug)) {
+    m.nr_running = parse_sched_debug_nr_running(*debug);
+    m.nr_switches = parse_sched_debug_field(*debug, ".nr_switches");
+  }
   if (events_file_) {
     if (auto events = read_text(paths_.sched_ext + "/root/events"))
       m.events = parse_sched_ext_events(*events);

@@ -49,8 +49,12 @@ class Meter {
     start_ = last_ = monotonic_ns();
     end_ = start_ + duration_ms * 1000000ull;
     cpu_start_ = thread_cpu_ns();
+    check_epoch();
     prev_cpu_ = sched_getcpu();
-    if (prev_cpu_ >= 0 && unsigned(prev_cpu_) < kMaxTrackedCpus) s.cpus_used.set(prev_cpu_);
+    if (prev_cpu_ >= 0 && unsigned(prev_cpu_) < kMaxTrackedCpus) {
+      s.cpus_used.set(prev_cpu_);
+      s.cpus_since_change.set(prev_cpu_);
+    }
   }
 
   // One iteration done; true while the worker should go on.
@@ -59,11 +63,15 @@ class Meter {
     if (now - last_ > s.max_gap_ns) s.max_gap_ns = now - last_;
     last_ = now;
     ++s.iterations;
+    check_epoch();
     int cpu = sched_getcpu();
     if (cpu >= 0) {
       if (prev_cpu_ >= 0 && cpu != prev_cpu_) ++s.migrations;
       prev_cpu_ = cpu;
-      if (unsigned(cpu) < kMaxTrackedCpus) s.cpus_used.set(cpu);
+      if (unsigned(cpu) < kMaxTrackedCpus) {
+        s.cpus_used.set(cpu);
+        s.cpus_since_change.set(cpu);
+      }
     }
     return !over(now);
   }
@@ -73,6 +81,7 @@ class Meter {
   uint64_t end() const { return end_; }
 
   WorkStats finish() {
+    check_epoch();  // a change after the last iteration: nothing ran since
     s.wall_ns = last_ - start_;
     s.cpu_time_ns = thread_cpu_ns() - cpu_start_;
     return s;
@@ -81,8 +90,20 @@ class Meter {
   WorkStats s;
 
  private:
+  // A new cpuset epoch: the CPUs used from here on are judged against it.
+  void check_epoch() {
+    const uint32_t* e = work_cpuset_epoch();
+    if (!e) return;
+    uint32_t now = __atomic_load_n(e, __ATOMIC_ACQUIRE);
+    if (now == epoch_) return;
+    epoch_ = now;
+    s.cpus_changed = true;
+    s.cpus_since_change.reset();
+  }
+
   uint64_t start_, end_, last_, cpu_start_;
   int prev_cpu_;
+  uint32_t epoch_ = 0;
 };
 
 void set_latency(WorkStats& s, const LatencyHistogram& h) {
@@ -401,6 +422,11 @@ uint64_t LatencyHistogram::percentile(double pct) const {
 }
 
 volatile std::sig_atomic_t& work_stop_flag() { return g_stop_requested; }
+
+const uint32_t*& work_cpuset_epoch() {
+  static const uint32_t* epoch = nullptr;
+  return epoch;
+}
 
 WorkStats run_work(const proto::CgroupPlan& plan, uint64_t duration_ms) {
   using proto::WorkKind;

@@ -41,6 +41,10 @@ struct WorkStats {
   uint64_t migrations = 0;
   uint64_t max_gap_ns = 0;
   std::bitset<kMaxTrackedCpus> cpus_used;
+  // Steps: whether the agent changed this worker's cpuset during the run
+  // (work_cpuset_epoch), and the CPUs used after the last change.
+  bool cpus_changed = false;
+  std::bitset<kMaxTrackedCpus> cpus_since_change;
   std::array<uint64_t, kCounterCount> counters{};
   uint32_t counters_set = 0;  // bit per Counter the kind measured
 
@@ -76,6 +80,11 @@ class LatencyHistogram {
 // Set by the stop signal (SIGUSR1, workers.hpp): the loop ends and the
 // worker still reports what it did.
 volatile std::sig_atomic_t& work_stop_flag();
+
+// Where the agent counts this worker's cpuset changes (shared memory the
+// agent bumps after a set_cpus or a move took effect); null: none. Read
+// before each sched_getcpu, so the CPUs after a change are told apart.
+const uint32_t*& work_cpuset_epoch();
 
 // The measured loop of one worker of `plan`. Runs at least one iteration.
 // futex and pipe workers are a pair: this thread and a partner thread that

@@ -1,5 +1,6 @@
 #include "guest/agent/workers.hpp"
 
+#include "guest/agent/step_runner.hpp"
 #include "guest/agent/util.hpp"
 
 #include <algorithm>
@@ -18,6 +19,9 @@
 
 namespace ktstr::agent {
 
+using detail::Slot;
+using detail::pin;
+
 namespace {
 
 static_assert(kWorkerStopSignal == SIGUSR1);
@@ -30,20 +34,13 @@ struct WorkerRecord {
   int32_t pid;
   uint64_t iterations, cpu_time_ns, wall_ns, migrations, max_gap_ns;
   uint64_t cpu_mask[kMaxTrackedCpus / 64];
+  uint64_t since_mask[kMaxTrackedCpus / 64];  // CPUs after the last cpuset change
+  uint32_t cpus_changed;
   uint64_t counters[kCounterCount];
   uint32_t counters_set;  // bit per Counter
   char error[160];  // non-empty: the worker could not be placed
 };
 static_assert(sizeof(WorkerRecord) < PIPE_BUF);
-
-struct Slot {
-  const proto::CgroupPlan* plan;
-  uint32_t index;
-  std::string cgroup_dir;   // empty: no cgroup
-  bool use_affinity;        // cpuset unavailable: pin with sched_setaffinity
-  pid_t pid = -1;
-  bool reported = false;
-};
 
 void write_record(int fd, const WorkerRecord& rec) {
   ssize_t n;
@@ -57,16 +54,8 @@ std::string place_self(const Slot& slot) {
     std::string err = write_text(slot.cgroup_dir + "/cgroup.procs", std::to_string(::getpid()));
     if (!err.empty()) return "joining cgroup '" + slot.cgroup_dir + "': " + err;
   }
-  if (slot.use_affinity && !slot.plan->cpus.empty()) {
-    auto cpus = parse_cpulist(slot.plan->cpus);
-    if (!cpus) return "invalid cpulist '" + slot.plan->cpus + "'";
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    for (unsigned c : *cpus)
-      if (c < CPU_SETSIZE) CPU_SET(c, &set);
-    if (sched_setaffinity(0, sizeof set, &set) != 0)
-      return "setting affinity '" + slot.plan->cpus + "': " + errno_text(errno);
-  }
+  if (slot.use_affinity && !slot.cpus.empty())
+    if (std::string err = pin(0, slot.cpus); !err.empty()) return err;
   return apply_sched_params(*slot.plan);
 }
 
@@ -79,9 +68,10 @@ std::string place_self(const Slot& slot) {
   rec.slot = slot_no;
   rec.pid = ::getpid();
   std::string err = place_self(slot);
+  if (uint32_t* epochs = detail::cpuset_epochs()) work_cpuset_epoch() = epochs + slot_no;
   char byte;
-  while (::read(go_fd, &byte, 1) < 0 && errno == EINTR) {
-  }  // EOF once the agent has forked everyone
+  while (go_fd >= 0 && ::read(go_fd, &byte, 1) < 0 && errno == EINTR) {
+  }  // EOF once the agent has forked everyone; added workers start at once
   if (err.empty()) {
     WorkStats s = run_work(*slot.plan, duration_ms);
     rec.iterations = s.iterations;
@@ -89,8 +79,11 @@ std::string place_self(const Slot& slot) {
     rec.wall_ns = s.wall_ns;
     rec.migrations = s.migrations;
     rec.max_gap_ns = s.max_gap_ns;
-    for (unsigned c = 0; c < kMaxTrackedCpus; ++c)
+    for (unsigned c = 0; c < kMaxTrackedCpus; ++c) {
       if (s.cpus_used[c]) rec.cpu_mask[c / 64] |= 1ull << (c % 64);
+      if (s.cpus_since_change[c]) rec.since_mask[c / 64] |= 1ull << (c % 64);
+    }
+    rec.cpus_changed = s.cpus_changed;
     for (unsigned c = 0; c < kCounterCount; ++c) rec.counters[c] = s.counters[c];
     rec.counters_set = s.counters_set;
   } else {
@@ -129,6 +122,11 @@ Status setup_cgroups(const WorkerOptions& options, std::vector<Slot>& slots,
       affinity = false;
       if (::mkdir(s.cgroup_dir.c_str(), 0755) != 0 && errno != EEXIST)
         return fail("creating cgroup '" + s.cgroup_dir + "': " + errno_text(errno));
+      if (s.plan->weight != 100) {
+        std::string err = write_text(s.cgroup_dir + "/cpu.weight", std::to_string(s.plan->weight));
+        if (!err.empty())
+          cb.log("warn", "setting cpu.weight " + std::to_string(s.plan->weight) + " of '" + s.cgroup_dir + "': " + err);
+      }
       if (!s.plan->cpus.empty()) {
         std::string err = write_text(s.cgroup_dir + "/cpuset.cpus", s.plan->cpus);
         if (!err.empty()) {
@@ -147,6 +145,11 @@ proto::WorkerMsg to_message(const Slot& slot, const WorkerRecord& rec) {
   proto::WorkerMsg msg;
   msg.cgroup = slot.plan->name;
   msg.index = slot.index;
+  msg.moved_to = slot.moved_to;
+  msg.cpus_changed = rec.cpus_changed != 0;
+  if (msg.cpus_changed)
+    for (unsigned c = 0; c < kMaxTrackedCpus; ++c)
+      if (rec.since_mask[c / 64] & (1ull << (c % 64))) msg.cpus_since_change.push_back(c);
   msg.pid = rec.pid;
   msg.work = slot.plan->work;
   msg.iterations = rec.iterations;
@@ -179,8 +182,14 @@ Status run_workers(const proto::JobMsg& job, const WorkerOptions& options,
   if (auto valid = proto::validate_job(job); !valid) return valid;
   std::vector<Slot> slots;
   for (const proto::CgroupPlan& plan : job.scenario.cgroups)
-    for (uint32_t i = 0; i < plan.workers; ++i) slots.push_back(Slot{&plan, i, {}, false});
+    for (uint32_t i = 0; i < plan.workers; ++i) {
+      slots.push_back(Slot{&plan, i, {}, false});
+      slots.back().cpus = plan.cpus;
+      slots.back().now_in = plan.name;
+    }
   if (auto ok = setup_cgroups(options, slots, cb); !ok) return ok;
+  if (!job.scenario.steps.empty()) detail::reset_cpuset_epochs();
+  detail::StepRunner steps(job, options, cb, slots);
 
   int go[2], results[2];
   if (::pipe2(go, O_CLOEXEC) != 0) return fail("creating pipe: " + errno_text(errno));
@@ -204,23 +213,44 @@ Status run_workers(const proto::JobMsg& job, const WorkerOptions& options,
     slots[n].pid = pid;
   }
   ::close(go[0]);
-  ::close(results[1]);
+  // Added workers need the write end; without adds, EOF says all exited.
+  bool write_open = steps.adds_pending();
+  if (!write_open) ::close(results[1]);
   ::close(go[1]);  // releases every worker at once
   if (!status) {
     ::close(results[0]);
+    if (write_open) ::close(results[1]);
     kill_and_reap(slots);
     return status;
   }
+  uint64_t start_ns = monotonic_ns();
   if (cb.started) cb.started();
+  auto fork_added = [&](size_t n, uint64_t duration_ms) -> std::string {
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      ::close(results[0]);
+      worker_main(slots[n], static_cast<uint32_t>(n), duration_ms, -1, results[1]);
+    }
+    if (pid < 0) return "forking an added worker: " + errno_text(errno);
+    slots[n].pid = pid;
+    return {};
+  };
 
   uint64_t deadline = monotonic_ns() + (job.scenario.duration_ms + options.slack_ms) * 1000000ull;
   std::string pending;
   size_t reported = 0;
   bool stopping = false;
-  while (reported < slots.size()) {
+  while (reported < slots.size() || (steps.pending() && !stopping)) {
+    if (!stopping) steps.run_due(start_ns, fork_added);
+    if (write_open && !steps.adds_pending()) {
+      ::close(results[1]);
+      write_open = false;
+    }
+    if (reported >= slots.size() && !steps.pending()) break;
     uint64_t now = monotonic_ns();
     if (now >= deadline) break;
     int wait_ms = static_cast<int>((deadline - now) / 1000000 + 1);
+    if (int step_ms = stopping ? -1 : steps.wait_ms(start_ns); step_ms >= 0) wait_ms = std::min(wait_ms, step_ms);
     if (cb.tick && !stopping) {
       if (cb.tick()) {
         stopping = true;
@@ -258,7 +288,9 @@ Status run_workers(const proto::JobMsg& job, const WorkerOptions& options,
       if (cb.report) cb.report(to_message(slot, rec));
     }
   }
+  if (write_open) ::close(results[1]);
   ::close(results[0]);
+  steps.restore_cpus();
   if (reported < slots.size() && status)
     status = fail(std::to_string(slots.size() - reported) + " of " + std::to_string(slots.size()) +
                   " workers did not report");

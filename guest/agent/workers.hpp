@@ -19,12 +19,15 @@ struct WorkerOptions {
   std::string cgroup_root;
   // How long past duration_ms to wait for reports before killing workers.
   unsigned slack_ms = 30000;
+  // Where cpu_offline / cpu_online steps write: <cpu_sysfs>/cpuN/online.
+  std::string cpu_sysfs = "/sys/devices/system/cpu";
 };
 
 struct WorkerCallbacks {
   std::function<void(const std::string& level, const std::string& text)> log;
   std::function<void()> started;                           // all workers released
   std::function<void(const proto::WorkerMsg&)> report;     // one per worker, as they finish
+  std::function<void(const proto::StepMsg&)> step;         // one per scenario step, once done (or not)
   // Called about every tick_ms while the workers run; returning true stops
   // them early (SIGUSR1: each ends its loop and still reports what it did).
   std::function<bool()> tick;
@@ -34,8 +37,15 @@ struct WorkerCallbacks {
 // The signal that ends a worker's loop early.
 inline constexpr int kWorkerStopSignal = 10;  // SIGUSR1
 
-// Runs the job's workers to completion and reaps them. Fails if a cgroup
-// cannot be set up or a worker did not report.
+// Runs the job's workers to completion and reaps them, doing the scenario's
+// steps (JOB version 5) at their time: add_workers forks workers that run
+// for the rest of the duration; remove_workers stops the newest workers of
+// the cgroup (they still report); move_workers writes the first workers'
+// pids into the other cgroup; set_cpus writes the cgroup's cpuset.cpus (CPU
+// affinity where cpusets are unavailable); cpu_offline/cpu_online write
+// <cpu_sysfs>/cpuN/online, and CPUs still offline at the end go back
+// online. A step that cannot be done is reported with why, not skipped.
+// Fails if a cgroup cannot be set up or a worker did not report.
 Status run_workers(const proto::JobMsg& job, const WorkerOptions& options,
                    const WorkerCallbacks& callbacks);
 

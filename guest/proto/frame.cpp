@@ -60,6 +60,7 @@ std::string msg_type_name(MsgType type) {
     case MsgType::RepeatBegin: return "repeat_begin";
     case MsgType::RepeatEnd: return "repeat_end";
     case MsgType::VerifierResult: return "verifier_result";
+    case MsgType::Step: return "step";
   }
   return "type-" + std::to_string(static_cast<uint16_t>(type));
 }

@@ -44,6 +44,7 @@ enum class MsgType : uint16_t {
   RepeatBegin = 41,     // guest -> host: repetition N of a repeat job starts (JOB version 2)
   RepeatEnd = 42,       // guest -> host: repetition N ended; whether another follows in this VM
   VerifierResult = 43,  // guest -> host: one BPF object's load, per program (JOB version 4)
+  Step = 44,            // guest -> host: one step of the scenario done, or why not (JOB version 5)
 };
 
 // "hello", "job", ...; "type-<n>" for values this build does not know.

@@ -78,6 +78,7 @@ void to_json(json& j, const CgroupPlan& v) {
   if (v.interval_us) j["interval_us"] = v.interval_us;
   if (v.nice) j["nice"] = v.nice;
   if (v.policy != "normal") j["policy"] = v.policy;
+  if (v.weight != 100) j["weight"] = v.weight;
 }
 void from_json(const json& j, CgroupPlan& v) {
   get_field(j, "name", v.name);
@@ -90,6 +91,7 @@ void from_json(const json& j, CgroupPlan& v) {
     if (j.contains(key)) get_unsigned(j, key, v.*field);
   if (j.contains("nice")) get_signed(j, "nice", v.nice);
   get_optional(j, "policy", v.policy);
+  if (j.contains("weight")) get_unsigned(j, "weight", v.weight);
 }
 
 bool job_needs_work_types(const JobMsg& job) {
@@ -101,15 +103,19 @@ bool job_needs_work_types(const JobMsg& job) {
 }
 
 bool is_repeat_job(const JobMsg& job) {
-  return job.version == 2 || (job.version >= kJobVersionWorkTypes && job.repeat > 1);
+  return job.version == 2 || (job.version >= kJobVersionWorkTypes && job.version != kJobVersionVerifier &&
+                              job.repeat > 1);
 }
 
 void to_json(json& j, const Scenario& v) {
   j = {{"cgroups", v.cgroups}, {"duration_ms", v.duration_ms}};
+  if (!v.steps.empty()) j["steps"] = v.steps;
 }
 void from_json(const json& j, Scenario& v) {
   get_field(j, "cgroups", v.cgroups);
   get_unsigned(j, "duration_ms", v.duration_ms);
+  v.steps.clear();
+  get_optional(j, "steps", v.steps);
 }
 
 void to_json(json& j, const SchedulerPlan& v) {
@@ -137,7 +143,7 @@ void to_json(json& j, const JobMsg& v) {
        {"monitor_interval_ms", v.monitor_interval_ms}};
   if (v.probes) j["probes"] = *v.probes;
   if (v.verifier) j["verifier"] = *v.verifier;
-  if (v.version == 2 || v.version == kJobVersionWorkTypes) {
+  if (v.version == 2 || v.version == kJobVersionWorkTypes || v.version == kJobVersionSteps) {
     j["repeat"] = v.repeat;
     j["settle_ms"] = v.settle_ms;
   }
@@ -161,8 +167,11 @@ void from_json(const json& j, JobMsg& v) {
 }
 
 Status validate_job(const JobMsg& job) {
-  if (job.version < 1 || job.version > kJobVersionVerifier)
+  if (job.version < 1 || job.version > kJobVersionSteps)
     return fail("unsupported job version " + std::to_string(job.version));
+  if (job.version != kJobVersionSteps && job_needs_steps(job))
+    return fail("a version " + std::to_string(job.version) + " job cannot carry steps or cgroup weights");
+  if (auto ok = validate_steps(job.scenario); !ok) return ok;
   if (job.version < kJobVersionWorkTypes && job_needs_work_types(job))
     return fail("a version " + std::to_string(job.version) + " job cannot carry work types past 'mixed' or their settings");
   if ((job.version == 1 || job.version == kJobVersionVerifier) && job.repeat != 1)
@@ -187,6 +196,8 @@ Status validate_job(const JobMsg& job) {
     if (!valid_cgroup_name(cg.name))
       return fail("invalid cgroup name '" + cg.name + "'",
                   "use 1-64 characters from [A-Za-z0-9_.-]");
+    if (cg.weight < 1 || cg.weight > 10000)
+      return fail("cgroup '" + cg.name + "' has weight " + std::to_string(cg.weight));
     if (cg.nice < -20 || cg.nice > 19) return fail("cgroup '" + cg.name + "' has nice " + std::to_string(cg.nice));
     if (cg.policy != "normal" && cg.policy != "batch" && cg.policy != "idle")
       return fail("cgroup '" + cg.name + "' has unknown policy '" + cg.policy + "'");
@@ -255,6 +266,8 @@ void to_json(json& j, const WorkerMsg& v) {
        {"wall_ns", v.wall_ns},       {"migrations", v.migrations}, {"max_gap_ns", v.max_gap_ns},
        {"cpus_used", v.cpus_used}};
   if (!v.counters.empty()) j["counters"] = v.counters;
+  if (!v.moved_to.empty()) j["moved_to"] = v.moved_to;
+  if (v.cpus_changed) j["cpus_since_change"] = v.cpus_since_change;
 }
 void from_json(const json& j, WorkerMsg& v) {
   get_field(j, "cgroup", v.cgroup);
@@ -282,6 +295,15 @@ void from_json(const json& j, WorkerMsg& v) {
       v.counters[it.key()] = it.value().get<uint64_t>();
     }
   }
+  v.moved_to.clear();
+  get_optional(j, "moved_to", v.moved_to);
+  v.cpus_since_change.clear();
+  v.cpus_changed = j.contains("cpus_since_change");
+  if (v.cpus_changed)
+    for (const json& cpu : j.at("cpus_since_change")) {
+      if (!cpu.is_number_unsigned()) throw std::runtime_error("field 'cpus_since_change' must hold CPU ids");
+      v.cpus_since_change.push_back(cpu.get<uint32_t>());
+    }
 }
 
 void to_json(json& j, const LogMsg& v) { j = {{"level", v.level}, {"text", v.text}}; }
@@ -390,6 +412,7 @@ void from_json(const json& j, KernelLogMsg& v) {
 void to_json(json& j, const MonitorMsg& v) {
   j = {{"t_ms", v.t_ms},           {"nr_running", v.nr_running}, {"events", v.events},
        {"dsq_depth", v.dsq_depth}, {"sched_state", v.sched_state}};
+  if (!v.nr_switches.empty()) j["nr_switches"] = v.nr_switches;
 }
 void from_json(const json& j, MonitorMsg& v) {
   get_unsigned(j, "t_ms", v.t_ms);
@@ -408,6 +431,12 @@ void from_json(const json& j, MonitorMsg& v) {
   }
   get_signed(j, "dsq_depth", v.dsq_depth);
   get_optional(j, "sched_state", v.sched_state);
+  v.nr_switches.clear();
+  if (j.contains("nr_switches"))
+    for (const json& n : j.at("nr_switches")) {
+      if (!n.is_number_unsigned()) throw std::runtime_error("field 'nr_switches' must hold counts");
+      v.nr_switches.push_back(n.get<uint64_t>());
+    }
 }
 
 std::string dump_json(const json& j) {

@@ -56,11 +56,29 @@ struct CgroupPlan {
   uint32_t interval_us = 0;  // affinity
   int32_t nice = 0;
   std::string policy = "normal";  // "normal", "batch", "idle"
+  // JOB version 5: cgroup v2 cpu.weight (1-10000); on the wire only when
+  // not 100.
+  uint32_t weight = 100;
+};
+
+// JOB version 5: a change to the workload `after_ms` after the workers
+// started. Each action uses some fields (core/scenario.hpp step_action_keys):
+// add_workers/remove_workers {cgroup, count}, move_workers {cgroup, count,
+// to}, set_cpus {cgroup, cpus}, cpu_offline/cpu_online {cpu}.
+struct StepPlan {
+  uint64_t after_ms = 0;
+  std::string action;
+  std::string cgroup;
+  uint32_t count = 0;
+  std::string to;
+  std::string cpus;
+  int32_t cpu = -1;
 };
 
 struct Scenario {
   std::vector<CgroupPlan> cgroups;
   uint64_t duration_ms = 0;
+  std::vector<StepPlan> steps;  // version 5, sorted by after_ms; on the wire only when not empty
 };
 
 // The sched_ext scheduler to run; an empty path means none (EEVDF).
@@ -139,8 +157,15 @@ struct JobMsg {
 inline constexpr uint32_t kJobVersionWorkTypes = 3;
 // JOB version 4 is a verifier job (`verifier` set, nothing else runs).
 inline constexpr uint32_t kJobVersionVerifier = 4;
+// JOB version 5 is a version 3 job that may carry `scenario.steps` and
+// cgroup `weight`s; the host sends it only for a job that uses them.
+inline constexpr uint32_t kJobVersionSteps = 5;
+inline constexpr size_t kMaxSteps = 256;
 // Whether the job needs version 3 (a new work kind or a setting).
 bool job_needs_work_types(const JobMsg& job);
+// Whether the job needs version 5 (steps, or a weight other than 100).
+bool job_needs_steps(const JobMsg& job);
+Status validate_steps(const Scenario& scenario);
 // Whether the agent runs the job as repetitions (REPEAT_BEGIN/END frames).
 bool is_repeat_job(const JobMsg& job);
 
@@ -193,6 +218,26 @@ struct WorkerMsg {
   // What the work type counts (wakeups, wake_latency_p99_ns, forks, ...);
   // absent from the JSON when empty (spin, yield, mixed; older agents).
   std::map<std::string, uint64_t> counters;
+  // JOB version 5: the cgroup a move_workers step put it in (empty: none),
+  // and whether a step changed its cpuset (set_cpus on its cgroup, or a
+  // move) and the CPUs it used after the last such change (empty
+  // otherwise). Absent from the JSON when unused.
+  std::string moved_to;
+  bool cpus_changed = false;
+  std::vector<uint32_t> cpus_since_change;
+};
+
+// One step of a version 5 job, sent when it was done (or could not be):
+// the plan entry, its index in the plan, whether it worked, what it did
+// ("moved pids 81,82 into 'b'") or why not. t_ms is CLOCK_BOOTTIME.
+struct StepMsg {
+  static constexpr MsgType kType = MsgType::Step;
+  uint32_t index = 0;
+  StepPlan step;
+  bool ok = false;
+  std::string detail;  // what it did
+  std::string error;   // why it did not; a hotplug the kernel refuses says so here
+  uint64_t t_ms = 0;
 };
 
 struct LogMsg {
@@ -326,6 +371,7 @@ struct MonitorMsg {
   static constexpr MsgType kType = MsgType::Monitor;
   uint64_t t_ms = 0;
   std::vector<uint32_t> nr_running;         // per CPU
+  std::vector<uint64_t> nr_switches;        // per CPU, cumulative; absent when not read
   std::map<std::string, int64_t> events;    // sched_ext event counters, cumulative
   int64_t dsq_depth = -1;                   // -1: unknown
   std::string sched_state;
@@ -493,6 +539,11 @@ void from_json(const nlohmann::json& j, VerifierProgramMsg& v);
 void to_json(nlohmann::json& j, const VerifierResultMsg& v);
 void from_json(const nlohmann::json& j, VerifierResultMsg& v);
 Status validate_verifier_plan(const VerifierPlan& plan);
+// Step payloads: guest/proto/step_messages.cpp.
+void to_json(nlohmann::json& j, const StepPlan& v);
+void from_json(const nlohmann::json& j, StepPlan& v);
+void to_json(nlohmann::json& j, const StepMsg& v);
+void from_json(const nlohmann::json& j, StepMsg& v);
 
 // JSON text of a message; invalid UTF-8 in strings is replaced, never thrown.
 std::string dump_json(const nlohmann::json& j);

@@ -16,6 +16,7 @@
 #include <sstream>
 #include <filesystem>
 #include <sched.h>
+#include <map>
 #include <set>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -216,6 +217,64 @@ TEST(AgentWorkers, ForkReportAndReapEveryWorker) {
   EXPECT_EQ(errno, ECHILD);
 }
 
+// Steps on the host (no cgroups: cpusets and moves become CPU affinity):
+// each is done at its time, reported once, and shows in the workers' stats.
+TEST(AgentWorkers, StepsRunInOrderAndShowInTheWorkersStats) {
+  if (std::thread::hardware_concurrency() < 2) GTEST_SKIP() << "needs 2 CPUs for set_cpus";
+  ScratchDir sys;
+  sys.file("cpu2/online", "1");  // a hot-pluggable CPU 2; CPU 1 has no online file
+  JobMsg job;
+  job.version = kJobVersionSteps;
+  job.scenario.duration_ms = 600;
+  job.scenario.cgroups = {{"a", 2, WorkKind::Spin, "0-1"}, {"b", 1, WorkKind::Yield, "0"}};
+  job.scenario.steps = {{50, "add_workers", "a", 1, "", "", -1},
+                        {100, "set_cpus", "a", 0, "", "1", -1},
+                        {150, "move_workers", "b", 1, "a", "", -1},
+                        {200, "remove_workers", "a", 1, "", "", -1},
+                        {250, "cpu_offline", "", 0, "", "", 1},
+                        {300, "cpu_offline", "", 0, "", "", 2}};
+  std::vector<WorkerMsg> reports;
+  std::vector<StepMsg> steps;
+  WorkerCallbacks cb;
+  cb.log = [](const std::string&, const std::string&) {};
+  cb.report = [&](const WorkerMsg& w) { reports.push_back(w); };
+  cb.step = [&](const StepMsg& m) { steps.push_back(m); };
+  WorkerOptions options;
+  options.cpu_sysfs = sys.path();
+  auto status = run_workers(job, options, cb);
+  ASSERT_TRUE(status) << status.error().msg;
+  ASSERT_EQ(steps.size(), 6u);
+  for (uint32_t i = 0; i < steps.size(); ++i) {
+    EXPECT_EQ(steps[i].index, i);
+    EXPECT_EQ(steps[i].step.action, job.scenario.steps[i].action);
+    EXPECT_EQ(steps[i].ok, i != 4) << steps[i].error;
+    if (i) {
+      EXPECT_GE(steps[i].t_ms, steps[i - 1].t_ms);
+    }
+  }
+  EXPECT_NE(steps[0].detail.find("started 1 workers in 'a'"), std::string::npos) << steps[0].detail;
+  EXPECT_NE(steps[4].error.find("CPU 1 cannot be hot-plugged in this guest"), std::string::npos) << steps[4].error;
+  EXPECT_EQ(steps[5].detail, "CPU 2 is offline");
+  // CPU 2 went back online at the end.
+  std::ifstream online(sys.path() + "/cpu2/online");
+  std::string text;
+  std::getline(online, text);
+  EXPECT_EQ(text, "1");
+
+  ASSERT_EQ(reports.size(), 4u);  // 3 + 1 added; the removed one reported too
+  std::map<std::string, const WorkerMsg*> by;
+  for (const WorkerMsg& w : reports) by[w.cgroup + "/" + std::to_string(w.index)] = &w;
+  ASSERT_TRUE(by.count("a/2") && by.count("b/0") && by.count("a/0")) << reports.size();
+  // The added worker was the newest of a, so the removal stopped it early.
+  EXPECT_LT(by["a/2"]->wall_ns, 400000000u);
+  EXPECT_EQ(by["b/0"]->moved_to, "a");
+  for (const WorkerMsg& w : reports) {
+    EXPECT_TRUE(w.cpus_changed) << w.cgroup << "/" << w.index;
+    for (uint32_t c : w.cpus_since_change) EXPECT_EQ(c, 1u) << w.cgroup << "/" << w.index;
+  }
+  EXPECT_EQ(::waitpid(-1, nullptr, WNOHANG), -1);
+}
+
 TEST(AgentWorkers, InvalidJobForksNothing) {
   JobMsg job;
   job.scenario.cgroups = {{"../x", 1, WorkKind::Spin, ""}};
@@ -317,6 +376,10 @@ TEST(AgentKernelSources, NrRunningPerCpuFromSchedDebug) {
       "cpu#3\n"
       "  .nr_running                    : 11\n";
   EXPECT_EQ(parse_sched_debug_nr_running(text), (std::vector<uint32_t>{2, 0, 0, 11}));
+  // fail_on_stall's per-CPU context switches, from the same sections.
+  EXPECT_EQ(parse_sched_debug_field(text, ".nr_switches"), (std::vector<uint64_t>{9918}));
+  EXPECT_EQ(parse_sched_debug_field("cpu#1\n  .nr_switches : 5\ncpu#0\n  .nr_switches : 7\n", ".nr_switches"),
+            (std::vector<uint64_t>{7, 5}));
   EXPECT_TRUE(parse_sched_debug_nr_running("").empty());
   EXPECT_TRUE(parse_sched_debug_nr_running("cpu#999999\n  .nr_running : 1\n").empty());
 }

@@ -55,8 +55,11 @@ TEST(AgentRepeatProto, ValidationBoundsTheRepeat) {
   job.repeat = 2;
   job.settle_ms = kMaxSettleMs + 1;
   EXPECT_FALSE(validate_job(job));
-  job.version = 5;  // 3 adds work types (test_agent_work), 4 verifies (test_verifier_job), 5 is unknown
+  job.version = 5;  // 3 adds work types (test_agent_work), 4 verifies (test_verifier_job), 5 steps
   job.settle_ms = 10;
+  EXPECT_TRUE(validate_job(job));  // a version 5 job repeats like version 3
+  EXPECT_TRUE(is_repeat_job(job));
+  job.version = 6;  // unknown
   EXPECT_FALSE(validate_job(job));
 }
 

@@ -158,5 +158,136 @@ TEST(Checks, SpecParsesAndRejectsTheNewKeys) {
   EXPECT_NE(typo.error().hint.find("isolation"), std::string::npos) << typo.error().hint;
 }
 
+ScenarioPlan two_cgroups(unsigned weight_a, unsigned weight_b, std::string cpus_a = "", std::string cpus_b = "") {
+  ScenarioPlan plan;
+  plan.cgroups = {CgroupPlan{"a", 1, "spin", cpus_a, {}, weight_a}, CgroupPlan{"b", 1, "spin", cpus_b, {}, weight_b}};
+  return plan;
+}
+
+TEST(Checks, MaxWeightErrorComparesCpuSharesWithWeightShares) {
+  ScenarioPlan plan = two_cgroups(300, 100);
+  auto a = worker("a", 0, 100), b = worker("b", 0, 100);
+  Checks ch;
+  ch.max_weight_error_pct = 10;
+  // 1.5 s against 0.5 s: 75% and 25%, exactly the weights.
+  a.cpu_time_ns = 1'500'000'000;
+  b.cpu_time_ns = 500'000'000;
+  EXPECT_FALSE(judge(ch, {a, b}, &plan));
+  // An even split: a got 50%, its weight asks for 75%.
+  a.cpu_time_ns = b.cpu_time_ns = 1'000'000'000;
+  auto f = judge(ch, {a, b}, &plan);
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->check, "max_weight_error_pct");
+  EXPECT_EQ(f->message,
+            "cgroup 'a' got 50.0% of the CPU time (1.00s of 2.00s), its weight 300 asks for 75.0% (of 400): "
+            "25.0 points off, more than max_weight_error_pct = 10");
+  ch.max_weight_error_pct = 30;  // loose enough
+  EXPECT_FALSE(judge(ch, {a, b}, &plan));
+  // Several workers of a cgroup add up.
+  ch.max_weight_error_pct = 1;
+  auto a2 = a;
+  a2.index = 1;
+  a.cpu_time_ns = a2.cpu_time_ns = 750'000'000;
+  b.cpu_time_ns = 500'000'000;
+  EXPECT_FALSE(judge(ch, {a, a2, b}, &plan));
+  a.cpu_time_ns = a2.cpu_time_ns = b.cpu_time_ns = 0;
+  f = judge(ch, {a, a2, b}, &plan);
+  ASSERT_TRUE(f);
+  EXPECT_NE(f->message.find("cannot be judged"), std::string::npos) << f->message;
+}
+
+MonitorSample sample(double t, std::vector<unsigned> running, std::vector<uint64_t> switches) {
+  MonitorSample s;
+  s.t_s = t;
+  s.nr_running = std::move(running);
+  s.nr_switches = std::move(switches);
+  return s;
+}
+
+TEST(Checks, FailOnStallNeedsWaitingTasksAndNoSwitchPastTheThreshold) {
+  Checks ch;
+  ch.fail_on_stall = true;
+  // CPU 1 runs one spinning task and never switches: nothing waits, no stall.
+  std::vector<MonitorSample> busy;
+  for (unsigned i = 0; i <= 12; ++i) busy.push_back(sample(0.25 * i, {2, 1}, {100u + 10u * i, 50}));
+  EXPECT_FALSE(judge(ch, {worker("a", 0, 1)}, nullptr, nullptr, &busy));
+  // CPU 0 keeps 3 tasks queued with nr_switches stuck from +0.50 s on.
+  std::vector<MonitorSample> stuck;
+  for (unsigned i = 0; i <= 12; ++i)
+    stuck.push_back(sample(0.25 * i, {i >= 2 ? 3u : 1u, 1}, {i >= 2 ? 500u : 100u + i, 50}));
+  auto f = judge(ch, {worker("a", 0, 1)}, nullptr, nullptr, &stuck);
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->check, "fail_on_stall");
+  EXPECT_EQ(f->message,
+            "CPU 0 stalled: 3 runnable tasks and no context switch for 2.25s (+0.50s to +2.75s, nr_switches "
+            "stayed 500), more than the 2s stall threshold");
+  EXPECT_DOUBLE_EQ(f->t_s, 0.5);
+  // A switch in between restarts the clock: 1.5 s and 1.0 s stretches pass.
+  for (size_t i = 8; i < stuck.size(); ++i) stuck[i].nr_switches[0] = 501;
+  EXPECT_FALSE(judge(ch, {worker("a", 0, 1)}, nullptr, nullptr, &stuck));
+  // Samples without nr_switches (an older agent, or no monitor): cannot be judged.
+  std::vector<MonitorSample> none = {sample(0.5, {1, 1}, {}), sample(1, {1, 1}, {})};
+  f = judge(ch, {worker("a", 0, 1)}, nullptr, nullptr, &none);
+  ASSERT_TRUE(f);
+  EXPECT_NE(f->message.find("cannot be judged"), std::string::npos) << f->message;
+}
+
+StepEvent set_cpus_step(const std::string& cg, const std::string& cpus, bool ok = true) {
+  StepEvent e;
+  e.action = "set_cpus";
+  e.cgroup = cg;
+  e.cpus = cpus;
+  e.ok = ok;
+  return e;
+}
+
+std::optional<CheckFailure> judge_steps(const Checks& ch, const std::vector<WorkerStats>& ws, const ScenarioPlan& plan,
+                                        const std::vector<StepEvent>& steps) {
+  CheckInputs in;
+  in.workers = &ws;
+  in.plan = &plan;
+  in.steps = &steps;
+  return run_checks(ch, in);
+}
+
+TEST(Checks, IsolationFollowsSetCpusAndMoves) {
+  Checks ch;
+  ch.isolation = true;
+  ScenarioPlan plan = two_cgroups(100, 100, "0-1", "2-3");
+  // a narrowed to CPU 1: before it may use 0-1, after only 1.
+  auto w = worker("a", 0, 10, {0, 1});
+  w.cpus_changed = true;
+  w.cpus_since_change = {1};
+  std::vector<StepEvent> steps = {set_cpus_step("a", "1")};
+  EXPECT_FALSE(judge_steps(ch, {w}, plan, steps));
+  w.cpus_since_change = {0, 1};
+  auto f = judge_steps(ch, {w}, plan, steps);
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->message,
+            "worker a/0 ran on CPU 0 after its cpuset changed to 1 (cgroup 'a'), outside it (CPUs since the change: 0,1)");
+  // A set_cpus that failed does not count: the cpuset stayed 0-1.
+  EXPECT_FALSE(judge_steps(ch, {w}, plan, {set_cpus_step("a", "1", false)}));
+  // Widened to 0-2: CPU 2 is fine over the run, CPU 3 never was.
+  auto wide = worker("a", 0, 10, {0, 2});
+  wide.cpus_changed = true;
+  wide.cpus_since_change = {2};
+  EXPECT_FALSE(judge_steps(ch, {wide}, plan, {set_cpus_step("a", "0-2")}));
+  wide.cpus_used = {0, 3};
+  f = judge_steps(ch, {wide}, plan, {set_cpus_step("a", "0-2")});
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->message, "worker a/0 ran on CPU 3, outside every cpuset its cgroup had during the run (it used CPUs 0,3)");
+  // Moved from a (0-1) into b (2-3): judged against b after the move.
+  auto moved = worker("a", 0, 10, {0, 2, 3});
+  moved.moved_to = "b";
+  moved.cpus_changed = true;
+  moved.cpus_since_change = {2, 3};
+  EXPECT_FALSE(judge_steps(ch, {moved}, plan, {}));
+  moved.cpus_since_change = {0, 2};
+  f = judge_steps(ch, {moved}, plan, {});
+  ASSERT_TRUE(f);
+  EXPECT_NE(f->message.find("ran on CPU 0 after its cpuset changed to 2-3 (cgroup 'b')"), std::string::npos)
+      << f->message;
+}
+
 }  // namespace
 }  // namespace ktstr

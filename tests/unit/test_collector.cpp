@@ -171,6 +171,41 @@ TEST(Collector, MaxGapCheck) {
   EXPECT_NE(r.reason.find("max_gap_ms = 3"), std::string::npos) << r.reason;
 }
 
+TEST(Collector, StepsAreKeptWithTheirTimesAndAFailedOneIsNoted) {
+  auto spec = spec_for("1n1l2c1t");
+  std::string stream = healthy_stream(spec);
+  proto::StepMsg done_step;
+  done_step.index = 0;
+  done_step.step = {500, "set_cpus", "steady", 0, "", "1", -1};
+  done_step.ok = true;
+  done_step.detail = "cgroup 'steady' now runs on CPUs 1";
+  done_step.t_ms = 1500;  // workers started at 1000
+  proto::StepMsg refused;
+  refused.index = 1;
+  refused.step = {800, "cpu_offline", "", 0, "", "", 1};
+  refused.error = "CPU 1 cannot be hot-plugged in this guest";
+  refused.t_ms = 1800;
+  // Before DONE, as the agent sends them.
+  std::string tail = stream.substr(stream.size() - proto::encode_message(proto::DoneMsg{true, ""}).size());
+  stream = stream.substr(0, stream.size() - tail.size()) + proto::encode_message(done_step) +
+           proto::encode_message(refused) + tail;
+  ResultCollector c;
+  c.feed(stream.data(), stream.size());
+  auto steps = c.steps();
+  ASSERT_EQ(steps.size(), 2u);
+  EXPECT_DOUBLE_EQ(steps[0].t_s, 0.5);
+  EXPECT_EQ(steps[0].cpus, "1");
+  EXPECT_TRUE(steps[0].ok);
+  EXPECT_FALSE(steps[1].ok);
+  EXPECT_EQ(steps[1].cpu, 1);
+  RunResult r;
+  r.steps = steps;
+  auto j = to_json(r);
+  ASSERT_EQ(j["steps"].size(), 2u);
+  EXPECT_EQ(j["steps"][1]["error"], "CPU 1 cannot be hot-plugged in this guest");
+  EXPECT_FALSE(j["steps"][1].contains("cgroup"));
+}
+
 // A scheduler run as the agent streams it (CLOCK_BOOTTIME ms): the
 // scheduler process starts at `start_ms`, sched_ext reads "enabling" then
 // "enabled" 1.04 s later, and the agent reports workers_started at

@@ -449,8 +449,87 @@ TEST(ProtoValidateJob, RejectsWhatTheAgentCannotRun) {
   job.scenario.duration_ms = kMaxDurationMs + 1;
   EXPECT_FALSE(validate_job(job));
   job.scenario.duration_ms = 1;
-  job.version = 5;  // 2 repeats (test_agent_repeat), 3 adds work types (test_agent_work), 4 verifies (test_verifier_job)
-  EXPECT_EQ(validate_job(job).error().msg, "unsupported job version 5");
+  job.version = 6;  // 2 repeats (test_agent_repeat), 3 adds work types (test_agent_work), 4 verifies
+                    // (test_verifier_job), 5 adds steps and weights (below)
+  EXPECT_EQ(validate_job(job).error().msg, "unsupported job version 6");
+}
+
+TEST(ProtoSteps, Version5CarriesStepsAndWeightsAndOlderVersionsRefuseThem) {
+  JobMsg job;
+  job.version = 3;
+  job.scenario.duration_ms = 3000;
+  job.scenario.cgroups = {{"a", 2, WorkKind::Spin, "0-1"}, {"b", 1, WorkKind::Spin, ""}};
+  EXPECT_FALSE(job_needs_steps(job));
+  std::string v3 = dump_json(nlohmann::json(job));
+  EXPECT_EQ(v3.find("steps"), std::string::npos);  // older jobs read byte for byte the same
+  EXPECT_EQ(v3.find("weight"), std::string::npos);
+
+  job.scenario.cgroups[1].weight = 300;
+  EXPECT_TRUE(job_needs_steps(job));
+  EXPECT_EQ(validate_job(job).error().msg, "a version 3 job cannot carry steps or cgroup weights");
+  job.version = kJobVersionSteps;
+  job.scenario.steps = {{500, "move_workers", "a", 1, "b", "", -1},
+                        {1000, "set_cpus", "a", 0, "", "1", -1},
+                        {1500, "cpu_offline", "", 0, "", "", 1},
+                        {2000, "remove_workers", "b", 1, "", "", -1}};
+  ASSERT_TRUE(validate_job(job)) << validate_job(job).error().msg;
+  auto j = nlohmann::json(job);
+  EXPECT_EQ(j["scenario"]["steps"][0], nlohmann::json::parse(R"({"after_ms":500,"action":"move_workers","cgroup":"a","count":1,"to":"b"})"));
+  EXPECT_EQ(j["scenario"]["steps"][2], nlohmann::json::parse(R"({"after_ms":1500,"action":"cpu_offline","cpu":1})"));
+  auto back = std::optional<JobMsg>(through_wire(job));
+  ASSERT_EQ(back->scenario.steps.size(), 4u);
+  EXPECT_EQ(back->scenario.steps[1].cpus, "1");
+  EXPECT_EQ(back->scenario.steps[2].cpu, 1);
+  EXPECT_EQ(back->scenario.cgroups[1].weight, 300u);
+
+  auto bad = job;
+  bad.scenario.steps[0].to = "a";
+  EXPECT_FALSE(validate_job(bad));
+  bad = job;
+  bad.scenario.steps[1].after_ms = 100;  // out of time order
+  EXPECT_FALSE(validate_job(bad));
+  bad = job;
+  bad.scenario.steps[2].cpu = 0;
+  EXPECT_FALSE(validate_job(bad));
+  bad = job;
+  bad.scenario.steps[3].cgroup = "nope";
+  EXPECT_FALSE(validate_job(bad));
+  bad = job;
+  bad.scenario.cgroups[0].weight = 0;
+  EXPECT_FALSE(validate_job(bad));
+}
+
+TEST(ProtoSteps, StepWorkerAndMonitorFieldsRoundTrip) {
+  StepMsg step;
+  step.index = 2;
+  step.step = {1500, "cpu_offline", "", 0, "", "", 3};
+  step.ok = false;
+  step.error = "CPU 3 cannot be hot-plugged";
+  step.t_ms = 9000;
+  auto s = std::optional<StepMsg>(through_wire(step));
+  EXPECT_EQ(s->step.cpu, 3);
+  EXPECT_EQ(s->error, step.error);
+  EXPECT_FALSE(s->ok);
+
+  WorkerMsg w;
+  w.cgroup = "a";
+  w.cpus_used = {0, 1};
+  auto plain = nlohmann::json(w);
+  EXPECT_FALSE(plain.contains("moved_to"));
+  EXPECT_FALSE(plain.contains("cpus_since_change"));
+  w.moved_to = "b";
+  w.cpus_changed = true;
+  w.cpus_since_change = {1};
+  auto back = std::optional<WorkerMsg>(through_wire(w));
+  EXPECT_EQ(back->moved_to, "b");
+  EXPECT_TRUE(back->cpus_changed);
+  EXPECT_EQ(back->cpus_since_change, (std::vector<uint32_t>{1}));
+
+  MonitorMsg m;
+  m.nr_running = {1, 2};
+  m.nr_switches = {100, 100};
+  auto mb = std::optional<MonitorMsg>(through_wire(m));
+  EXPECT_EQ(mb->nr_switches, (std::vector<uint64_t>{100, 100}));
 }
 
 // --- sched_ext messages (types 32+) -------------------------------------------
@@ -469,7 +548,9 @@ TEST(ProtoSched, NewTypesHaveNamesAndKeepTheirNumbers) {
   EXPECT_EQ(static_cast<uint16_t>(MsgType::RepeatEnd), 42);
   EXPECT_EQ(msg_type_name(MsgType::RepeatBegin), "repeat_begin");
   EXPECT_EQ(static_cast<uint16_t>(MsgType::VerifierResult), 43);
-  EXPECT_FALSE(is_known_msg_type(44));
+  EXPECT_EQ(static_cast<uint16_t>(MsgType::Step), 44);
+  EXPECT_EQ(msg_type_name(MsgType::Step), "step");
+  EXPECT_FALSE(is_known_msg_type(45));
 }
 
 TEST(ProtoSched, JobCarriesSchedulerMapWritesAndMonitorInterval) {

@@ -304,3 +304,51 @@ TEST(Scenario, JsonCarriesThePlan) {
   EXPECT_EQ(j["cgroups"][1]["workers"], 4);
   EXPECT_TRUE(j["steps"].empty());
 }
+
+TEST(Scenario, MovesCountForBothCgroupsAndHotplugIsReplayed) {
+  TestSpec spec = spec_from(
+      "topology = \"1n1l4c1t\"\n"
+      "cgroups = [{ name = \"a\", workers = 2, work = \"spin\" }, { name = \"b\", workers = 1, work = \"spin\", weight = 50 }]\n"
+      "steps = [\n"
+      "  { after_ms = 100, action = \"move_workers\", cgroup = \"a\", count = 2, to = \"b\" },\n"
+      "  { after_ms = 200, action = \"remove_workers\", cgroup = \"b\", count = 3 },\n"
+      "  { after_ms = 300, action = \"cpu_offline\", cpu = 2 },\n"
+      "  { after_ms = 400, action = \"set_cpus\", cgroup = \"a\", cpus = \"0-1\" },\n"
+      "]\n");
+  ScenarioPlan p = plan_ok(spec, spec.topology);
+  ASSERT_EQ(p.steps.size(), 4u);
+  EXPECT_EQ(p.steps[0].to, "b");
+  EXPECT_EQ(p.steps[2].cpu, 2);
+  EXPECT_EQ(p.cgroups[1].weight, 50u);
+  EXPECT_EQ(plan_to_json(p)["steps"][2], nlohmann::json::parse(R"({"after_ms":300,"action":"cpu_offline","cpu":2})"));
+
+  // a has none left after the move: a second move out of it cannot happen.
+  spec.steps.push_back(StepSpec{500, "move_workers", "a", 1, "b"});
+  auto bad = plan_scenario(spec, spec.topology);
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().msg.find("step at 500 ms moves 1 workers from cgroup 'a', which has 0"), std::string::npos)
+      << bad.error().msg;
+  spec.steps.pop_back();
+  spec.steps.push_back(StepSpec{500, "cpu_offline", "", 1, "", "", 2});
+  bad = plan_scenario(spec, spec.topology);
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().msg.find("sets CPU 2 offline, which it already is"), std::string::npos) << bad.error().msg;
+  spec.steps.back().cpu = 4;  // a spec built in code, past the topology
+  bad = plan_scenario(spec, spec.topology);
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().msg.find("cpu_offline takes CPU 1-3"), std::string::npos) << bad.error().msg;
+}
+
+TEST(Scenario, TheStepExamplesLoadAndPlanOnePerAction) {
+  auto specs = load_spec_file(std::string(KTSTR_SOURCE_DIR) + "/tests/ktstr/steps.toml");
+  ASSERT_TRUE(specs.has_value()) << specs.error().msg;
+  std::set<std::string> actions;
+  bool weighted = false;
+  for (auto& spec : *specs) {
+    ScenarioPlan p = plan_ok(spec, spec.topology);
+    for (auto& s : p.steps) actions.insert(s.action);
+    for (auto& cg : p.cgroups) weighted = weighted || cg.weight != 100;
+  }
+  for (auto& action : step_actions()) EXPECT_TRUE(actions.count(action)) << action;
+  EXPECT_TRUE(weighted);
+}

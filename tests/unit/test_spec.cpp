@@ -253,6 +253,26 @@ TEST(Spec, BadValuesAreRejected) {
       {"steps = [{ after_ms = 1, action = \"add_worker\", cgroup = \"steady\" }]", "unknown action 'add_worker'"},
       {"steps = [{ action = \"add_workers\", cgroup = \"steady\" }]", "steps[0] of test 'x' has no 'after_ms'"},
       {"steps = [{ after_ms = 1, action = \"add_workers\", cgroup = \"steady\", count = 0 }]", "not 0"},
+      {"cgroups = [{ name = \"a\", workers = 1, work = \"spin\", weight = 0 }]",
+       "'cgroups[0].weight' in test 'x' must be between 1 and 10000, not 0"},
+      {"checks = { max_weight_error_pct = 101 }", "'checks.max_weight_error_pct' in test 'x' must be between 0 and 100"},
+      {"steps = [{ after_ms = 1, action = \"cpu_offline\", cpu = 0 }]",
+       "'steps[0].cpu' in test 'x' is CPU 0, which cannot go offline"},
+      {"steps = [{ after_ms = 1, action = \"cpu_offline\", cpu = 2 }]",
+       "CPU 2 in steps[0] of test 'x' does not exist (the topology has 2 CPUs)"},
+      {"steps = [{ after_ms = 1, action = \"cpu_online\" }]", "steps[0] of test 'x' has no 'cpu'"},
+      {"steps = [{ after_ms = 1, action = \"cpu_offline\", cpu = 1, cgroup = \"steady\" }]",
+       "'steps[0].cgroup' in test 'x' does not apply to action 'cpu_offline'"},
+      {"steps = [{ after_ms = 1, action = \"set_cpus\", cgroup = \"steady\", cpus = \"0-2\" }]",
+       "invalid cpulist '0-2' in steps[0] of test 'x': CPU 2 does not exist"},
+      {"steps = [{ after_ms = 1, action = \"set_cpus\", cgroup = \"steady\", count = 1, cpus = \"0\" }]",
+       "'steps[0].count' in test 'x' does not apply to action 'set_cpus'"},
+      {"steps = [{ after_ms = 1, action = \"set_cpus\", cgroup = \"nope\", cpus = \"0\" }]",
+       "unknown cgroup 'nope' in steps[0] of test 'x'"},
+      {"steps = [{ after_ms = 1, action = \"move_workers\", cgroup = \"steady\" }]",
+       "steps[0] of test 'x' has no 'to'"},
+      {"steps = [{ after_ms = 1, action = \"move_workers\", cgroup = \"steady\", to = \"steady\" }]",
+       "'steps[0].to' in test 'x' is its own cgroup 'steady'"},
       {"scheduler = \"scx-ktstr\"\nbpf_map_write = [{ map = \".bss\", var = \"crash\" }]",
        "bpf_map_write[0] of test 'x' has no 'value'"},
       {"scheduler = \"scx-ktstr\"\nbpf_map_write = [{ map = \".bss\", var = \"crash\", value = 1, after_ms = -1 }]",
@@ -470,4 +490,44 @@ TEST(Spec, SuggestCloseListsTies) {
   EXPECT_EQ(suggest_close("steadx", words), "did you mean one of 'steady', 'stead'?");
   EXPECT_EQ(suggest_close("mixde", words), "did you mean 'mixed'?");
   EXPECT_EQ(suggest_close("completely-different", words), "");
+}
+
+TEST(Spec, ReadsEveryStepActionAndWritesThemBack) {
+  TestSpec s = one(
+      "[[test]]\nname = \"st\"\ntopology = \"1n1l4c1t\"\ncgroups = [\n"
+      "  { name = \"a\", workers = 2, work = \"spin\", cpus = \"0-1\", weight = 300 },\n"
+      "  { name = \"b\", workers = 1, work = \"spin\" },\n"
+      "]\nsteps = [\n"
+      "  { after_ms = 100, action = \"move_workers\", cgroup = \"a\", count = 1, to = \"b\" },\n"
+      "  { after_ms = 200, action = \"set_cpus\", cgroup = \"b\", cpus = \"2-3\" },\n"
+      "  { after_ms = 300, action = \"cpu_offline\", cpu = 3 },\n"
+      "  { after_ms = 400, action = \"cpu_online\", cpu = 3 },\n"
+      "]\nchecks = { max_weight_error_pct = 15, fail_on_stall = true }\n");
+  ASSERT_EQ(s.steps.size(), 4u);
+  EXPECT_EQ(s.cgroups[0].weight, 300u);
+  EXPECT_EQ(s.cgroups[1].weight, 100u);
+  EXPECT_EQ(s.steps[0].to, "b");
+  EXPECT_EQ(s.steps[1].cpus, "2-3");
+  EXPECT_EQ(s.steps[2].cpu, 3);
+  EXPECT_TRUE(s.steps[3].cgroup.empty());
+  EXPECT_EQ(s.checks.max_weight_error_pct, 15u);
+  EXPECT_TRUE(s.checks.fail_on_stall);
+  std::string text = spec_to_toml(s);
+  EXPECT_NE(text.find("{ after_ms = 300, action = \"cpu_offline\", cpu = 3 }"), std::string::npos) << text;
+  EXPECT_NE(text.find("weight = 300"), std::string::npos) << text;
+  auto back = parse_spec_text(text, "st.toml");
+  ASSERT_TRUE(back.has_value()) << back.error().msg << "\n" << text;
+  EXPECT_EQ(unsourced(back->front()), unsourced(s));
+  nlohmann::json j = spec_to_json(s);
+  EXPECT_EQ(j["steps"][1], nlohmann::json::parse(R"({"after_ms":200,"action":"set_cpus","cgroup":"b","cpus":"2-3"})"));
+  EXPECT_EQ(j["cgroups"][0]["weight"], 300);
+  EXPECT_EQ(j["checks"]["fail_on_stall"], true);
+}
+
+TEST(Spec, AStepErrorNamesTheLineAndHints) {
+  Error e = error_of("[[test]]\nname = \"x\"\nsteps = [\n  { after_ms = 1, action = \"set_cpus\", cgroup = \"steady\" },\n]\n");
+  EXPECT_EQ(e.msg, "t.toml:4: steps[0] of test 'x' has no 'cpus'") << e.msg;
+  Error k = error_of("[[test]]\nname = \"x\"\nsteps = [\n  { after_ms = 2, action = \"cpu_online\", cpu = 1, cpus = \"1\" },\n]\n");
+  EXPECT_EQ(k.msg.rfind("t.toml:4: ", 0), 0u) << k.msg;
+  EXPECT_NE(k.hint.find("'cpus' goes with action 'set_cpus'; this action takes 'cpu'"), std::string::npos) << k.hint;
 }
