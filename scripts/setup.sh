@@ -2,12 +2,16 @@
 # Sets up everything ktstr needs on a Debian 12 machine, idempotently:
 # packages (bookworm + bookworm-backports), a static libbpf >= 1.5 built from
 # Debian's source package into the build tree, bpftool, and the CMake build.
-# Usage: scripts/setup.sh [BUILD_DIR]   (default: build)
+# Usage: scripts/setup.sh [--sanitize] [BUILD_DIR]   (default: build)
+#   --sanitize: configure BUILD_DIR with ASan+UBSan (KTSTR_SANITIZE, the tree
+#   scripts/test.sh tests; the guest's binaries stay plain).
 # The archive host is never written down: it is read from the system's apt
 # configuration at run time.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+SANITIZE=OFF
+if [[ ${1:-} == --sanitize ]]; then SANITIZE=ON; shift; fi
 BUILD=${1:-$ROOT/build}
 mkdir -p "$BUILD"
 BUILD=$(cd "$BUILD" && pwd)
@@ -96,8 +100,12 @@ fi
 
 # --- 5. configure and build ----------------------------------------------------
 if [[ ! -f $BUILD/build.ninja ]]; then
-  cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKTSTR_SANITIZE=$SANITIZE \
     -DKTSTR_TOOLS_DIR="$TOOLS" ${CI:+-DKTSTR_WERROR=ON} >/dev/null
+elif ! grep -q "^KTSTR_SANITIZE:BOOL=$SANITIZE\$" "$BUILD/CMakeCache.txt"; then
+  echo "setup: error: '$BUILD' was configured with KTSTR_SANITIZE other than $SANITIZE" >&2
+  echo "hint: use another build directory, or remove '$BUILD'" >&2
+  exit 2
 fi
 cmake --build "$BUILD" -- -j"$(nproc)" >"$BUILD/build.log" 2>&1 || {
   tail -50 "$BUILD/build.log" >&2

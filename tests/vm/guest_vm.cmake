@@ -3,6 +3,7 @@
 # PID 1 of the test VMs: static, so the initramfs needs nothing else.
 add_executable(ktstr_vm_test_init ${CMAKE_CURRENT_LIST_DIR}/vm_test_init.c)
 target_link_options(ktstr_vm_test_init PRIVATE -static)
+ktstr_guest_binary(ktstr_vm_test_init)  # it is the guest's init
 
 ktstr_vm_test(test_vm_boot SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_vm_boot.cpp
   LIBS ktstr_vm ktstr_initramfs TIMEOUT 300)
