@@ -483,8 +483,11 @@ TEST(AgentSchedSession, AttachThenDeathEndsTheRunAndEverythingIsReported) {
   dir.file("sched_ext/root/events", "SCX_EV_SELECT_CPU_FALLBACK 5\n");
   dir.file("sched_debug", "cpu#0\n  .nr_running : 3\ncpu#1\n  .nr_running : 1\n");
   std::string state = dir.path() + "/sched_ext/state";
-  JobMsg job = shell_scheduler_job("echo enabled > " + state + "; echo attached; sleep 0.3; "
-                                   "echo 'EXIT: boom' >&2; echo disabled > " + state + "; exit 1");
+  // The state file changes by rename, as a sysfs read never sees it half
+  // written (`echo > state` would truncate first: a read between sees "").
+  JobMsg job = shell_scheduler_job("echo enabled > " + state + ".new; mv " + state + ".new " + state +
+                                   "; echo attached; sleep 0.3; echo 'EXIT: boom' >&2; echo disabled > " + state +
+                                   ".new; mv " + state + ".new " + state + "; exit 1");
   job.map_writes = {{"ktstr_test_no_such_map", "crash", 1, 0}};
   Captured c;
   SchedSession session(job, capture_into(c), scratch_paths(dir));
