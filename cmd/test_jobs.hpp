@@ -3,6 +3,7 @@
 // worker's result document, prints a line per run as its unit finishes and,
 // once all are done, the failure reports, repeat tallies and summary (or the
 // --json document) in spec order. Workers record their runs in the store.
+// The pool itself (run_workers) also runs `ktstr gauntlet`'s cells.
 #pragma once
 
 #include "cmd/jobs.hpp"
