@@ -218,7 +218,8 @@ std::string cell_line(const CellResult& c) {
   static const char* const kWord[] = {"PASS ", "FAIL ", "CRASH", "SKIP "};
   std::string line = fmt::format("{} [{:>6.1f}s] {} on {} {}", kWord[static_cast<int>(c.verdict)], c.wall_s, c.test,
                                  kernel_text(c), c.topology);
-  if (!c.sched_args_from_spec) line += " with " + sched_args_text(c.sched_args);
+  if (!c.sched_args_from_spec)
+    line += c.sched_args.empty() ? " without scheduler arguments" : " with " + sched_args_text(c.sched_args);
   std::vector<std::string> ids;
   if (c.run_id) ids.push_back(fmt::format("run {}", c.run_id));
   if (!c.crash_id.empty()) ids.push_back("crash " + c.crash_id);
