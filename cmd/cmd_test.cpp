@@ -23,7 +23,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <ctime>
-#include <filesystem>
 #include <functional>
 #include <map>
 #include <optional>
@@ -49,30 +48,9 @@ struct TestArgs {
   std::string jobs;         // --jobs N; empty: the host's default
   std::string worker_test;  // hidden: run this one test as a --jobs worker
   std::string worker_runs;  // hidden: FIRST:COUNT:BATCH:BATCHES of its --repeat runs
+  std::string worker_topo;        // hidden: a gauntlet cell's topology for that test
+  std::string worker_sched_args;  // hidden: its scheduler arguments, a JSON array
 };
-
-// Spec files named on the command line; directories expand to their *.toml.
-Result<std::vector<TestSpec>> load_specs(const std::vector<std::string>& paths) {
-  std::vector<TestSpec> out;
-  for (auto& p : paths) {
-    std::vector<std::string> files;
-    std::error_code ec;
-    if (std::filesystem::is_directory(p, ec)) {
-      for (auto& e : std::filesystem::directory_iterator(p, ec))
-        if (e.path().extension() == ".toml") files.push_back(e.path().string());
-      std::sort(files.begin(), files.end());
-      if (files.empty()) return fail("no test specs (*.toml) in '" + p + "'");
-    } else {
-      files.push_back(p);
-    }
-    for (auto& f : files) {
-      auto specs = load_spec_file(f);
-      if (!specs) return tl::unexpected(specs.error());
-      out.insert(out.end(), specs->begin(), specs->end());
-    }
-  }
-  return out;
-}
 
 Result<TestSpec> adhoc_spec(const TestArgs& a) {
   auto topo = Topology::parse(a.topo);
@@ -243,6 +221,8 @@ int cmd_test(Context& ctx, const std::vector<std::string>& argv) {
   // A --jobs worker: one unit of the parent's run (hidden: not for users).
   app.add_option("--worker-test", a.worker_test)->group("");
   app.add_option("--worker-runs", a.worker_runs)->group("");
+  app.add_option("--worker-topo", a.worker_topo)->group("");
+  app.add_option("--worker-sched-args", a.worker_sched_args)->group("");
   app.add_flag("--no-auto-repro", a.no_auto_repro, "do not replay crashes in a second VM with probes");
   app.add_flag("--list", a.list, "print the selected tests' names and exit");
   app.add_flag("--list-scenarios", a.list_scenarios,
@@ -272,7 +252,7 @@ int cmd_test(Context& ctx, const std::vector<std::string>& argv) {
         throw Fatal(Error("no test specs given and '" + a.specs.back() + "' does not exist",
                           "name spec files, use --scenario, or set KTSTR_TEST_DIR"));
     }
-    specs = value_or_die(load_specs(a.specs));
+    specs = value_or_die(load_spec_paths(a.specs));
   }
   if (!a.filters.empty()) {
     // Several -E filters select the union, as in nextest.
@@ -292,6 +272,12 @@ int cmd_test(Context& ctx, const std::vector<std::string>& argv) {
     // A worker checks and runs its own test only.
     std::erase_if(specs, [&](const TestSpec& s) { return s.name != a.worker_test; });
     if (specs.size() != 1) throw Fatal(Error("--worker-test: no test named '" + a.worker_test + "'"));
+    // A gauntlet cell: its topology and scheduler arguments replace the
+    // spec's before anything is checked, run or recorded.
+    if (auto st = apply_worker_overrides(specs.front(), a.worker_topo, a.worker_sched_args); !st)
+      throw Fatal(st.error());
+  } else if (!a.worker_topo.empty() || !a.worker_sched_args.empty()) {
+    throw Fatal(Error("--worker-topo and --worker-sched-args need --worker-test"));
   }
   if (a.list) {
     for (auto& s : specs) std::printf("%s\n", s.name.c_str());

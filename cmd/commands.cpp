@@ -13,6 +13,7 @@ const std::vector<Command>& commands() {
       {"pin", cmd_pin, kNeedsNothing, "write a regression test from a crash signature"},
       {"crash", cmd_crash, kNeedsNothing, "browse recorded crashes (list, show)"},
       {"bisect", cmd_bisect, kNeedsNothing, "find the commit where a crash signature appears (list, log, resume)"},
+      {"gauntlet", cmd_gauntlet, kNeedsNothing, "run a spec over topologies x kernels x scheduler arguments (a grid)"},
       {"runs", cmd_runs, kNeedsNothing, "browse stored runs and compare their stats (list, show, compare)"},
       {"verifier", cmd_verifier, kNeedsNothing, "show the BPF verifier's statistics per program of a scheduler"},
       {"run-unit", cmd_run_unit, kNeedsNothing, "run one unit of a job array (what --executor slurm submits)"},

@@ -89,6 +89,7 @@ void apply_expect_err(RunResult& r, const TestSpec& spec) {
   if (r.passed) {
     r.passed = false;
     r.failure_kind = "check";
+    r.failed_check = "expect_err";
     r.reason = no_error_message();
     return;
   }
@@ -159,6 +160,7 @@ void evaluate_run(RunResult& r, const TestSpec& spec, const ResultCollector& c, 
   }
 
   r.failure_kind = "check";
+  r.failed_check = "topology";
   if (!c.topology()) return failed("the guest did not report its topology", wall);
   if (auto m = topology_mismatch(spec.topology, *c.topology()); !m.empty())
     return failed("topology mismatch: " + m, 0);
@@ -170,9 +172,11 @@ void evaluate_run(RunResult& r, const TestSpec& spec, const ResultCollector& c, 
     for (auto& st : plan->steps)
       if (st.action == "add_workers") expected_workers += st.count;  // added workers report too
   }
+  r.failed_check = "workers";
   if (c.workers().size() != expected_workers)
     return failed(fmt::format("{} of {} workers reported results", c.workers().size(), expected_workers), into_test);
 
+  r.failed_check = "not_starved";
   for (auto& w : c.workers()) {
     if (w.iterations == 0)
       return failed(fmt::format("worker {}/{} never ran (starved)", w.cgroup, w.index), into_test);
@@ -185,10 +189,14 @@ void evaluate_run(RunResult& r, const TestSpec& spec, const ResultCollector& c, 
   in.monitor = &monitor;
   in.steps = &r.steps;
   in.duration_s = spec.duration_s;
-  if (auto f = run_checks(spec.checks, in)) return failed(f->message, f->t_s >= 0 ? f->t_s : into_test);
+  if (auto f = run_checks(spec.checks, in)) {
+    r.failed_check = f->check;
+    return failed(f->message, f->t_s >= 0 ? f->t_s : into_test);
+  }
   r.passed = true;
   r.reason.clear();
   r.failure_kind.clear();
+  r.failed_check.clear();
 }
 
 }  // namespace ktstr::cmd

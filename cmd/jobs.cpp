@@ -115,6 +115,30 @@ Result<JobUnit> parse_worker_runs(const std::string& text) {
   return u;
 }
 
+std::vector<std::string> worker_override_argv(const CellOverrides& o) {
+  std::vector<std::string> argv;
+  if (o.topology) argv.insert(argv.end(), {"--worker-topo", o.topology->to_string()});
+  if (o.sched_args) argv.insert(argv.end(), {"--worker-sched-args", nlohmann::json(*o.sched_args).dump()});
+  return argv;
+}
+
+Status apply_worker_overrides(TestSpec& spec, const std::string& topo, const std::string& sched_args_json) {
+  if (!topo.empty()) {
+    auto t = Topology::parse(topo);
+    if (!t) return fail(t.error().context("--worker-topo"));
+    spec.topology = *t;
+  }
+  if (sched_args_json.empty()) return {};
+  auto doc = nlohmann::json::parse(sched_args_json, nullptr, false);
+  bool ok = doc.is_array() && std::all_of(doc.begin(), doc.end(), [](const auto& j) { return j.is_string(); });
+  if (!ok) return fail("--worker-sched-args '" + sched_args_json + "' is not a JSON array of strings");
+  auto args = doc.get<std::vector<std::string>>();
+  if (!args.empty() && !spec.uses_bpf_scheduler())
+    return fail("test '" + spec.name + "' runs eevdf, which takes no scheduler arguments");
+  spec.sched_args = std::move(args);
+  return {};
+}
+
 nlohmann::json worker_output_json(const WorkerOutput& w) {
   nlohmann::json runs = nlohmann::json::array();
   for (const WorkerRun& r : w.runs)

@@ -9,10 +9,13 @@
 
 #include "cmd/repeat_run.hpp"
 #include "core/result.hpp"
+#include "core/spec.hpp"
+#include "core/topology.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -78,6 +81,18 @@ Result<unsigned> parse_jobs(const std::string& text);
 // run, from the parent to its worker.
 std::string format_worker_runs(const JobUnit& unit);
 Result<JobUnit> parse_worker_runs(const std::string& text);
+
+// One gauntlet cell's overrides of its test (cmd/gauntlet.hpp), passed to
+// the worker as --worker-topo TOPO and --worker-sched-args JSON-ARRAY:
+// the topology and the scheduler arguments that replace the spec's.
+struct CellOverrides {
+  std::optional<Topology> topology;
+  std::optional<std::vector<std::string>> sched_args;
+};
+std::vector<std::string> worker_override_argv(const CellOverrides& o);
+// The worker's side: the two options' text ("" when not given) applied to
+// `spec`. Scheduler arguments need a sched_ext scheduler, as in a spec.
+Status apply_worker_overrides(TestSpec& spec, const std::string& topo, const std::string& sched_args_json);
 
 // What a worker prints on stdout: each run it ran (recorded in the store by
 // the worker) with everything the parent prints or tallies.

@@ -50,7 +50,7 @@ void close_fd(int& fd) {
 
 // A worker that printed no document: the error it printed (git style, as
 // main prints a Fatal), or what is known about how it ended.
-Error worker_error(const std::string& test, const RunningUnit& r, int status, const std::string& why) {
+Error worker_error(const std::string& label, const RunningUnit& r, int status, const std::string& why) {
   std::string msg, hint;
   size_t at = 0;
   while (at < r.err.size()) {
@@ -63,21 +63,23 @@ Error worker_error(const std::string& test, const RunningUnit& r, int status, co
   if (!msg.empty()) return Error(msg, hint);
   std::string tail = r.err.size() > 2000 ? r.err.substr(r.err.size() - 2000) : r.err;
   while (!tail.empty() && tail.back() == '\n') tail.pop_back();
-  return Error(fmt::format("the worker running test '{}' ended with status {}: {}", test, status, why),
+  return Error(fmt::format("the worker running {} ended with status {}: {}", label, status, why),
                tail.empty() ? "" : "its last output: " + tail);
 }
 
 class WorkerPool {
  public:
-  WorkerPool(const ParallelTests& p, const std::vector<JobUnit>& units, Progress& progress)
-      : p_(p), units_(units), progress_(progress), outputs_(units.size()) {}
+  WorkerPool(const std::vector<WorkerUnit>& units, const WorkerPoolOptions& opt, Progress& progress,
+             const UnitEnded& on_end)
+      : units_(units), opt_(opt), progress_(progress), on_end_(on_end) {}
 
-  // Runs every unit (none more once a worker failed); the first failure.
+  // Runs every unit (none more once a worker failed, with stop_on_error);
+  // the first failure that stops the pool.
   std::optional<Error> run() {
     size_t next = 0;
     auto last_progress = Clock::now() - std::chrono::seconds(10);
     while (true) {
-      while (!failure_ && running_.size() < p_.jobs && next < units_.size()) start(next++);
+      while (!failure_ && running_.size() < opt_.jobs && next < units_.size()) start(next++);
       if (running_.empty()) break;
       std::vector<pollfd> fds;
       for (auto& r : running_) {
@@ -110,18 +112,14 @@ class WorkerPool {
     return failure_;
   }
 
-  const std::vector<WorkerOutput>& outputs() const { return outputs_; }
-
  private:
   void start(size_t unit) {
-    std::vector<std::string> argv = p_.worker_argv[units_[unit].test];
-    argv.insert(argv.end(), {"--worker-runs", format_worker_runs(units_[unit])});
     SpawnOptions o;
     o.capture_stdout = true;
     o.capture_stderr = true;
-    auto child = spawn(argv, o);
+    auto child = spawn(units_[unit].argv, o);
     if (!child) {
-      failure_ = child.error().context("cannot start a worker for test '" + p_.names[units_[unit].test] + "'");
+      failure_ = child.error().context("cannot start a worker for " + units_[unit].label);
       return;
     }
     for (int fd : {child->stdout_fd, child->stderr_fd}) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
@@ -134,10 +132,15 @@ class WorkerPool {
   void finish(RunningUnit& r) {
     int status = wait_child(r.child.pid);
     ++done_;
-    const std::string& name = p_.names[units_[r.unit].test];
     auto doc = parse_worker_output(r.out);
     if (!doc) {
-      if (!failure_) failure_ = worker_error(name, r, status, doc.error().msg);
+      Error e = worker_error(units_[r.unit].label, r, status, doc.error().msg);
+      if (opt_.stop_on_error) {
+        if (!failure_) failure_ = e;
+        return;
+      }
+      progress_.clear();
+      on_end_(r.unit, tl::unexpected(std::move(e)));
       return;
     }
     progress_.clear();
@@ -149,26 +152,19 @@ class WorkerPool {
       at = nl == std::string::npos ? r.err.size() : nl + 1;
       if (!line.empty() && relayed_.insert(line).second) std::fprintf(stderr, "%s\n", line.c_str());
     }
-    if (!p_.json)
-      for (const WorkerRun& run : doc->runs) std::printf("%s\n", run.line.c_str());
-    std::fflush(stdout);
-    outputs_[r.unit] = std::move(*doc);
+    on_end_(r.unit, std::move(*doc));
   }
 
   void show_progress() {
     std::string names;
-    for (auto& r : running_) {
-      const JobUnit& u = units_[r.unit];
-      names += (names.empty() ? "" : ", ") + p_.names[u.test];
-      if (u.batches > 1) names += fmt::format(" #{}-{}", u.first, u.first + u.count - 1);
-    }
+    for (auto& r : running_) names += (names.empty() ? "" : ", ") + units_[r.unit].label;
     progress_.update(fmt::format("{} running ({} of {} done): {}", running_.size(), done_, units_.size(), names));
   }
 
-  const ParallelTests& p_;
-  const std::vector<JobUnit>& units_;
+  const std::vector<WorkerUnit>& units_;
+  const WorkerPoolOptions& opt_;
   Progress& progress_;
-  std::vector<WorkerOutput> outputs_;
+  const UnitEnded& on_end_;
   std::vector<RunningUnit> running_;
   size_t done_ = 0;
   std::optional<Error> failure_;
@@ -177,18 +173,42 @@ class WorkerPool {
 
 }  // namespace
 
+std::optional<Error> run_workers(const std::vector<WorkerUnit>& units, const WorkerPoolOptions& opt, Progress& progress,
+                                 const UnitEnded& on_end) {
+  WorkerPool pool(units, opt, progress, on_end);
+  return pool.run();
+}
+
 int run_tests_in_parallel(const ParallelTests& p) {
   std::vector<JobUnit> units = plan_units(p.names.size(), p.repeat, p.jobs);
+  std::vector<WorkerUnit> workers;
+  for (const JobUnit& u : units) {
+    WorkerUnit w;
+    w.argv = p.worker_argv[u.test];
+    w.argv.insert(w.argv.end(), {"--worker-runs", format_worker_runs(u)});
+    w.label = "test '" + p.names[u.test] + "'";
+    if (u.batches > 1) w.label += fmt::format(" #{}-{}", u.first, u.first + u.count - 1);
+    workers.push_back(std::move(w));
+  }
   Progress progress(!p.json);
-  WorkerPool pool(p, units, progress);
-  if (auto failure = pool.run()) throw Fatal(*failure);
-  std::vector<TestRuns> tests = merge_units(p.names.size(), units, pool.outputs());
+  std::vector<WorkerOutput> outputs(units.size());
+  WorkerPoolOptions opt;
+  opt.jobs = p.jobs;
+  UnitEnded on_end = [&](size_t unit, Result<WorkerOutput> doc) {
+    if (!doc) return;  // stop_on_error: never called without a document
+    if (!p.json)
+      for (const WorkerRun& run : doc->runs) std::printf("%s\n", run.line.c_str());
+    std::fflush(stdout);
+    outputs[unit] = std::move(*doc);
+  };
+  if (auto failure = run_workers(workers, opt, progress, on_end)) throw Fatal(*failure);
+  std::vector<TestRuns> tests = merge_units(p.names.size(), units, outputs);
 
   nlohmann::json doc;
   doc["tests"] = nlohmann::json::array();
   int passed = 0, failed = 0;
   long peak_rss_kb = 0;
-  for (const WorkerOutput& w : pool.outputs()) peak_rss_kb = std::max(peak_rss_kb, w.peak_rss_kb);
+  for (const WorkerOutput& w : outputs) peak_rss_kb = std::max(peak_rss_kb, w.peak_rss_kb);
   for (size_t t = 0; t < tests.size(); ++t) {
     const TestRuns& runs = tests[t];
     std::vector<RunOutline> outlines;

@@ -3,10 +3,14 @@
 // worker's result document, prints a line per run as its unit finishes and,
 // once all are done, the failure reports, repeat tallies and summary (or the
 // --json document) in spec order. Workers record their runs in the store.
+// The pool itself (run_workers) also runs `ktstr gauntlet`'s cells.
 #pragma once
 
 #include "cmd/jobs.hpp"
+#include "cmd/progress.hpp"
 
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +23,31 @@ struct ParallelTests {
   unsigned jobs = 2;
   bool json = false;
 };
+
+// One worker process: its argv (ktstr itself with the hidden --worker-*
+// options) and what the progress line and errors call it ("test 'x'").
+struct WorkerUnit {
+  std::vector<std::string> argv;
+  std::string label;
+};
+struct WorkerPoolOptions {
+  unsigned jobs = 2;
+  // true (test --jobs): a worker that printed no result document stops new
+  // units from starting and run_workers returns its error. false (gauntlet):
+  // its error goes to the callback and the other units go on.
+  bool stop_on_error = true;
+};
+// Called in the parent, one unit at a time, as each worker ends: its
+// document, or (without stop_on_error) why it gave none.
+using UnitEnded = std::function<void(size_t unit, Result<WorkerOutput> output)>;
+
+// Runs every unit's worker, at most `jobs` at once, showing the running
+// ones on `progress`; relays each distinct stderr line of a worker that
+// gave its document. Returns the error that stopped the pool, if any
+// (a worker that could not start, or with stop_on_error a failed one), once
+// the running workers ended.
+std::optional<Error> run_workers(const std::vector<WorkerUnit>& units, const WorkerPoolOptions& opt, Progress& progress,
+                                 const UnitEnded& on_end);
 
 // Runs every unit, prints, returns the exit status (0 all passed, 1 a test
 // failed). A worker that ended without a result document (a host-side

@@ -60,6 +60,7 @@ nlohmann::json to_json(const RunResult& r) {
   if (!r.passed) j["console_tail"] = r.console_tail;
   if (r.run_id) j["run_id"] = r.run_id;
   if (!r.failure_kind.empty()) j["failure_kind"] = r.failure_kind;
+  if (!r.failed_check.empty()) j["failed_check"] = r.failed_check;
   if (r.sched) {
     const auto& s = *r.sched;
     nlohmann::json js = {{"name", s.name}, {"args", s.args}, {"started", s.started}, {"attached", s.attached},

@@ -160,6 +160,9 @@ struct RunResult {
   std::string crash_id;          // set once the crash is recorded
   bool expected_failure = false; // expect_err = true and the scheduler failed as expected
   std::string failure_kind;      // "", "scheduler_died", "stall", "attach_failed", "verifier", "vm", "check"
+  // failure_kind "check": which one ("max_gap_ms", "not_starved", "topology",
+  // "workers", "expect_err", ...), for the gauntlet's grid; empty otherwise.
+  std::string failed_check;
 
   // Auto-repro: the guest's crash-probe payloads (null unless probes ran)
   // and, on the crashed run, the repro's outcome.

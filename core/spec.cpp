@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <map>
 
 namespace ktstr {
@@ -616,6 +617,28 @@ Result<std::vector<TestSpec>> load_spec_file(const std::string& path) {
     return fail(Error(msg, text.error().hint));
   }
   return parse_spec_text(*text, path);
+}
+
+Result<std::vector<TestSpec>> load_spec_paths(const std::vector<std::string>& paths) {
+  std::vector<TestSpec> out;
+  for (auto& p : paths) {
+    std::vector<std::string> files;
+    std::error_code ec;
+    if (std::filesystem::is_directory(p, ec)) {
+      for (auto& e : std::filesystem::directory_iterator(p, ec))
+        if (e.path().extension() == ".toml") files.push_back(e.path().string());
+      std::sort(files.begin(), files.end());
+      if (files.empty()) return fail("no test specs (*.toml) in '" + p + "'");
+    } else {
+      files.push_back(p);
+    }
+    for (auto& f : files) {
+      auto specs = load_spec_file(f);
+      if (!specs) return tl::unexpected(specs.error());
+      out.insert(out.end(), specs->begin(), specs->end());
+    }
+  }
+  return out;
 }
 
 }  // namespace ktstr

@@ -124,6 +124,9 @@ struct TestSpec {
 // Every [[test]] of a file, in file order. Test names are unique in a file.
 Result<std::vector<TestSpec>> load_spec_file(const std::string& path);
 Result<std::vector<TestSpec>> parse_spec_text(std::string_view toml, const std::string& source_name);
+// Spec files, a directory standing for its *.toml files (sorted by name):
+// every test of each, in order. A directory without one is an error.
+Result<std::vector<TestSpec>> load_spec_paths(const std::vector<std::string>& paths);
 
 // Checks of the scx_bpf_error matchers that also apply to specs built in
 // code (ktstr pin): a set matcher needs expect_err = true and must not be

@@ -3,7 +3,10 @@
 // libz, libzstd from the system), so ktstr must ship those libraries into
 // the guest for it to start at all.
 //
-// Usage: scx_tiny [--slice-us N]
+// Usage: scx_tiny [--slice-us N] [--fail-after-ms N]
+// --fail-after-ms N: N ms after attaching, set `.bss` `fail_now` (the next
+// dispatch calls scx_bpf_error): a crash chosen by the scheduler's
+// arguments, for `ktstr gauntlet`'s VM test.
 // Stdout: "scx_tiny: attached (slice N us)". On exit, stderr gets the scx
 // tools' report: DEBUG DUMP, the kernel's dump, and "EXIT: <reason> (<msg>)".
 // Exit status: 0 detached (signal or unregistered), 1 ejected by the kernel,
@@ -45,25 +48,35 @@ int print_libbpf(enum libbpf_print_level level, const char* fmt, va_list args) {
   return std::vfprintf(stderr, fmt, args);
 }
 
-// The slice in microseconds, or 0 after printing a usage error.
-unsigned long parse_slice_us(int argc, char** argv) {
+struct Options {
   unsigned long slice_us = TINY_SLICE_DFL_NS / 1000;
+  long fail_after_ms = -1;  // < 0: never
+};
+
+// False after printing a usage error.
+bool parse_options(int argc, char** argv, Options& o) {
   for (int i = 1; i < argc; ++i) {
     std::string_view arg = argv[i];
+    char* end = nullptr;
     if (arg == "--slice-us" && i + 1 < argc) {
-      char* end = nullptr;
-      slice_us = std::strtoul(argv[++i], &end, 10);
-      if (*end != '\0' || slice_us < kMinSliceUs || slice_us > kMaxSliceUs) {
+      o.slice_us = std::strtoul(argv[++i], &end, 10);
+      if (*end != '\0' || o.slice_us < kMinSliceUs || o.slice_us > kMaxSliceUs) {
         std::fprintf(stderr, "scx_tiny: invalid --slice-us '%s' (want %lu..%lu)\n", argv[i],
                      kMinSliceUs, kMaxSliceUs);
-        return 0;
+        return false;
+      }
+    } else if (arg == "--fail-after-ms" && i + 1 < argc) {
+      o.fail_after_ms = std::strtol(argv[++i], &end, 10);
+      if (*end != '\0' || o.fail_after_ms < 0 || o.fail_after_ms > 3600000) {
+        std::fprintf(stderr, "scx_tiny: invalid --fail-after-ms '%s'\n", argv[i]);
+        return false;
       }
     } else {
-      std::fprintf(stderr, "usage: scx_tiny [--slice-us N]\n");
-      return 0;
+      std::fprintf(stderr, "usage: scx_tiny [--slice-us N] [--fail-after-ms N]\n");
+      return false;
     }
   }
-  return slice_us;
+  return true;
 }
 
 int32_t exit_kind(const scx_tiny* skel) {
@@ -88,8 +101,9 @@ void print_exit(const tiny_exit_info& info) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const unsigned long slice_us = parse_slice_us(argc, argv);
-  if (slice_us == 0) return kExitLoadFailed;
+  Options opts;
+  if (!parse_options(argc, argv, opts)) return kExitLoadFailed;
+  const unsigned long slice_us = opts.slice_us;
   libbpf_set_print(print_libbpf);
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
 
@@ -118,7 +132,15 @@ int main(int argc, char** argv) {
   }
   std::printf("scx_tiny: attached (slice %lu us)\n", slice_us);
 
-  while (exit_kind(skel) == 0 && !g_stop_signal) std::this_thread::sleep_for(kPollInterval);
+  const auto attached = std::chrono::steady_clock::now();
+  while (exit_kind(skel) == 0 && !g_stop_signal) {
+    if (opts.fail_after_ms >= 0 && std::chrono::steady_clock::now() - attached >=
+                                       std::chrono::milliseconds(opts.fail_after_ms)) {
+      __atomic_store_n(&skel->bss->fail_now, true, __ATOMIC_RELEASE);
+      opts.fail_after_ms = -1;
+    }
+    std::this_thread::sleep_for(kPollInterval);
+  }
 
   // Detaching runs ops.exit (SCX_EXIT_UNREG) unless the kernel ejected us.
   bpf_link__destroy(link);

@@ -76,6 +76,8 @@ TEST(Collector, HealthyStreamPassesInAnyChunking) {
     RunResult r;
     evaluate(r, spec, c, powered_off());
     EXPECT_TRUE(r.passed) << r.reason;
+    EXPECT_TRUE(r.failed_check.empty()) << r.failed_check;
+    EXPECT_FALSE(to_json(r).contains("failed_check"));
     EXPECT_TRUE(c.diagnostics().empty());
   }
 }
@@ -102,6 +104,9 @@ TEST(Collector, TopologyMismatchFails) {
   evaluate(r, spec, c, powered_off());
   EXPECT_FALSE(r.passed);
   EXPECT_NE(r.reason.find("LLC groups [0-3], expected [0-1 2-3]"), std::string::npos) << r.reason;
+  EXPECT_EQ(r.failure_kind, "check");
+  EXPECT_EQ(r.failed_check, "topology");
+  EXPECT_EQ(to_json(r)["failed_check"], "topology");
 }
 
 TEST(Collector, StarvedWorkerAndMissingWorkersFail) {
@@ -133,6 +138,7 @@ TEST(Collector, StarvedWorkerAndMissingWorkersFail) {
   evaluate(r, spec, c, powered_off());
   EXPECT_FALSE(r.passed);
   EXPECT_NE(r.reason.find("worker steady/1 never ran"), std::string::npos) << r.reason;
+  EXPECT_EQ(r.failed_check, "not_starved");
 }
 
 TEST(Collector, VmEndsExplainFailure) {
@@ -150,6 +156,7 @@ TEST(Collector, VmEndsExplainFailure) {
   EXPECT_FALSE(r.passed);
   EXPECT_NE(r.reason.find("watchdog"), std::string::npos) << r.reason;
   EXPECT_NE(r.reason.find("last stage: workers_started"), std::string::npos) << r.reason;
+  EXPECT_TRUE(r.failed_check.empty()) << r.failed_check;
 
   ResultCollector silent;
   vm.end = VmEnd::kPanicked;
@@ -169,6 +176,7 @@ TEST(Collector, MaxGapCheck) {
   evaluate(r, spec, c, powered_off());
   EXPECT_FALSE(r.passed);
   EXPECT_NE(r.reason.find("max_gap_ms = 3"), std::string::npos) << r.reason;
+  EXPECT_EQ(r.failed_check, "max_gap_ms");  // the gauntlet's grid names it
 }
 
 TEST(Collector, StepsAreKeptWithTheirTimesAndAFailedOneIsNoted) {
