@@ -101,8 +101,9 @@ fi
 # --- 5. configure and build ----------------------------------------------------
 # The plain tree uses the default compiler (g++ on Debian, what users build
 # with; CC/CXX choose another). The sanitizer tree, which CI builds cold, is
-# built with clang++-16: it compiles our code with ASan+UBSan 1.7-3x faster
-# than g++ 12, and the suite sees a second compiler's warnings (-Werror in CI).
+# built with clang++-16: it compiles our files with ASan+UBSan in 0.75x the
+# CPU time of g++ 12 (measured side by side on ten files), and the suite sees a
+# second compiler's warnings (-Werror in CI).
 COMPILERS=()
 if [[ $SANITIZE == ON ]]; then
   COMPILERS=(-DCMAKE_C_COMPILER="$(command -v clang-16)" -DCMAKE_CXX_COMPILER="$(command -v clang++-16)")
