@@ -217,6 +217,7 @@ Result<std::vector<BisectSession::RunOutcome>> BisectSession::run_batch(const st
     out.push_back(std::move(o));
   }
   if (static_cast<int>(out.size()) == wanted) return out;
+  const size_t replayed_here = out.size();
   const unsigned left = static_cast<unsigned>(wanted - static_cast<int>(out.size()));
 
   const TestSpec& test = *params_.signature.test;
@@ -225,7 +226,7 @@ Result<std::vector<BisectSession::RunOutcome>> BisectSession::run_batch(const st
   };
   auto prep = revert ? target_.prepare_revert(commit, test, progress) : target_.prepare(commit, test, progress);
   if (!prep) return tl::unexpected(prep.error());
-  // One step per run, stored the moment the boot that ran it ends.
+  // One step per run, stored the moment the run ends.
   auto store_step = [&](RunOutcome o, int64_t run_id, const std::string& crash_id, bool first) -> Status {
     // Never more than one line of detail in the log.
     if (auto nl = o.detail.find('\n'); nl != std::string::npos) o.detail = o.detail.substr(0, nl);
@@ -261,26 +262,9 @@ Result<std::vector<BisectSession::RunOutcome>> BisectSession::run_batch(const st
   if (params_.options.memory_mb) popt.memory_mb = params_.options.memory_mb;
   popt.progress = progress;
   int64_t started = std::time(nullptr);
-  std::vector<RunResult> results;
-  if (left == 1) {
-    auto r = run_test(store_, prep->spec, prep->kernel, popt);
-    if (!r) return tl::unexpected(r.error());
-    results.push_back(std::move(*r));
-  } else {
-    // The batch's runs share one boot (--repeat's machinery).
-    auto rr = run_test_repeated(store_, prep->spec, prep->kernel, popt, left);
-    if (!rr) return tl::unexpected(rr.error());
-    results = std::move(rr->runs);
-  }
-  if (results.empty()) {
-    RunOutcome o;
-    o.detail = "no run of the batch started";
-    if (auto st = store_step(o, 0, "", true); !st) return tl::unexpected(st.error());
-    return out;
-  }
-  for (size_t i = 0; i < results.size(); ++i) {
-    RunResult& r = results[i];
-    if (auto st = record_run(store_, r, started); !st) return tl::unexpected(st.error());
+  // One run: its record, its crash if it is another one, its step.
+  auto take = [&](RunResult& r) -> Status {
+    if (auto st = record_run(store_, r, started); !st) return st;
     VerdictInfo v = classify_run(r, params_.signature);
     RunOutcome o;
     o.verdict = v.verdict;
@@ -293,7 +277,23 @@ Result<std::vector<BisectSession::RunOutcome>> BisectSession::run_batch(const st
         others_.push_back({{"commit", key}, {"crash_id", r.crash_id}, {"summary", r.exit->summary()}});
       }
     }
-    if (auto st = store_step(o, r.run_id, crash_id, i == 0); !st) return tl::unexpected(st.error());
+    return store_step(o, r.run_id, crash_id, out.size() == replayed_here);
+  };
+  if (left == 1) {
+    auto r = run_test(store_, prep->spec, prep->kernel, popt);
+    if (!r) return tl::unexpected(r.error());
+    if (auto st = take(*r); !st) return tl::unexpected(st.error());
+    return out;
+  }
+  // The batch's runs share one boot (--repeat's machinery); each one is
+  // stored the moment its repetition ends, while the VM runs the next, so a
+  // kill loses at most the run in flight.
+  auto rr = run_test_repeated(store_, prep->spec, prep->kernel, popt, left, {}, 0, take);
+  if (!rr) return tl::unexpected(rr.error());
+  if (rr->runs.empty()) {
+    RunOutcome o;
+    o.detail = "no run of the batch started";
+    if (auto st = store_step(o, 0, "", true); !st) return tl::unexpected(st.error());
   }
   return out;
 }
