@@ -45,10 +45,22 @@
 // mode) the bad end while it has no hit yet, so the caller's loop needs no
 // separate confirmation step (after bad_end_tries runs there without a hit,
 // Others included: Done, "the bad end does not reproduce"; a skip there:
-// Done, "the bad end cannot be tested"); nothing once the most probable
-// culprit reaches `confidence` (or "no culprit" does); otherwise the commit
+// Done, "the bad end cannot be tested"); once the most probable culprit
+// reaches `confidence`: (normal mode) that culprit itself while it has no hit
+// of its own (KernelCI's "the culprit reproduces": in a DAG, hits on both
+// sides of a merge can make a commit that never ran the most probable; its
+// misses send the search on), else nothing; nothing once "no culprit"
+// reaches `confidence`; otherwise the commit
 // whose verdict has the largest expected information gain about the culprit,
 // discounted for Others seen there. Ties go to the lowest index.
+//
+// Verification. The caller then runs the culprit's parents (ktstr bisect:
+// --confirm-runs each, in one boot) and feeds those runs here too; when they
+// take the culprit below `confidence` (a parent that shows the signature, or
+// clean runs that make a flaky boundary doubtful), next() asks for runs again
+// and the search goes on. On the bench this halves the wrong answers at p =
+// 0.3 (a run of hits that makes a flaky signature look deterministic, so that
+// one miss at the true culprit seemed conclusive, is the usual cause).
 //
 // Determinism: the state is a function of the observations in order; replaying
 // them into a fresh Search (same graph, same options) gives the same state.
@@ -86,10 +98,11 @@ struct SearchOptions {
   int other_limit = 3;             // Others (without verdicts) after which likewise
 };
 
-// The run budget when SearchOptions::max_runs is 0: 15 runs per bisection
-// step plus 30, i.e. 15 * ceil(log2 n) + 30 (1.5 times syzkaller's 10 runs per
-// tested commit, plus the bad-end confirmation): enough for rates down to
-// about 0.3; rarer signatures need a larger budget.
+// The run budget when SearchOptions::max_runs is 0: 20 runs per bisection
+// step plus 40, i.e. 20 * ceil(log2 n) + 40 (twice syzkaller's 10 runs per
+// tested commit, plus the bad-end confirmation and the verification): enough
+// for rates down to about 0.3 (15 * ceil(log2 n) + 30 left 2 % of p = 0.3
+// bisects of 16 commits out of budget); rarer signatures need a larger one.
 int default_max_runs(size_t n);
 
 struct Evidence {
