@@ -49,6 +49,7 @@ constexpr double kOtherRate = 0.05;
 constexpr double kSkipRate = 0.03;
 BatchOptions g_batch;  // --max-batch, --min-asked
 constexpr double kRepeatCost = 0.45;
+constexpr int kConfirmRuns = 2;  // ktstr bisect --confirm-runs' default
 
 // splitmix64: a small deterministic generator (same figures on every libc++).
 struct Rng {
@@ -87,11 +88,37 @@ struct Answer {
 
 SearchOptions g_options;  // --confidence, --p-deterministic, ...
 
+// A run at a good end (outside the candidates): never the signature.
+Outcome run_good_end(Rng& rng) { return rng.uniform() < kOtherRate ? Outcome::Other : Outcome::Miss; }
+
+bool g_verify = true;  // --no-verify: the search alone
+
 Answer run_ours(const History& h, Rng& rng, bool batched) {
   Search s(*h.graph, g_options);
   int boots = 0;
   for (;;) {
     Next nx = s.next();
+    if (nx.kind == Next::Kind::Done && g_verify && nx.reason == "confidence reached") {
+      // ktstr's verification (cmd/bisect_session.cpp): the culprit's own hit
+      // is the search's; each parent gets kConfirmRuns runs in one boot, fed
+      // to the search, which goes on when they move the posterior.
+      const size_t best = s.best();
+      std::vector<size_t> parents = h.graph->parents(best);
+      if (parents.empty()) {
+        ++boots;
+        for (int i = 0; i < kConfirmRuns; ++i) s.observe_good(run_good_end(rng));
+      }
+      for (size_t parent : parents) {
+        ++boots;
+        for (int i = 0; i < kConfirmRuns; ++i) {
+          Outcome o = h.run(parent, rng);
+          s.observe(parent, o);
+          if (o == Outcome::Skip) break;
+        }
+      }
+      nx = s.next();
+      if (nx.kind == Next::Kind::Run) continue;
+    }
     if (nx.kind == Next::Kind::Done) {
       Answer a;
       a.runs = s.runs();
@@ -253,12 +280,14 @@ int usage(FILE* f) {
   std::fprintf(f,
                "usage: ktstr-bench-bisect [--histories N] [--seed S] [--sizes 16,256,4096]\n"
                "                          [--confidence X] [--p-deterministic X] [--p-alpha X] [--p-beta X]\n"
-               "                          [--max-batch N] [--min-asked X]\n"
+               "                          [--max-batch N] [--min-asked X] [--no-verify]\n"
                "\n"
                "Runs the bisect search and its baselines (git bisect x1/x3/x5, syzkaller)\n"
                "on simulated histories and prints accuracy and runs per policy, size N\n"
                "and reproduction rate p. No VMs. Defaults: 1000 histories, seed 1, the\n"
-               "search's default options (the other flags override them).\n");
+               "search's default options (the other flags override them). Ours includes\n"
+               "ktstr's verification (two runs at each parent of the culprit, fed to the\n"
+               "search); --no-verify counts the search alone.\n");
   return f == stdout ? 0 : 2;
 }
 
@@ -284,6 +313,10 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--help" || a == "-h") return usage(stdout);
+    if (a == "--no-verify") {
+      g_verify = false;
+      continue;
+    }
     if (a == "--max-batch" || a == "--min-asked") {
       if (i + 1 >= argc) return bad_usage("option '" + a + "' needs a value");
       char* end = nullptr;

@@ -20,7 +20,7 @@
 namespace ktstr::bisect {
 
 struct BatchOptions {
-  int max_batch = 3;       // runs in one boot at most (what a kill -9 can lose)
+  int max_batch = 3;       // runs in one boot at most
   double min_asked = 0.6;  // the probability that the search asks for a further run
 };
 

@@ -54,7 +54,7 @@ const char* outcome_name(Outcome o) {
 int default_max_runs(size_t n) {
   int steps = 0;
   while ((size_t{1} << steps) < n) ++steps;
-  return 15 * steps + 30;
+  return 20 * steps + 40;
 }
 
 Search::Search(const CandidateGraph& g, SearchOptions o) : g_(g), o_(o) {
@@ -230,6 +230,12 @@ Next Search::decide(std::vector<size_t>* amb) const {
     return Next{Next::Kind::Run, bad, {}};
   }
   if (prob_[best_] >= o_.confidence) {
+    // Verify as KernelCI does before naming it: the culprit reproduces by
+    // itself. A posterior can reach the confidence on hits at descendants
+    // and misses at the parent alone; a culprit named too early (its
+    // descendant is the real one) never shows a hit, and every miss asked
+    // here moves the mass back until the search goes on elsewhere.
+    if (!o_.fixed && ev_[best_].hit == 0 && !excluded(best_)) return Next{Next::Kind::Run, best_, {}};
     done.reason = "confidence reached";
     return done;
   }

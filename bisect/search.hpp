@@ -19,14 +19,21 @@
 // default prior (p_deterministic 0.35, Beta(1, 2)) a deterministic signature
 // costs ceil(log2 N) + 2 runs plus about 2-3 (re-runs of the boundary's miss
 // until it is conclusive; with 5 % Others and 3 % skips: 7.8, 12.7, 17.0
-// runs for N = 16, 256, 4096) and a p = 0.7 one is named right (or in a
-// skipped set) 97 % of the time; with p_deterministic 0.9 (for a signature
+// runs for N = 16, 256, 4096, plus ktstr's two verification runs at the
+// culprit's parent: 9.7, 14.5, 19.0) and a p = 0.7 one is named right (or in
+// a skipped set) 99.7-99.9 % of the time with the verification fed back;
+// with p_deterministic 0.9 (for a signature
 // known to reproduce every time) the deterministic cost is 5.4, 9.9, 14.1
 // runs, within ceil(log2 N) + 2, but a p = 0.7 signature is then named wrongly
 // 33-53 % of the time (bench/bench_bisect.cpp, bench/README.md). Rare
 // signatures are bounded too: at p = 0.3 with 5 % Others a verdict carries at
 // most 0.17 bits about the culprit, so naming one of N commits takes at least
-// log2(N) / 0.17 runs on average (24 for N = 16, 71 for N = 4096).
+// log2(N) / 0.17 runs on average (24 for N = 16, 71 for N = 4096). By Fano's
+// inequality, naming it right 98 % of the time needs at least (log2 N -
+// h(0.02) - 0.02 log2 N) / 0.167 runs even with p known: 22.6, 46, 70 for N =
+// 16, 256, 4096, above half of syzkaller's 10 runs per tested commit (19.9,
+// 39.9, 60.0 on the bench), so "98 % at p = 0.3 with half syzkaller's runs"
+// cannot be met by any policy; ours is at 0.9-1.1 of syzkaller's runs there.
 //
 // In `fixed` mode commits before the fix show the signature at rate p,
 // commits after it at epsilon, and "no culprit" means nothing in the range
@@ -45,10 +52,22 @@
 // mode) the bad end while it has no hit yet, so the caller's loop needs no
 // separate confirmation step (after bad_end_tries runs there without a hit,
 // Others included: Done, "the bad end does not reproduce"; a skip there:
-// Done, "the bad end cannot be tested"); nothing once the most probable
-// culprit reaches `confidence` (or "no culprit" does); otherwise the commit
+// Done, "the bad end cannot be tested"); once the most probable culprit
+// reaches `confidence`: (normal mode) that culprit itself while it has no hit
+// of its own (KernelCI's "the culprit reproduces": in a DAG, hits on both
+// sides of a merge can make a commit that never ran the most probable; its
+// misses send the search on), else nothing; nothing once "no culprit"
+// reaches `confidence`; otherwise the commit
 // whose verdict has the largest expected information gain about the culprit,
 // discounted for Others seen there. Ties go to the lowest index.
+//
+// Verification. The caller then runs the culprit's parents (ktstr bisect:
+// --confirm-runs each, in one boot) and feeds those runs here too; when they
+// take the culprit below `confidence` (a parent that shows the signature, or
+// clean runs that make a flaky boundary doubtful), next() asks for runs again
+// and the search goes on. On the bench this halves the wrong answers at p =
+// 0.3 (a run of hits that makes a flaky signature look deterministic, so that
+// one miss at the true culprit seemed conclusive, is the usual cause).
 //
 // Determinism: the state is a function of the observations in order; replaying
 // them into a fresh Search (same graph, same options) gives the same state.
@@ -86,10 +105,11 @@ struct SearchOptions {
   int other_limit = 3;             // Others (without verdicts) after which likewise
 };
 
-// The run budget when SearchOptions::max_runs is 0: 15 runs per bisection
-// step plus 30, i.e. 15 * ceil(log2 n) + 30 (1.5 times syzkaller's 10 runs per
-// tested commit, plus the bad-end confirmation): enough for rates down to
-// about 0.3; rarer signatures need a larger budget.
+// The run budget when SearchOptions::max_runs is 0: 20 runs per bisection
+// step plus 40, i.e. 20 * ceil(log2 n) + 40 (twice syzkaller's 10 runs per
+// tested commit, plus the bad-end confirmation and the verification): enough
+// for rates down to about 0.3 (15 * ceil(log2 n) + 30 left 2 % of p = 0.3
+// bisects of 16 commits out of budget); rarer signatures need a larger one.
 int default_max_runs(size_t n);
 
 struct Evidence {

@@ -217,6 +217,7 @@ Result<std::vector<BisectSession::RunOutcome>> BisectSession::run_batch(const st
     out.push_back(std::move(o));
   }
   if (static_cast<int>(out.size()) == wanted) return out;
+  const size_t replayed_here = out.size();
   const unsigned left = static_cast<unsigned>(wanted - static_cast<int>(out.size()));
 
   const TestSpec& test = *params_.signature.test;
@@ -225,7 +226,7 @@ Result<std::vector<BisectSession::RunOutcome>> BisectSession::run_batch(const st
   };
   auto prep = revert ? target_.prepare_revert(commit, test, progress) : target_.prepare(commit, test, progress);
   if (!prep) return tl::unexpected(prep.error());
-  // One step per run, stored the moment the boot that ran it ends.
+  // One step per run, stored the moment the run ends.
   auto store_step = [&](RunOutcome o, int64_t run_id, const std::string& crash_id, bool first) -> Status {
     // Never more than one line of detail in the log.
     if (auto nl = o.detail.find('\n'); nl != std::string::npos) o.detail = o.detail.substr(0, nl);
@@ -261,26 +262,9 @@ Result<std::vector<BisectSession::RunOutcome>> BisectSession::run_batch(const st
   if (params_.options.memory_mb) popt.memory_mb = params_.options.memory_mb;
   popt.progress = progress;
   int64_t started = std::time(nullptr);
-  std::vector<RunResult> results;
-  if (left == 1) {
-    auto r = run_test(store_, prep->spec, prep->kernel, popt);
-    if (!r) return tl::unexpected(r.error());
-    results.push_back(std::move(*r));
-  } else {
-    // The batch's runs share one boot (--repeat's machinery).
-    auto rr = run_test_repeated(store_, prep->spec, prep->kernel, popt, left);
-    if (!rr) return tl::unexpected(rr.error());
-    results = std::move(rr->runs);
-  }
-  if (results.empty()) {
-    RunOutcome o;
-    o.detail = "no run of the batch started";
-    if (auto st = store_step(o, 0, "", true); !st) return tl::unexpected(st.error());
-    return out;
-  }
-  for (size_t i = 0; i < results.size(); ++i) {
-    RunResult& r = results[i];
-    if (auto st = record_run(store_, r, started); !st) return tl::unexpected(st.error());
+  // One run: its record, its crash if it is another one, its step.
+  auto take = [&](RunResult& r) -> Status {
+    if (auto st = record_run(store_, r, started); !st) return st;
     VerdictInfo v = classify_run(r, params_.signature);
     RunOutcome o;
     o.verdict = v.verdict;
@@ -293,7 +277,23 @@ Result<std::vector<BisectSession::RunOutcome>> BisectSession::run_batch(const st
         others_.push_back({{"commit", key}, {"crash_id", r.crash_id}, {"summary", r.exit->summary()}});
       }
     }
-    if (auto st = store_step(o, r.run_id, crash_id, i == 0); !st) return tl::unexpected(st.error());
+    return store_step(o, r.run_id, crash_id, out.size() == replayed_here);
+  };
+  if (left == 1) {
+    auto r = run_test(store_, prep->spec, prep->kernel, popt);
+    if (!r) return tl::unexpected(r.error());
+    if (auto st = take(*r); !st) return tl::unexpected(st.error());
+    return out;
+  }
+  // The batch's runs share one boot (--repeat's machinery); each one is
+  // stored the moment its repetition ends, while the VM runs the next, so a
+  // kill loses at most the run in flight.
+  auto rr = run_test_repeated(store_, prep->spec, prep->kernel, popt, left, {}, 0, take);
+  if (!rr) return tl::unexpected(rr.error());
+  if (rr->runs.empty()) {
+    RunOutcome o;
+    o.detail = "no run of the batch started";
+    if (auto st = store_step(o, 0, "", true); !st) return tl::unexpected(st.error());
   }
   return out;
 }
@@ -348,87 +348,138 @@ Result<BisectOutcome> BisectSession::run_all() {
   const size_t bad_index = graph_->bad();
   bool good_confirmed = fixed;
   std::string reason, last_bad_detail;
-  for (int guard = 0;; ++guard) {
-    if (!good_confirmed && search_->evidence(bad_index).hit > 0) {
-      // All of an end's confirmation runs share one boot.
-      for (auto& end : target_.good())
-        for (int done = 0; done < confirm;) {
-          auto batch = run_batch(end, "confirm-good", confirm - done);
-          if (!batch) return tl::unexpected(batch.error());
-          for (const RunOutcome& o : *batch) {
-            ++done;
-            search_->observe_good(to_outcome(o.verdict));
-            if (o.verdict == RunVerdict::Bad)
-              return finish("failed", "the signature appears at the good end " + short_id(end) + " too", kExitTestFailed);
+  // The search, then the verification; verification runs are evidence too,
+  // and when they take the best candidate below the confidence (a parent
+  // that reproduces, in --fixed a culprit that does), the search goes on.
+  std::string culprit;
+  nlohmann::json verify;
+  nlohmann::json extra;
+  for (;;) {
+    for (int guard = 0;; ++guard) {
+      if (!good_confirmed && search_->evidence(bad_index).hit > 0) {
+        // All of an end's confirmation runs share one boot.
+        for (auto& end : target_.good())
+          for (int done = 0; done < confirm;) {
+            auto batch = run_batch(end, "confirm-good", confirm - done);
+            if (!batch) return tl::unexpected(batch.error());
+            for (const RunOutcome& o : *batch) {
+              ++done;
+              search_->observe_good(to_outcome(o.verdict));
+              if (o.verdict == RunVerdict::Bad)
+                return finish("failed", "the signature appears at the good end " + short_id(end) + " too",
+                              kExitTestFailed);
+            }
           }
-        }
-      good_confirmed = true;
-    }
-    bisect::Next n = search_->next();
-    if (n.kind == bisect::Next::Kind::Done) {
-      reason = n.reason;
-      break;
-    }
-    if (guard > 100000) return fail("the bisect engine never finished");
-    std::string commit = graph_->id(n.commit);
-    bool confirming = !fixed && n.commit == bad_index && search_->evidence(bad_index).hit == 0;
-    // Runs the engine would ask for here anyway share one boot.
-    auto batch = run_batch(commit, confirming ? "confirm-bad" : "search", bisect::plan_batch(*search_, n.commit));
-    if (!batch) return tl::unexpected(batch.error());
-    for (const RunOutcome& o : *batch) {
-      observe(commit, o.verdict);
-      if (confirming) last_bad_detail = o.detail;
-    }
-  }
-  if (!fixed && search_->evidence(bad_index).hit == 0) {
-    const auto& e = search_->evidence(bad_index);
-    std::string msg = e.skip == e.runs
-                          ? fmt::format("could not test the bad end {} ({} runs: {})", short_id(target_.bad()), e.runs, last_bad_detail)
-                          : fmt::format("the signature did not appear at the bad end {} in {} runs ({} clean, {} other, {} skipped)",
-                                        short_id(target_.bad()), e.runs, e.miss, e.other, e.skip);
-    return finish("failed", msg, kExitTestFailed, {{"reason", reason}});
-  }
-  size_t best = search_->best();
-  double p = search_->probability(best);
-  nlohmann::json extra = {{"reason", reason}};
-  if (p < params_.options.confidence)
-    return finish("not-found",
-                  fmt::format("no culprit reached {:.0f}% confidence ({}); best {} at {:.0f}%", params_.options.confidence * 100,
-                              reason, short_id(graph_->id(best)), p * 100),
-                  kExitTestFailed, extra);
-
-  // 4. Verify as KernelCI does: the culprit shows it, its parents do not.
-  std::string culprit = graph_->id(best);
-  nlohmann::json verify = {{"culprit", nullptr}, {"parents", nlohmann::json::array()}, {"revert", nullptr}};
-  bool ok = true;
-  {
-    int h = 0, runs = 0;
-    int want_runs = fixed ? confirm : bound;
-    for (int i = 0; i < want_runs && (fixed || h == 0); ++i, ++runs) {
-      auto o = run_once(culprit, "verify");
-      if (!o) return tl::unexpected(o.error());
-      if (o->verdict == RunVerdict::Bad) ++h;
-    }
-    bool culprit_ok = fixed ? h == 0 : h > 0;
-    verify["culprit"] = {{"commit", culprit}, {"runs", runs}, {"bad", h}, {"ok", culprit_ok}};
-    ok = ok && culprit_ok;
-  }
-  for (auto& parent : target_.parents(culprit)) {
-    int h = 0, runs = 0;
-    int want_runs = fixed ? bound : confirm;
-    while (runs < want_runs && (!fixed || h == 0)) {
-      // Normal mode: all `confirm` clean runs are needed, so they share a boot.
-      auto batch = run_batch(parent, "verify", fixed ? 1 : want_runs - runs);
+        good_confirmed = true;
+      }
+      bisect::Next n = search_->next();
+      if (n.kind == bisect::Next::Kind::Done) {
+        reason = n.reason;
+        break;
+      }
+      if (guard > 100000) return fail("the bisect engine never finished");
+      std::string commit = graph_->id(n.commit);
+      bool confirming = !fixed && n.commit == bad_index && search_->evidence(bad_index).hit == 0;
+      // Runs the engine would ask for here anyway share one boot.
+      auto batch = run_batch(commit, confirming ? "confirm-bad" : "search", bisect::plan_batch(*search_, n.commit));
       if (!batch) return tl::unexpected(batch.error());
       for (const RunOutcome& o : *batch) {
-        ++runs;
-        if (o.verdict == RunVerdict::Bad) ++h;
+        observe(commit, o.verdict);
+        if (confirming) last_bad_detail = o.detail;
       }
     }
-    bool parent_ok = fixed ? h > 0 : h == 0;
-    verify["parents"].push_back({{"commit", parent}, {"runs", runs}, {"bad", h}, {"ok", parent_ok}});
-    ok = ok && parent_ok;
+    if (!fixed && search_->evidence(bad_index).hit == 0) {
+      const auto& e = search_->evidence(bad_index);
+      std::string msg =
+          e.skip == e.runs
+              ? fmt::format("could not test the bad end {} ({} runs: {})", short_id(target_.bad()), e.runs, last_bad_detail)
+              : fmt::format("the signature did not appear at the bad end {} in {} runs ({} clean, {} other, {} skipped)",
+                            short_id(target_.bad()), e.runs, e.miss, e.other, e.skip);
+      return finish("failed", msg, kExitTestFailed, {{"reason", reason}});
+    }
+    size_t best = search_->best();
+    double p = search_->probability(best);
+    extra = {{"reason", reason}};
+    // Named: the search stopped on its confidence, or spent its budget with
+    // the best there.
+    auto named = [&](const std::string& why) {
+      return why == "confidence reached" || search_->probability(search_->best()) >= params_.options.confidence;
+    };
+    if (!named(reason))
+      return finish("not-found",
+                    fmt::format("no culprit reached {:.0f}% confidence ({}); best {} at {:.0f}%",
+                                params_.options.confidence * 100, reason, short_id(graph_->id(best)), p * 100),
+                    kExitTestFailed, extra);
+
+    // Verify as KernelCI does: the culprit shows it, its parents do not.
+    // (Normal mode: the search names a culprit only once it showed the
+    // signature itself, so its runs there are the culprit's check.)
+    culprit = graph_->id(best);
+    verify = {{"culprit", nullptr}, {"parents", nlohmann::json::array()}, {"revert", nullptr}};
+    auto observe_any = [&](const std::string& commit, RunVerdict v) {
+      if (graph_->index_of(commit)) observe(commit, v);
+      else search_->observe_good(to_outcome(v));
+    };
+    bool ok = true;
+    {
+      const auto& e = search_->evidence(best);
+      int h = fixed ? 0 : e.hit, runs = fixed ? 0 : e.runs;
+      int want_runs = fixed ? confirm : bound;
+      for (int i = 0; i < want_runs && (fixed || h == 0); ++i, ++runs) {
+        auto o = run_once(culprit, "verify");
+        if (!o) return tl::unexpected(o.error());
+        observe_any(culprit, o->verdict);
+        if (o->verdict == RunVerdict::Bad) ++h;
+      }
+      bool culprit_ok = fixed ? h == 0 : h > 0;
+      verify["culprit"] = {{"commit", culprit}, {"runs", runs}, {"bad", h}, {"ok", culprit_ok}};
+      ok = ok && culprit_ok;
+    }
+    for (auto& parent : target_.parents(culprit)) {
+      int h = 0, runs = 0;
+      int want_runs = fixed ? bound : confirm;
+      while (runs < want_runs && (!fixed || h == 0)) {
+        // Normal mode: all `confirm` clean runs are needed, so they share a boot.
+        auto batch = run_batch(parent, "verify", fixed ? 1 : want_runs - runs);
+        if (!batch) return tl::unexpected(batch.error());
+        for (const RunOutcome& o : *batch) {
+          ++runs;
+          observe_any(parent, o.verdict);
+          if (o.verdict == RunVerdict::Bad) ++h;
+        }
+      }
+      bool parent_ok = fixed ? h > 0 : h == 0;
+      verify["parents"].push_back({{"commit", parent}, {"runs", runs}, {"bad", h}, {"ok", parent_ok}});
+      ok = ok && parent_ok;
+    }
+    // The verification's verdicts are in the posterior: a failed check (or
+    // runs that took the culprit below the confidence) sends the search
+    // back, unless the budget is spent.
+    bisect::Next after = search_->next();
+    bool still = after.kind == bisect::Next::Kind::Done && named(after.reason) && search_->best() == best;
+    if (ok && still) break;
+    if (after.kind == bisect::Next::Kind::Done && !still) {
+      reason = after.reason;
+      extra = {{"reason", reason}, {"verify", verify}};
+      return finish("not-found",
+                    fmt::format("after the verification of {}, no culprit reaches {:.0f}% confidence ({}); best {} at {:.0f}%",
+                                short_id(culprit), params_.options.confidence * 100, reason,
+                                short_id(graph_->id(search_->best())), search_->probability(search_->best()) * 100),
+                    kExitTestFailed, extra);
+    }
+    if (after.kind == bisect::Next::Kind::Done) {
+      // Still the culprit at the confidence, yet a check failed (fixed mode's
+      // parents, say): report it as before.
+      verify["ok"] = false;
+      extra["verify"] = verify;
+      return finish("not-found",
+                    "culprit " + short_id(culprit) + " reached the confidence but did not verify (see \"verify\")",
+                    kExitTestFailed, extra);
+    }
+    out_.log(fmt::format("verification of {} moved the posterior (P={:.2f}): searching again", short_id(culprit),
+                         search_->probability(best)));
   }
+  bool ok = true;
   if (params_.options.verify_culprit) {
     int h = 0, runs = 0, skipped = 0;
     while (runs < confirm) {

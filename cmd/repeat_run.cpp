@@ -68,11 +68,12 @@ unsigned repetitions_for_next_vm(const VmOutcome& vm, unsigned ran, unsigned lef
 
 Result<RepeatRun> run_test_repeated(db::Store& store, const TestSpec& spec, const KernelRecord& kernel,
                                     const PipelineOptions& opts, unsigned repeat, const RepeatSlice& slice,
-                                    unsigned total) {
+                                    unsigned total, const RepeatRunSink& on_run) {
   if (total == 0) total = repeat;
   RepeatRun out;
   RunResult base = new_run_result(spec, kernel, opts);
   unsigned left = repeat;
+  Status sink_error;
   while (left > 0) {
     auto prepared = prepare_run(store, spec, kernel, opts, left);
     if (!prepared) {
@@ -81,10 +82,14 @@ Result<RepeatRun> run_test_repeated(db::Store& store, const TestSpec& spec, cons
     }
     ++out.vms;
     const unsigned done_before = static_cast<unsigned>(out.runs.size());
+    const unsigned vm_number = slice.vm_number(out.vms);
     auto progress = [&](const std::string& s) {
       if (opts.progress) opts.progress(spec.name + ": " + s);
     };
     RepeatSplitter splitter;
+    // Repetitions of this VM already handed to on_run (the leading ones
+    // that ended while it ran).
+    unsigned delivered = 0;
     VmCallbacks cb = job_callbacks(proto::encode_message(prepared->job), [&](const char* data, size_t len) {
       size_t reps = splitter.repetitions().size();
       std::string before = splitter.stage();
@@ -92,19 +97,53 @@ Result<RepeatRun> run_test_repeated(db::Store& store, const TestSpec& spec, cons
       if (splitter.repetitions().size() != reps || splitter.stage() != before)
         progress(fmt::format("run {}/{} (vm {}): {}",
                              slice.first - 1 + done_before + std::max<size_t>(splitter.repetitions().size(), 1),
-                             total, slice.vm_number(out.vms), splitter.stage()));
+                             total, vm_number, splitter.stage()));
     });
+    if (on_run) {
+      auto feed = std::move(cb.on_port_data);
+      cb.on_port_data = [&, feed](Vm& vm, const std::string& port, const char* data, size_t len) {
+        feed(vm, port, data, len);
+        if (!sink_error) return;
+        // The leading repetitions with their REPEAT_END, as the VM stands now.
+        unsigned ended = 0;
+        for (const auto& rep : splitter.repetitions()) {
+          if (!rep.end) break;
+          ++ended;
+        }
+        ended = std::min(ended, left);
+        if (ended <= delivered) return;
+        VmOutcome now = vm.so_far();
+        now.end = VmEnd::kPoweredOff;
+        auto results = boot_results(base, spec, splitter, now, prepared->notes, vm_number,
+                                    slice.first + done_before, ended);
+        for (unsigned i = delivered; i < results.size() && i < ended; ++i) {
+          sink_error = on_run(results[i]);
+          if (!sink_error) {
+            vm.request_stop();
+            return;
+          }
+          out.runs.push_back(std::move(results[i]));
+          ++delivered;
+        }
+      };
+    }
     progress(fmt::format("booting {} ({}) for {} of {} runs", kernel.version, base.topology, left, total));
     auto outcome = run_vm(prepared->cfg, cb);
+    if (!sink_error) return tl::unexpected(sink_error.error());
     if (!outcome) {
       if (out.runs.empty()) return tl::unexpected(outcome.error());
       break;
     }
     splitter.finish();
-    auto results = boot_results(base, spec, splitter, *outcome, prepared->notes, slice.vm_number(out.vms),
+    auto results = boot_results(base, spec, splitter, *outcome, prepared->notes, vm_number,
                                 slice.first + done_before, left);
     unsigned ran = static_cast<unsigned>(results.size());
-    for (RunResult& r : results) out.runs.push_back(std::move(r));
+    for (unsigned i = delivered; i < ran; ++i) {
+      if (on_run)
+        if (auto st = on_run(results[i]); !st) return tl::unexpected(st.error());
+      out.runs.push_back(std::move(results[i]));
+    }
+    ran = std::max(ran, delivered);
     left -= std::min(left, ran);
     unsigned next = repetitions_for_next_vm(*outcome, ran, left);
     if (next == 0) break;

@@ -9,6 +9,7 @@
 #include "cmd/pipeline.hpp"
 #include "cmd/repeat_collector.hpp"
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -32,12 +33,23 @@ struct RepeatSlice {
   unsigned vm_number(unsigned k) const { return vm_first + (k - 1) * vm_stride; }
 };
 
+// Called once per repetition, in order, as soon as it is known: a
+// repetition that ended in a VM still up is handed over when its REPEAT_END
+// arrives (the VM runs on; the VM fields of its RunResult are those of the
+// VM so far: no QEMU status, the console up to then), the others when their
+// VM ends. The callback may fill the result (a run id); that copy is what
+// RepeatRun::runs holds. An error stops the VM and the run with that error.
+// `ktstr bisect` stores each run's step from here, so a kill loses at most
+// the run in flight.
+using RepeatRunSink = std::function<Status(RunResult&)>;
+
 // Boots VMs until `repeat` repetitions ran (or QEMU cannot start). Errors:
-// the first VM could not be prepared or run at all (host-side problems).
-// `total` (0: `repeat`) is the whole run's count, for the progress line.
+// the first VM could not be prepared or run at all (host-side problems), or
+// `on_run` failed. `total` (0: `repeat`) is the whole run's count, for the
+// progress line.
 Result<RepeatRun> run_test_repeated(db::Store& store, const TestSpec& spec, const KernelRecord& kernel,
                                     const PipelineOptions& opts, unsigned repeat, const RepeatSlice& slice = {},
-                                    unsigned total = 0);
+                                    unsigned total = 0, const RepeatRunSink& on_run = {});
 
 // One boot's repetitions as RunResults (pure; unit tested on crafted
 // streams). `base` holds the test's fields, `first` is the run-wide number

@@ -337,6 +337,18 @@ Vm::~Vm() {
 
 const VmConfig& Vm::config() const { return state_->cfg; }
 pid_t Vm::qemu_pid() const { return state_->pid; }
+
+VmOutcome Vm::so_far() const {
+  const State& s = *state_;
+  VmOutcome out;
+  out.accel = s.attempt_accel;
+  out.wall_time = std::chrono::duration_cast<milliseconds>(Clock::now() - s.start);
+  out.boot_time = s.boot_time;
+  out.console_bytes = s.console_bytes;
+  out.console_tail = s.tail.size() > s.cfg.console_tail_bytes ? s.tail.substr(s.tail.size() - s.cfg.console_tail_bytes)
+                                                              : s.tail;
+  return out;
+}
 void Vm::request_stop() { state_->stop_requested = true; }
 
 Status Vm::send(const std::string& port, std::string_view bytes) {

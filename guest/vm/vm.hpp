@@ -96,6 +96,13 @@ class Vm {
   const VmConfig& config() const;
   pid_t qemu_pid() const;  // -1 when not running
 
+  // From a callback while run() runs: the outcome so far (accel, time since
+  // QEMU started, boot time, the console's newest bytes). `end` and
+  // `qemu_status` are not known yet and keep their defaults. Lets a caller
+  // act on results that arrive before the VM ends (a repeat job's finished
+  // repetitions).
+  VmOutcome so_far() const;
+
  private:
   Result<VmOutcome> attempt(Accel accel, bool may_fall_back);
   void record_kvm_boot(std::optional<std::chrono::milliseconds> boot_time);
