@@ -173,8 +173,11 @@ TEST(CrashSignature, SameCrashOnTwoKernelsIsOneSignatureAndStallsDiffer) {
   EXPECT_EQ(a.message, "scx_ktstr.bpf.c:N: ktstr: host-triggered crash");
   EXPECT_EQ(a.source, "scx_ktstr.bpf.c:115");
   EXPECT_EQ(a.bpf_prog, "ktstr_dispatch");
-  EXPECT_EQ(a.key().size(), 16u);
-  EXPECT_TRUE(std::all_of(a.key().begin(), a.key().end(), ::isxdigit));
+  // One string: key() returns a new one each call, and iterators of two
+  // temporaries make no range (g++ happened to pass, clang's build did not).
+  const std::string key = a.key();
+  EXPECT_EQ(key.size(), 16u);
+  EXPECT_TRUE(std::all_of(key.begin(), key.end(), ::isxdigit)) << key;
   // Different stalled tasks and durations: still one stall signature.
   EXPECT_EQ(signature_of(*s73), signature_of(*s617));
   EXPECT_NE(signature_of(*s73).key(), a.key());
