@@ -20,19 +20,6 @@ namespace {
 
 const std::string kTiny = std::string(KTSTR_BINARY_DIR) + "/tests/sched/scx_tiny";
 
-// The image of a sched_ext kernel whose version starts with `prefix` in the
-// default store; "" when there is none.
-std::string default_kernel_with_version(const std::string& prefix) {
-  auto r = run({kKtstrBin, "kernel", "list", "--json"});
-  if (!r || !r->ok()) return "";
-  auto j = nlohmann::json::parse(r->out, nullptr, false);
-  if (!j.is_array()) return "";
-  for (auto& k : j)
-    if (k.value("version", "").rfind(prefix, 0) == 0 && k.value("sched_ext", false) && !k.value("corrupt", true))
-      return k.value("image", "");
-  return "";
-}
-
 std::string write_spec(const std::string& dir) {
   std::string path = dir + "/gauntlet.toml";
   std::string toml = "[[test]]\nname = \"gauntlet_tiny\"\nscheduler = \"" + kTiny +

@@ -24,18 +24,6 @@ bool has_decoded_dispatch(const nlohmann::json& events) {
   return false;
 }
 
-// The image of a kernel whose version starts with `prefix` in the default
-// store (registered in the test's store by path through --kernel).
-std::string default_kernel_with_version(const std::string& prefix) {
-  auto r = run({kKtstrBin, "kernel", "list", "--json"});
-  if (!r || !r->ok()) return "";
-  auto j = nlohmann::json::parse(r->out, nullptr, false);
-  if (!j.is_array()) return "";
-  for (auto& k : j)
-    if (k.value("version", "").rfind(prefix, 0) == 0 && k.value("sched_ext", false)) return k.value("image", "");
-  return "";
-}
-
 // `ktstr test --json [extra...] crash.toml` on `image`: the one test's JSON.
 nlohmann::json crash_test(const VmStore& store, const std::string& image, std::vector<std::string> extra = {}) {
   std::vector<std::string> args = {"test", "--json", "--kernel", image};

@@ -19,20 +19,25 @@ namespace ktstr::testing {
 inline const std::string kKtstrBin = std::string(KTSTR_BINARY_DIR) + "/bin/ktstr";
 inline const std::string kVmSpecs = std::string(KTSTR_SOURCE_DIR) + "/tests/vm/specs";
 
-// The default store's sched_ext kernel image for VM tests: a 7.x kernel
-// when one is cached (the tests' expectations are 7.x's), else any; "" if none.
-inline std::string default_kernel_image() {
+// The image of a sched_ext kernel of the default store whose version starts
+// with `prefix` (the first one `kernel list` shows, not flagged corrupt); ""
+// when there is none.
+inline std::string default_kernel_with_version(const std::string& prefix) {
   auto r = run({kKtstrBin, "kernel", "list", "--json"});
   if (!r || !r->ok()) return "";
   auto j = nlohmann::json::parse(r->out, nullptr, false);
   if (!j.is_array()) return "";
-  std::string any;
-  for (auto& k : j) {
-    if (!k.value("sched_ext", false) || k.value("corrupt", true)) continue;
-    if (k.value("version", "").rfind("7.", 0) == 0) return k.value("image", "");
-    if (any.empty()) any = k.value("image", "");
-  }
-  return any;
+  for (auto& k : j)
+    if (k.value("version", "").rfind(prefix, 0) == 0 && k.value("sched_ext", false) && !k.value("corrupt", true))
+      return k.value("image", "");
+  return "";
+}
+
+// The default store's sched_ext kernel image for VM tests: a 7.x kernel
+// when one is cached (the tests' expectations are 7.x's), else any; "" if none.
+inline std::string default_kernel_image() {
+  std::string image = default_kernel_with_version("7.");
+  return image.empty() ? default_kernel_with_version("") : image;
 }
 
 class VmStore {
