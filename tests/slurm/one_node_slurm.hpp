@@ -17,6 +17,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <string>
@@ -151,8 +152,36 @@ class OneNodeSlurm {
       (void)wait_child(*it, std::chrono::seconds(10));  // SIGKILL after 10 s
     }
     pids_.clear();
+    // A job step's slurmstepd outlives slurmd by design (it survives a
+    // daemon restart), and one whose job was cancelled can stay behind,
+    // retrying to report to the gone slurmd: kill this cluster's steps too.
+    if (dir_) {
+      for (pid_t p : steps()) ::kill(p, SIGKILL);
+      wait_for([&] { return steps().empty(); });
+    }
   }
 
+ public:
+  // The slurmstepd processes of this cluster (their environment names its
+  // config), running or not yet reaped by their parent.
+  std::vector<pid_t> steps() const {
+    std::vector<pid_t> out;
+    const std::string mark = "SLURM_CONF=" + conf() + '\0';
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+      const std::string e = entry.path().filename().string();
+      if (e.empty() || e.find_first_not_of("0123456789") != std::string::npos) continue;
+      auto comm = read_file("/proc/" + e + "/comm");
+      if (!comm || comm->rfind("slurmstepd", 0) != 0) continue;
+      auto stat = read_file("/proc/" + e + "/stat");
+      if (stat && stat->find(") Z ") != std::string::npos) continue;  // a zombie: gone, only unreaped
+      auto environ = read_file("/proc/" + e + "/environ");
+      if (environ && environ->find(mark) != std::string::npos) out.push_back(static_cast<pid_t>(std::stoi(e)));
+    }
+    return out;
+  }
+
+ private:
   std::optional<TempDir> dir_;
   std::string node_;
   std::vector<pid_t> pids_;

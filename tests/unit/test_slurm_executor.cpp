@@ -82,6 +82,20 @@ class SlurmExecutorTest : public ::testing::Test {
     ASSERT_TRUE(d);
     job_.emplace(std::move(*d));
   }
+  void TearDown() override {
+    // Stopping the cluster leaves no job step of it running on the host.
+    if (!slurm_) return;
+    std::string conf = slurm_->conf();
+    std::vector<pid_t> before = slurm_->steps();
+    slurm_.reset();
+    for (pid_t p : before) {
+      auto environ = read_file("/proc/" + std::to_string(p) + "/environ");
+      auto stat = read_file("/proc/" + std::to_string(p) + "/stat");
+      bool gone = !environ || !stat || stat->find(") Z ") != std::string::npos;
+      EXPECT_TRUE(gone || environ->find("SLURM_CONF=" + conf + '\0') == std::string::npos)
+          << "slurmstepd " << p << " of the stopped cluster still runs";
+    }
+  }
   SlurmOptions options() const {
     SlurmOptions o;
     o.job_dir = job_->path() + "/job";
