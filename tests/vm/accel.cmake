@@ -7,7 +7,6 @@ file(RENAME ${CMAKE_CURRENT_BINARY_DIR}/fake-qemu/fake_qemu.sh ${KTSTR_FAKE_QEMU
 
 ktstr_vm_test(test_accel_fallback SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_accel_fallback.cpp
   LIBS ktstr_vm ktstr_initramfs TIMEOUT 900)
-target_include_directories(test_accel_fallback PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
 add_dependencies(test_accel_fallback ktstr_vm_test_init)
 target_compile_definitions(test_accel_fallback PRIVATE
   KTSTR_VM_TEST_INIT="$<TARGET_FILE:ktstr_vm_test_init>" KTSTR_FAKE_QEMU="${KTSTR_FAKE_QEMU}")

@@ -3,7 +3,6 @@
 # that does not reproduce. The kernel-version ladder is test_bisect_kernels
 # (slow: it needs three cached kernel versions).
 ktstr_vm_test(test_bisect SOURCES vm/test_bisect.cpp LIBS ktstr_core PkgConfig::LIBGIT2 TIMEOUT 1800)
-target_include_directories(test_bisect PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
 target_compile_definitions(test_bisect PRIVATE
   KTSTR_TEST_CLANG="${KTSTR_BPF_CLANG}"
   KTSTR_TEST_BPFTOOL="${KTSTR_BPFTOOL}"
@@ -15,7 +14,6 @@ if(TARGET ktstr)
 endif()
 
 ktstr_vm_test(test_bisect_kernels SOURCES vm/test_bisect_kernels.cpp LIBS ktstr_core TIMEOUT 3600 LABELS slow)
-target_include_directories(test_bisect_kernels PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
 target_compile_definitions(test_bisect_kernels PRIVATE
   KTSTR_TEST_CLANG="${KTSTR_BPF_CLANG}"
   KTSTR_TEST_BPFTOOL="${KTSTR_BPFTOOL}"

@@ -6,7 +6,6 @@
 # around the whole test. KTSTR_KBUILD_TEST_DIR keeps the repository and store.
 ktstr_vm_test(test_kernel_build_vm SOURCES vm/test_kernel_build.cpp LIBS ktstr_kbuild ktstr_db ktstr_core
   PkgConfig::LIBGIT2 LABELS slow TIMEOUT 14400)
-target_include_directories(test_kernel_build_vm PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
 if(TARGET ktstr)
   add_dependencies(test_kernel_build_vm ktstr)
 endif()
@@ -16,7 +15,6 @@ endif()
 # fail in the kernel; the bisect names it, and a second one builds nothing.
 ktstr_vm_test(test_kernel_bisect_vm SOURCES vm/test_kernel_bisect.cpp LIBS ktstr_kbuild ktstr_db ktstr_core
   PkgConfig::LIBGIT2 LABELS slow TIMEOUT 14400)
-target_include_directories(test_kernel_bisect_vm PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
 if(TARGET ktstr)
   add_dependencies(test_kernel_bisect_vm ktstr)
 endif()

@@ -3,7 +3,6 @@
 # missing ones, into KTSTR_CACHE_DIR or the default cache).
 ktstr_vm_test(test_kernel_matrix SOURCES vm/test_kernel_matrix.cpp LIBS ktstr_kbuild ktstr_db ktstr_core
   LABELS slow TIMEOUT 7200)
-target_include_directories(test_kernel_matrix PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
 if(TARGET ktstr)
   add_dependencies(test_kernel_matrix ktstr)
 endif()

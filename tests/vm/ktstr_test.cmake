@@ -1,6 +1,5 @@
 # `ktstr test` end to end in real VMs (label vm).
 ktstr_vm_test(test_ktstr_test SOURCES vm/test_ktstr_test.cpp LIBS ktstr_core TIMEOUT 900)
-target_include_directories(test_ktstr_test PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
 if(TARGET ktstr)
   add_dependencies(test_ktstr_test ktstr)
 endif()

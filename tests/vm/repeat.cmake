@@ -2,7 +2,6 @@
 # map-write crash in one boot, each with its own verdict and crash record,
 # the crash replayed once.
 ktstr_vm_test(test_repeat_vm SOURCES vm/test_repeat_vm.cpp LIBS ktstr_core TIMEOUT 1200)
-target_include_directories(test_repeat_vm PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
 if(TARGET ktstr)
   add_dependencies(test_repeat_vm ktstr)
 endif()

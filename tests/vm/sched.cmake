@@ -1,9 +1,7 @@
 # sched_ext schedulers in real VMs (label vm): crash, stall, verifier, clean,
 # expect_err, bad map write; and the pin workflow.
 ktstr_vm_test(test_sched_crash SOURCES vm/test_sched_crash.cpp LIBS ktstr_core TIMEOUT 1200)
-target_include_directories(test_sched_crash PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
 ktstr_vm_test(test_pin_flow SOURCES vm/test_pin_flow.cpp LIBS ktstr_core TIMEOUT 1200)
-target_include_directories(test_pin_flow PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
 if(TARGET ktstr)
   add_dependencies(test_sched_crash ktstr)
   add_dependencies(test_pin_flow ktstr)

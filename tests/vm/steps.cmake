@@ -2,7 +2,6 @@
 # max_weight_error_pct fails and passes, isolation follows set_cpus and a move.
 # Three 2 s EEVDF boots (about 50 s of TCG).
 ktstr_vm_test(test_steps_vm SOURCES vm/test_steps_vm.cpp LIBS ktstr_core TIMEOUT 600)
-target_include_directories(test_steps_vm PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
 if(TARGET ktstr)
   add_dependencies(test_steps_vm ktstr)
 endif()
