@@ -19,9 +19,12 @@
 // default prior (p_deterministic 0.35, Beta(1, 2)) a deterministic signature
 // costs ceil(log2 N) + 2 runs plus about 2-3 (re-runs of the boundary's miss
 // until it is conclusive; with 5 % Others and 3 % skips: 7.8, 12.7, 17.0
-// runs for N = 16, 256, 4096, plus ktstr's two verification runs at the
-// culprit's parent: 9.7, 14.5, 19.0) and a p = 0.7 one is named right (or in
-// a skipped set) 99.7-99.9 % of the time with the verification fed back;
+// runs for N = 16, 256, 4096; with ktstr's two confirm-good runs and its two
+// verification runs at the culprit's parent: 11.6, 16.6, 21.0) and a p = 0.7
+// one is named right (or in a skipped set) 99.0-99.8 % of the time with the
+// verification fed back (counting the search's own clean runs at the parent as
+// the verification would save two runs at p = 1 and triple the p = 0.7
+// errors: the fresh runs catch a flaky culprit's single miss);
 // with p_deterministic 0.9 (for a signature
 // known to reproduce every time) the deterministic cost is 5.4, 9.9, 14.1
 // runs, within ceil(log2 N) + 2, but a p = 0.7 signature is then named wrongly

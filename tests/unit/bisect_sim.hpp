@@ -1,8 +1,9 @@
 // Shared by the bisect engine's unit tests: a chain of candidates and a
-// small deterministic generator for simulated verdicts.
+// small deterministic generator for simulated verdicts (core/splitmix64).
 #pragma once
 
 #include "bisect/graph.hpp"
+#include "core/splitmix64.hpp"
 
 #include <gtest/gtest.h>
 
@@ -22,15 +23,6 @@ inline CandidateGraph chain(size_t n) {
   return *g;
 }
 
-struct Rng {  // splitmix64
-  uint64_t s;
-  uint64_t next() {
-    uint64_t z = (s += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
-};
+using Rng = ktstr::SplitMix64;
 
 }  // namespace ktstr::bisect::sim
