@@ -17,6 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <vector>
+
 namespace ktstr::agent {
 
 using detail::Slot;
@@ -59,6 +61,21 @@ std::string place_self(const Slot& slot) {
   return apply_sched_params(*slot.plan);
 }
 
+// One worker's copy of the release time from the go pipe (the agent writes
+// one per worker, then closes it); 0 when it closed without one.
+uint64_t read_release(int go_fd) {
+  uint64_t release_ns = 0;
+  auto* bytes = reinterpret_cast<char*>(&release_ns);
+  size_t got = 0;
+  while (got < sizeof release_ns) {
+    ssize_t n = ::read(go_fd, bytes + got, sizeof release_ns - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return 0;
+    got += static_cast<size_t>(n);
+  }
+  return release_ns;
+}
+
 [[noreturn]] void worker_main(const Slot& slot, uint32_t slot_no, uint64_t duration_ms, int go_fd,
                               int result_fd) {
   struct sigaction sa{};
@@ -69,11 +86,13 @@ std::string place_self(const Slot& slot) {
   rec.pid = ::getpid();
   std::string err = place_self(slot);
   if (uint32_t* epochs = detail::cpuset_epochs()) work_cpuset_epoch() = epochs + slot_no;
-  char byte;
-  while (go_fd >= 0 && ::read(go_fd, &byte, 1) < 0 && errno == EINTR) {
-  }  // EOF once the agent has forked everyone; added workers start at once
+  // The release: the agent's clock when it let everyone go (then EOF), so
+  // a worker that first runs after the test's window never ran in it.
+  uint64_t release_ns = 0;
+  if (go_fd >= 0) release_ns = read_release(go_fd);  // added workers start at once
   if (err.empty()) {
-    WorkStats s = run_work(*slot.plan, duration_ms);
+    bool window_over = release_ns != 0 && monotonic_ns() >= release_ns + duration_ms * 1000000ull;
+    WorkStats s = window_over ? WorkStats{} : run_work(*slot.plan, duration_ms);
     rec.iterations = s.iterations;
     rec.cpu_time_ns = s.cpu_time_ns;
     rec.wall_ns = s.wall_ns;
@@ -216,7 +235,21 @@ Status run_workers(const proto::JobMsg& job, const WorkerOptions& options,
   // Added workers need the write end; without adds, EOF says all exited.
   bool write_open = steps.adds_pending();
   if (!write_open) ::close(results[1]);
-  ::close(go[1]);  // releases every worker at once
+  if (status) {
+    // Releases every worker at once: each reads its copy of the release
+    // time (8 KiB at most, which the pipe holds without a reader).
+    std::vector<uint64_t> release(slots.size(), monotonic_ns());
+    const char* p = reinterpret_cast<const char*>(release.data());
+    size_t left = release.size() * sizeof(uint64_t);
+    while (left > 0) {
+      ssize_t n = ::write(go[1], p, left);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;  // a worker without its copy reads EOF: no window rule
+      p += n;
+      left -= static_cast<size_t>(n);
+    }
+  }
+  ::close(go[1]);
   if (!status) {
     ::close(results[0]);
     if (write_open) ::close(results[1]);
