@@ -29,7 +29,10 @@
  *             runs. Its ops.dispatch moves nothing while that task is still
  *             runnable, so the kernel keeps it running (ENQ_LAST is not set)
  *             and the tasks that can run only there wait, without a context
- *             switch on that CPU; the other CPUs go on. A no-preemption bug
+ *             switch on that CPU; the other CPUs go on. A higher class that
+ *             takes the CPU at the end of a slice (the kernel then enqueues
+ *             the task) gives it back: ops.enqueue puts the task the CPU
+ *             keeps (hog_pid) at the head of its local DSQ. A no-preemption bug
  *             the workload checks must catch (tests/vm/specs/checks_fail.toml);
  *             clearing the bit ends it at the next slice expiry. Only with our
  *             own DSQ: on SCX_DSQ_GLOBAL the kernel feeds the CPUs itself.
@@ -70,6 +73,9 @@ __u64 nr_dispatched;
 __u64 ktstr_alloc_count;
 __u64 degrade_cnt;
 __u64 slow_cnt;
+
+/* The task each hogged CPU keeps (see hog_cpus above). */
+int hog_pid[64]; /* int: the C++ skeleton knows no s32 */
 
 /* Scratch table for the verifier-failure paths. */
 __u64 ktstr_table[KTSTR_TABLE_LEN];
@@ -124,6 +130,14 @@ void BPF_STRUCT_OPS(ktstr_enqueue, struct task_struct *p, u64 enq_flags)
 	if (degrade)
 		slice = SCX_SLICE_DFL / 8;
 	if (ktstr_own_dsq()) {
+		s32 cpu = scx_bpf_task_cpu(p);
+
+		/* Not on a wakeup: only the task the CPU kept, put back while runnable. */
+		if (cpu >= 0 && cpu < 64 && (hog_cpus & (1ULL << cpu)) && hog_pid[cpu] == p->pid &&
+		    !(enq_flags & SCX_ENQ_WAKEUP)) {
+			scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice, enq_flags | SCX_ENQ_HEAD);
+			return;
+		}
 		scx_bpf_dsq_insert(p, KTSTR_DSQ_ID, slice, enq_flags);
 		return;
 	}
@@ -153,8 +167,10 @@ void BPF_STRUCT_OPS(ktstr_dispatch, s32 cpu, struct task_struct *prev)
 		return;
 	/* A hogged CPU keeps @prev while it is runnable: no dispatch at all. */
 	if (cpu >= 0 && cpu < 64 && (hog_cpus & (1ULL << cpu)) && prev &&
-	    (prev->scx.flags & SCX_TASK_QUEUED))
+	    (prev->scx.flags & SCX_TASK_QUEUED)) {
+		hog_pid[cpu] = prev->pid;
 		return;
+	}
 	if (slow) {
 		u64 steps = 0;
 
