@@ -25,6 +25,17 @@
  *   degrade - scheduling gets worse but stays alive: a short slice and only
  *             every KTSTR_DEGRADE_EVERY-th dispatch call makes progress.
  *   slow    - every dispatch first burns a bounded busy loop.
+ *   hog_cpus - a CPU mask: a CPU whose bit is set never preempts the task it
+ *             runs. Its ops.dispatch moves nothing while that task is still
+ *             runnable, so the kernel keeps it running (ENQ_LAST is not set)
+ *             and the tasks that can run only there wait, without a context
+ *             switch on that CPU; the other CPUs go on. A higher class that
+ *             takes the CPU at the end of a slice (the kernel then enqueues
+ *             the task) gives it back: ops.enqueue puts the task the CPU
+ *             keeps (hog_pid) at the head of its local DSQ. A no-preemption bug
+ *             the workload checks must catch (tests/vm/specs/checks_fail.toml);
+ *             clearing the bit ends it at the next slice expiry. Only with our
+ *             own DSQ: on SCX_DSQ_GLOBAL the kernel feeds the CPUs itself.
  * The loader sets two read-only switches before load, for testing the
  * verifier-failure path (normal runs keep them false, and the verifier prunes
  * the guarded code because .rodata is frozen and known at load time):
@@ -54,6 +65,7 @@ bool crash;
 bool stall;
 bool degrade;
 bool slow;
+__u64 hog_cpus;
 
 /* Counters shown in the dump (__u64: the C++ skeleton knows no u64). */
 __u64 nr_enqueued;
@@ -61,6 +73,9 @@ __u64 nr_dispatched;
 __u64 ktstr_alloc_count;
 __u64 degrade_cnt;
 __u64 slow_cnt;
+
+/* The task each hogged CPU keeps (see hog_cpus above). */
+int hog_pid[64]; /* int: the C++ skeleton knows no s32 */
 
 /* Scratch table for the verifier-failure paths. */
 __u64 ktstr_table[KTSTR_TABLE_LEN];
@@ -115,6 +130,14 @@ void BPF_STRUCT_OPS(ktstr_enqueue, struct task_struct *p, u64 enq_flags)
 	if (degrade)
 		slice = SCX_SLICE_DFL / 8;
 	if (ktstr_own_dsq()) {
+		s32 cpu = scx_bpf_task_cpu(p);
+
+		/* Not on a wakeup: only the task the CPU kept, put back while runnable. */
+		if (cpu >= 0 && cpu < 64 && (hog_cpus & (1ULL << cpu)) && hog_pid[cpu] == p->pid &&
+		    !(enq_flags & SCX_ENQ_WAKEUP)) {
+			scx_bpf_dsq_insert(p, SCX_DSQ_LOCAL, slice, enq_flags | SCX_ENQ_HEAD);
+			return;
+		}
 		scx_bpf_dsq_insert(p, KTSTR_DSQ_ID, slice, enq_flags);
 		return;
 	}
@@ -142,6 +165,12 @@ void BPF_STRUCT_OPS(ktstr_dispatch, s32 cpu, struct task_struct *prev)
 	}
 	if (stall)
 		return;
+	/* A hogged CPU keeps @prev while it is runnable: no dispatch at all. */
+	if (cpu >= 0 && cpu < 64 && (hog_cpus & (1ULL << cpu)) && prev &&
+	    (prev->scx.flags & SCX_TASK_QUEUED)) {
+		hog_pid[cpu] = prev->pid;
+		return;
+	}
 	if (slow) {
 		u64 steps = 0;
 
@@ -171,8 +200,8 @@ s32 BPF_STRUCT_OPS(ktstr_init_task, struct task_struct *p, struct scx_init_task_
 
 void BPF_STRUCT_OPS(ktstr_dump, struct scx_dump_ctx *dctx)
 {
-	scx_bpf_dump("ktstr scheduler state: stall=%d crash=%d degrade=%d slow=%d\n",
-		     stall, crash, degrade, slow);
+	scx_bpf_dump("ktstr scheduler state: stall=%d crash=%d degrade=%d slow=%d hog_cpus=0x%llx\n",
+		     stall, crash, degrade, slow, hog_cpus);
 	scx_bpf_dump("  rodata: fail_verify=%d verify_loop=%d\n", fail_verify, verify_loop);
 	scx_bpf_dump("  enqueued=%llu dispatched=%llu queued=%d\n", nr_enqueued, nr_dispatched,
 		     ktstr_nr_queued());

@@ -176,11 +176,6 @@ void evaluate_run(RunResult& r, const TestSpec& spec, const ResultCollector& c, 
   if (c.workers().size() != expected_workers)
     return failed(fmt::format("{} of {} workers reported results", c.workers().size(), expected_workers), into_test);
 
-  r.failed_check = "not_starved";
-  for (auto& w : c.workers()) {
-    if (w.iterations == 0)
-      return failed(fmt::format("worker {}/{} never ran (starved)", w.cgroup, w.index), into_test);
-  }
   auto monitor = c.monitor();
   CheckInputs in;
   in.workers = &c.workers();
@@ -189,14 +184,23 @@ void evaluate_run(RunResult& r, const TestSpec& spec, const ResultCollector& c, 
   in.monitor = &monitor;
   in.steps = &r.steps;
   in.duration_s = spec.duration_s;
-  if (auto f = run_checks(spec.checks, in)) {
-    r.failed_check = f->check;
-    return failed(f->message, f->t_s >= 0 ? f->t_s : into_test);
+  if (auto fs = run_checks(spec.checks, in); !fs.empty()) {
+    // Every failed check, so one run tells the user all that is wrong.
+    r.failed_check = fs.front().check;
+    std::string reason = fs.size() == 1 ? fs.front().message : fmt::format("{} checks failed", fs.size());
+    double at = -1;
+    for (auto& f : fs) {
+      if (fs.size() > 1) reason += fmt::format("; {}: {}", f.check, f.message);
+      if (f.t_s >= 0 && (at < 0 || f.t_s < at)) at = f.t_s;
+    }
+    r.check_failures = std::move(fs);
+    return failed(std::move(reason), at >= 0 ? at : into_test);
   }
   r.passed = true;
   r.reason.clear();
   r.failure_kind.clear();
   r.failed_check.clear();
+  r.check_failures.clear();
 }
 
 }  // namespace ktstr::cmd

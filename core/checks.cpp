@@ -16,6 +16,23 @@ std::string cpu_list(const std::vector<int>& cpus) {
   return s;
 }
 
+// Every worker did at least one iteration. One that first got a CPU after
+// the test's window closed reports none (guest/agent/workers.hpp).
+std::optional<CheckFailure> not_starved(const std::vector<WorkerStats>& ws, double duration_s) {
+  const WorkerStats* first = nullptr;
+  size_t starved = 0;
+  for (const auto& w : ws)
+    if (w.iterations == 0) {
+      if (!first) first = &w;
+      ++starved;
+    }
+  if (!first) return std::nullopt;
+  std::string msg = fmt::format("worker {}/{} never ran (starved): 0 iterations", first->cgroup, first->index);
+  if (duration_s > 0) msg += fmt::format(" in the {:g}s test", duration_s);
+  if (starved > 1) msg += fmt::format("; {} of {} workers never ran", starved, ws.size());
+  return CheckFailure{"not_starved", msg};
+}
+
 std::optional<CheckFailure> max_gap(uint32_t limit_ms, const std::vector<WorkerStats>& ws) {
   for (const auto& w : ws) {
     double gap_ms = static_cast<double>(w.max_gap_ns) / 1e6;
@@ -69,6 +86,36 @@ std::optional<std::set<int>> cpu_set_of(const std::string& list, unsigned cpu_co
   return std::set<int>(cpus->begin(), cpus->end());
 }
 
+// Why a worker ran outside its cgroup's cpusets, when the run shows it:
+// cpu_offline steps took every CPU of one of them offline, and cgroup v2
+// then runs the cgroup's tasks on its parent's CPUs. Empty otherwise.
+std::string offline_cause(const std::vector<std::string>& history, const std::vector<StepEvent>& steps,
+                          unsigned cpu_count) {
+  std::map<int, double> offline_at;  // first time a step took each CPU offline
+  for (const auto& st : steps)
+    if (st.ok && st.action == "cpu_offline" && st.cpu >= 0) offline_at.emplace(st.cpu, st.t_s);
+  if (offline_at.empty()) return "";
+  for (const auto& list : history) {
+    auto set = cpu_set_of(list, cpu_count);
+    if (!set || set->empty()) continue;
+    double last = 0;
+    bool all = true;
+    for (int c : *set) {
+      auto it = offline_at.find(c);
+      if (it == offline_at.end()) {
+        all = false;
+        break;
+      }
+      last = std::max(last, it->second);
+    }
+    if (all)
+      return fmt::format(": cpu_offline took {} offline by +{:.2f}s, leaving cpuset {} no online CPU, so the kernel "
+                         "ran the cgroup on its parent's CPUs",
+                         set->size() == 1 ? "CPU " + list : "CPUs " + list, last, list);
+  }
+  return "";
+}
+
 std::optional<CheckFailure> isolation(const ScenarioPlan& plan, const std::vector<StepEvent>& steps, unsigned cpu_count,
                                       const std::vector<WorkerStats>& ws) {
   for (const auto& w : ws) {
@@ -91,8 +138,9 @@ std::optional<CheckFailure> isolation(const ScenarioPlan& plan, const std::vecto
         if (!inside.count(c)) {
           std::string where = history.size() == 1 ? "cgroup '" + w.cgroup + "''s cpuset " + history.front()
                                                   : "every cpuset its cgroup had during the run";
-          return CheckFailure{"isolation", fmt::format("worker {}/{} ran on CPU {}, outside {} (it used CPUs {})",
-                                                       w.cgroup, w.index, c, where, cpu_list(w.cpus_used))};
+          return CheckFailure{"isolation", fmt::format("worker {}/{} ran on CPU {}, outside {} (it used CPUs {}){}",
+                                                       w.cgroup, w.index, c, where, cpu_list(w.cpus_used),
+                                                       offline_cause(history, steps, cpu_count))};
         }
     // After the last change: inside the cpuset in force at the end.
     if (!w.cpus_changed) continue;
@@ -258,28 +306,25 @@ double worker_rate(const WorkerStats& w) {
   return w.wall_ns ? static_cast<double>(w.iterations) * 1e9 / static_cast<double>(w.wall_ns) : 0;
 }
 
-std::optional<CheckFailure> run_checks(const Checks& checks, const CheckInputs& in) {
+std::vector<CheckFailure> run_checks(const Checks& checks, const CheckInputs& in) {
   static const std::vector<WorkerStats> kNone;
   static const std::vector<StepEvent> kNoSteps;
   const auto& ws = in.workers ? *in.workers : kNone;
   const auto& steps = in.steps ? *in.steps : kNoSteps;
-  if (checks.max_gap_ms)
-    if (auto f = max_gap(*checks.max_gap_ms, ws)) return f;
-  if (checks.max_spread_pct)
-    if (auto f = max_spread(*checks.max_spread_pct, ws)) return f;
-  if (checks.isolation && in.plan)
-    if (auto f = isolation(*in.plan, steps, in.topology ? in.topology->cpus : 0, ws)) return f;
-  if (checks.numa_local && in.topology)
-    if (auto f = numa_local(*in.topology, ws)) return f;
-  if (checks.max_imbalance && in.monitor)
-    if (auto f = max_imbalance(*checks.max_imbalance, *in.monitor, in.duration_s)) return f;
-  if (checks.max_wakeup_latency_us)
-    if (auto f = max_wakeup_latency(*checks.max_wakeup_latency_us, ws)) return f;
-  if (checks.max_weight_error_pct && in.plan)
-    if (auto f = max_weight_error(*checks.max_weight_error_pct, *in.plan, ws)) return f;
-  if (checks.fail_on_stall && in.monitor)
-    if (auto f = stall(*in.monitor, in.duration_s)) return f;
-  return std::nullopt;
+  std::vector<CheckFailure> out;
+  auto add = [&](std::optional<CheckFailure> f) {
+    if (f) out.push_back(std::move(*f));
+  };
+  add(not_starved(ws, in.duration_s));
+  if (checks.max_gap_ms) add(max_gap(*checks.max_gap_ms, ws));
+  if (checks.max_spread_pct) add(max_spread(*checks.max_spread_pct, ws));
+  if (checks.isolation && in.plan) add(isolation(*in.plan, steps, in.topology ? in.topology->cpus : 0, ws));
+  if (checks.numa_local && in.topology) add(numa_local(*in.topology, ws));
+  if (checks.max_imbalance && in.monitor) add(max_imbalance(*checks.max_imbalance, *in.monitor, in.duration_s));
+  if (checks.max_wakeup_latency_us) add(max_wakeup_latency(*checks.max_wakeup_latency_us, ws));
+  if (checks.max_weight_error_pct && in.plan) add(max_weight_error(*checks.max_weight_error_pct, *in.plan, ws));
+  if (checks.fail_on_stall && in.monitor) add(stall(*in.monitor, in.duration_s));
+  return out;
 }
 
 }  // namespace ktstr

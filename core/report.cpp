@@ -61,6 +61,13 @@ nlohmann::json to_json(const RunResult& r) {
   if (r.run_id) j["run_id"] = r.run_id;
   if (!r.failure_kind.empty()) j["failure_kind"] = r.failure_kind;
   if (!r.failed_check.empty()) j["failed_check"] = r.failed_check;
+  if (!r.check_failures.empty()) {
+    auto& cf = j["check_failures"] = nlohmann::json::array();
+    for (auto& f : r.check_failures) {
+      cf.push_back({{"check", f.check}, {"message", f.message}});
+      if (f.t_s >= 0) cf.back()["t_s"] = f.t_s;
+    }
+  }
   if (r.sched) {
     const auto& s = *r.sched;
     nlohmann::json js = {{"name", s.name}, {"args", s.args}, {"started", s.started}, {"attached", s.attached},

@@ -39,6 +39,14 @@ struct WorkerStats {
   std::vector<int> cpus_since_change;
 };
 
+// One failed workload check (core/checks.hpp): which one, and a message
+// naming the cgroup or worker and the measured number.
+struct CheckFailure {
+  std::string check;    // "not_starved", "max_gap_ms", "max_spread_pct", ...
+  std::string message;
+  double t_s = -1;      // seconds into the test when known, else < 0
+};
+
 // One executed step of the scenario (spec `steps`), as the agent did it.
 struct StepEvent {
   double t_s = 0;                // when it happened, seconds into the test
@@ -163,6 +171,9 @@ struct RunResult {
   // failure_kind "check": which one ("max_gap_ms", "not_starved", "topology",
   // "workers", "expect_err", ...), for the gauntlet's grid; empty otherwise.
   std::string failed_check;
+  // Every workload check that failed, in run_checks' order (failed_check is
+  // the first); the reason lists them all.
+  std::vector<CheckFailure> check_failures;
 
   // Auto-repro: the guest's crash-probe payloads (null unless probes ran)
   // and, on the crashed run, the repro's outcome.

@@ -255,6 +255,7 @@ Status Agent::run_with_scheduler(const JobMsg& job, WorkerCallbacks callbacks,
     reap_orphans();
     return {};
   }
+  session.map_writes_due();
   callbacks.started = [this, &session] {
     stage(stage::kWorkersStarted, boottime_ms());
     session.workload_started();

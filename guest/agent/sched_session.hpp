@@ -69,6 +69,11 @@ class SchedSession {
   // attach timeout passes.
   AttachOutcome wait_attached();
 
+  // The map writes already due (after_ms 0 from the attach), done before
+  // the workers start, so that what they set holds from the workload's
+  // first moment; the rest are done by tick().
+  void map_writes_due() { do_map_writes(); }
+
   // The workload started: map write and monitor clocks run from here.
   void workload_started();
 

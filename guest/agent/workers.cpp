@@ -17,6 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <vector>
+
 namespace ktstr::agent {
 
 using detail::Slot;
@@ -59,7 +61,25 @@ std::string place_self(const Slot& slot) {
   return apply_sched_params(*slot.plan);
 }
 
-[[noreturn]] void worker_main(const Slot& slot, uint32_t slot_no, uint64_t duration_ms, int go_fd,
+// One worker's copy of the release time from the go pipe (the agent writes
+// one per worker, then closes it); 0 when it closed without one.
+uint64_t read_release(int go_fd) {
+  uint64_t release_ns = 0;
+  auto* bytes = reinterpret_cast<char*>(&release_ns);
+  size_t got = 0;
+  while (got < sizeof release_ns) {
+    ssize_t n = ::read(go_fd, bytes + got, sizeof release_ns - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return 0;
+    got += static_cast<size_t>(n);
+  }
+  return release_ns;
+}
+
+// How long the release waits for the workers to be in their cgroups.
+constexpr int kReadyTimeoutMs = 10000;
+
+[[noreturn]] void worker_main(const Slot& slot, uint32_t slot_no, uint64_t duration_ms, int ready_fd, int go_fd,
                               int result_fd) {
   struct sigaction sa{};
   sa.sa_handler = on_stop_signal;
@@ -69,11 +89,19 @@ std::string place_self(const Slot& slot) {
   rec.pid = ::getpid();
   std::string err = place_self(slot);
   if (uint32_t* epochs = detail::cpuset_epochs()) work_cpuset_epoch() = epochs + slot_no;
-  char byte;
-  while (go_fd >= 0 && ::read(go_fd, &byte, 1) < 0 && errno == EINTR) {
-  }  // EOF once the agent has forked everyone; added workers start at once
+  if (ready_fd >= 0) {  // placed (or failed to be): the agent may release
+    char byte = 1;
+    while (::write(ready_fd, &byte, 1) < 0 && errno == EINTR) {
+    }
+    ::close(ready_fd);
+  }
+  // The release: the agent's clock when it let everyone go (then EOF), so
+  // a worker that first runs after the test's window never ran in it.
+  uint64_t release_ns = 0;
+  if (go_fd >= 0) release_ns = read_release(go_fd);  // added workers start at once
   if (err.empty()) {
-    WorkStats s = run_work(*slot.plan, duration_ms);
+    bool window_over = release_ns != 0 && monotonic_ns() >= release_ns + duration_ms * 1000000ull;
+    WorkStats s = window_over ? WorkStats{} : run_work(*slot.plan, duration_ms);
     rec.iterations = s.iterations;
     rec.cpu_time_ns = s.cpu_time_ns;
     rec.wall_ns = s.wall_ns;
@@ -191,20 +219,25 @@ Status run_workers(const proto::JobMsg& job, const WorkerOptions& options,
   if (!job.scenario.steps.empty()) detail::reset_cpuset_epochs();
   detail::StepRunner steps(job, options, cb, slots);
 
-  int go[2], results[2];
-  if (::pipe2(go, O_CLOEXEC) != 0) return fail("creating pipe: " + errno_text(errno));
+  int ready[2], go[2], results[2];
+  if (::pipe2(ready, O_CLOEXEC) != 0) return fail("creating pipe: " + errno_text(errno));
+  if (::pipe2(go, O_CLOEXEC) != 0) {
+    ::close(ready[0]);
+    ::close(ready[1]);
+    return fail("creating pipe: " + errno_text(errno));
+  }
   if (::pipe2(results, O_CLOEXEC) != 0) {
-    ::close(go[0]);
-    ::close(go[1]);
+    for (int fd : {ready[0], ready[1], go[0], go[1]}) ::close(fd);
     return fail("creating pipe: " + errno_text(errno));
   }
   Status status;
   for (uint32_t n = 0; n < slots.size(); ++n) {
     pid_t pid = ::fork();
     if (pid == 0) {
+      ::close(ready[0]);
       ::close(go[1]);
       ::close(results[0]);
-      worker_main(slots[n], n, job.scenario.duration_ms, go[0], results[1]);
+      worker_main(slots[n], n, job.scenario.duration_ms, ready[1], go[0], results[1]);
     }
     if (pid < 0) {
       status = fail("forking worker " + std::to_string(n) + ": " + errno_text(errno));
@@ -213,10 +246,50 @@ Status run_workers(const proto::JobMsg& job, const WorkerOptions& options,
     slots[n].pid = pid;
   }
   ::close(go[0]);
+  ::close(ready[1]);
+  // Every worker in its cgroup before the release, so that none is still
+  // placing itself (a cgroup move, under TCG milliseconds) while the others
+  // already run: all start their work at once.
+  if (status) {
+    size_t placed = 0;
+    uint64_t ready_deadline = monotonic_ns() + uint64_t(kReadyTimeoutMs) * 1000000ull;
+    while (placed < slots.size()) {
+      uint64_t now = monotonic_ns();
+      if (now >= ready_deadline) {
+        cb.log("warn", std::to_string(slots.size() - placed) + " of " + std::to_string(slots.size()) +
+                           " workers not placed after " + std::to_string(kReadyTimeoutMs) + " ms; releasing all");
+        break;
+      }
+      pollfd p{ready[0], POLLIN, 0};
+      int r = ::poll(&p, 1, static_cast<int>((ready_deadline - now) / 1000000 + 1));
+      if (r < 0 && errno != EINTR) break;
+      if (r <= 0) continue;
+      char buf[64];
+      ssize_t n = ::read(ready[0], buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;  // every worker has exited
+      placed += static_cast<size_t>(n);
+    }
+  }
+  ::close(ready[0]);
   // Added workers need the write end; without adds, EOF says all exited.
   bool write_open = steps.adds_pending();
   if (!write_open) ::close(results[1]);
-  ::close(go[1]);  // releases every worker at once
+  if (status) {
+    // Releases every worker at once: each reads its copy of the release
+    // time (8 KiB at most, which the pipe holds without a reader).
+    std::vector<uint64_t> release(slots.size(), monotonic_ns());
+    const char* p = reinterpret_cast<const char*>(release.data());
+    size_t left = release.size() * sizeof(uint64_t);
+    while (left > 0) {
+      ssize_t n = ::write(go[1], p, left);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;  // a worker without its copy reads EOF: no window rule
+      p += n;
+      left -= static_cast<size_t>(n);
+    }
+  }
+  ::close(go[1]);
   if (!status) {
     ::close(results[0]);
     if (write_open) ::close(results[1]);
@@ -229,7 +302,7 @@ Status run_workers(const proto::JobMsg& job, const WorkerOptions& options,
     pid_t pid = ::fork();
     if (pid == 0) {
       ::close(results[0]);
-      worker_main(slots[n], static_cast<uint32_t>(n), duration_ms, -1, results[1]);
+      worker_main(slots[n], static_cast<uint32_t>(n), duration_ms, -1, -1, results[1]);
     }
     if (pid < 0) return "forking an added worker: " + errno_text(errno);
     slots[n].pid = pid;

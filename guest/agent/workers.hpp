@@ -1,5 +1,8 @@
 // The scenario's workload: one cgroup per plan entry, N forked workers each,
-// all released at once, each measuring itself and reporting over a pipe.
+// all released at once when every one is in its cgroup (up to 10 s), each
+// measuring itself and reporting over a pipe. A
+// worker that first gets a CPU after the test's window (release +
+// duration_ms) closed reports 0 iterations: it never ran in the test.
 #pragma once
 
 #include "core/result.hpp"

@@ -23,8 +23,14 @@ WorkerStats worker(const std::string& cg, unsigned index, uint64_t iterations, s
   return w;
 }
 
-std::optional<CheckFailure> judge(const Checks& ch, const std::vector<WorkerStats>& ws, const ScenarioPlan* plan = nullptr,
-                                  const GuestTopology* topo = nullptr, const std::vector<MonitorSample>* mon = nullptr) {
+std::optional<CheckFailure> first(std::vector<CheckFailure> fs) {
+  if (fs.empty()) return std::nullopt;
+  return fs.front();
+}
+
+std::vector<CheckFailure> judge_all(const Checks& ch, const std::vector<WorkerStats>& ws,
+                                    const ScenarioPlan* plan = nullptr, const GuestTopology* topo = nullptr,
+                                    const std::vector<MonitorSample>* mon = nullptr) {
   CheckInputs in;
   in.workers = &ws;
   in.plan = plan;
@@ -34,8 +40,54 @@ std::optional<CheckFailure> judge(const Checks& ch, const std::vector<WorkerStat
   return run_checks(ch, in);
 }
 
+// The first failure (each test below breaks one check at a time).
+std::optional<CheckFailure> judge(const Checks& ch, const std::vector<WorkerStats>& ws, const ScenarioPlan* plan = nullptr,
+                                  const GuestTopology* topo = nullptr, const std::vector<MonitorSample>* mon = nullptr) {
+  return first(judge_all(ch, ws, plan, topo, mon));
+}
+
 TEST(Checks, NoneAskedNoneFail) {
   EXPECT_FALSE(judge(Checks{}, {worker("a", 0, 1), worker("a", 1, 1'000'000, {0, 1, 2, 3}, 900'000'000)}));
+}
+
+TEST(Checks, NotStarvedIsAlwaysJudgedAndNamesTheWorker) {
+  // Asked or not: a worker with no iteration never ran in the test's window.
+  EXPECT_FALSE(judge(Checks{}, {worker("a", 0, 1), worker("a", 1, 1)}));
+  auto f = judge(Checks{}, {worker("a", 0, 5000), worker("hogged", 1, 0)});
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->check, "not_starved");
+  EXPECT_EQ(f->message, "worker hogged/1 never ran (starved): 0 iterations in the 3s test");
+  // Several: the first is named, the count says how many.
+  f = judge(Checks{}, {worker("a", 0, 0), worker("a", 1, 10), worker("b", 0, 0)});
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->message, "worker a/0 never ran (starved): 0 iterations in the 3s test; 2 of 3 workers never ran");
+}
+
+TEST(Checks, EveryFailingCheckIsReportedInOrder) {
+  Checks ch;
+  ch.max_gap_ms = 1000;
+  ch.max_spread_pct = 50;
+  ch.numa_local = true;
+  ch.max_wakeup_latency_us = 2000;
+  GuestTopology topo;
+  topo.cpus = 2;
+  topo.numa_nodes = {"0", "1"};
+  // hogged/0 kept CPU 1; hogged/1 waited 2.9 s; the sleeper woke 30 ms late.
+  auto hog = worker("hogged", 0, 30000, {1});
+  auto waiter = worker("hogged", 1, 3000, {1}, 2'900'000'000);
+  auto sleeper = worker("sleepers", 0, 100, {0});
+  sleeper.counters = {{"wake_latency_p99_ns", 30'000'000}, {"wake_latency_max_ns", 41'000'000}};
+  auto fs = judge_all(ch, {hog, waiter, sleeper}, nullptr, &topo);
+  ASSERT_EQ(fs.size(), 3u);
+  EXPECT_EQ(fs[0].check, "max_gap_ms");
+  EXPECT_EQ(fs[0].message, "worker hogged/1 waited 2900.0ms off-CPU, more than max_gap_ms = 1000");
+  EXPECT_EQ(fs[1].check, "max_spread_pct");
+  EXPECT_NE(fs[1].message.find("cgroup 'hogged': workers progressed 163.6% apart"), std::string::npos)
+      << fs[1].message;
+  EXPECT_EQ(fs[2].check, "max_wakeup_latency_us");
+  EXPECT_EQ(fs[2].message,
+            "worker sleepers/0 woke 30000us late at p99 (max 41000us), more than max_wakeup_latency_us = 2000");
+  // numa_local held: each worker stayed on one node.
 }
 
 TEST(Checks, MaxGapNamesTheWorkerAndTheGap) {
@@ -138,6 +190,32 @@ TEST(Checks, MaxWakeupLatencyJudgesTheP99OfEachSleeper) {
   f = judge(ch, {hog});
   ASSERT_TRUE(f);
   EXPECT_NE(f->message.find("cannot be judged"), std::string::npos) << f->message;
+}
+
+TEST(Checks, TheProjectSpecsShowEveryCheck) {
+  // man ktstr-test points at tests/ktstr/ for an example of each check.
+  auto specs = load_spec_paths({std::string(KTSTR_SOURCE_DIR) + "/tests/ktstr"});
+  ASSERT_TRUE(specs) << specs.error().msg;
+  Checks seen;
+  for (auto& spec : *specs) {
+    const Checks& c = spec.checks;
+    seen.not_starved = seen.not_starved || c.not_starved;
+    seen.isolation = seen.isolation || c.isolation;
+    seen.numa_local = seen.numa_local || c.numa_local;
+    seen.fail_on_stall = seen.fail_on_stall || c.fail_on_stall;
+    for (auto field : {&Checks::max_gap_ms, &Checks::max_spread_pct, &Checks::max_imbalance,
+                       &Checks::max_wakeup_latency_us, &Checks::max_weight_error_pct})
+      if (c.*field) seen.*field = c.*field;
+  }
+  EXPECT_TRUE(seen.not_starved);
+  EXPECT_TRUE(seen.isolation);
+  EXPECT_TRUE(seen.numa_local);
+  EXPECT_TRUE(seen.fail_on_stall);
+  EXPECT_TRUE(seen.max_gap_ms);
+  EXPECT_TRUE(seen.max_spread_pct);
+  EXPECT_TRUE(seen.max_imbalance);
+  EXPECT_TRUE(seen.max_wakeup_latency_us);
+  EXPECT_TRUE(seen.max_weight_error_pct);
 }
 
 TEST(Checks, SpecParsesAndRejectsTheNewKeys) {
@@ -247,7 +325,7 @@ std::optional<CheckFailure> judge_steps(const Checks& ch, const std::vector<Work
   in.workers = &ws;
   in.plan = &plan;
   in.steps = &steps;
-  return run_checks(ch, in);
+  return first(run_checks(ch, in));
 }
 
 TEST(Checks, IsolationFollowsSetCpusAndMoves) {
@@ -287,6 +365,30 @@ TEST(Checks, IsolationFollowsSetCpusAndMoves) {
   ASSERT_TRUE(f);
   EXPECT_NE(f->message.find("ran on CPU 0 after its cpuset changed to 2-3 (cgroup 'b')"), std::string::npos)
       << f->message;
+}
+
+TEST(Checks, IsolationSaysWhenHotplugEmptiedTheCpuset) {
+  Checks ch;
+  ch.isolation = true;
+  ScenarioPlan plan = two_cgroups(100, 100, "1", "0");
+  StepEvent off;
+  off.action = "cpu_offline";
+  off.cpu = 1;
+  off.ok = true;
+  off.t_s = 0.71;
+  // Its only CPU went offline: the kernel ran it on CPU 0, outside its cpuset.
+  auto fenced = worker("a", 0, 10, {0, 1});
+  auto f = judge_steps(ch, {fenced}, plan, {off});
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->check, "isolation");
+  EXPECT_EQ(f->message,
+            "worker a/0 ran on CPU 0, outside cgroup 'a''s cpuset 1 (it used CPUs 0,1): cpu_offline took CPU 1 "
+            "offline by +0.71s, leaving cpuset 1 no online CPU, so the kernel ran the cgroup on its parent's CPUs");
+  // A refused hotplug explains nothing: the plain message.
+  off.ok = false;
+  f = judge_steps(ch, {fenced}, plan, {off});
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->message, "worker a/0 ran on CPU 0, outside cgroup 'a''s cpuset 1 (it used CPUs 0,1)");
 }
 
 }  // namespace

@@ -179,6 +179,28 @@ TEST(Collector, MaxGapCheck) {
   EXPECT_EQ(r.failed_check, "max_gap_ms");  // the gauntlet's grid names it
 }
 
+TEST(Collector, EveryFailedCheckIsInTheReasonAndTheJson) {
+  auto spec = spec_for("1n1l2c1t");
+  spec.checks.max_gap_ms = 3;             // the healthy stream has 4 ms gaps
+  spec.checks.max_wakeup_latency_us = 1;  // and no sleeper: not judged
+  std::string stream = healthy_stream(spec);
+  ResultCollector c;
+  c.feed(stream.data(), stream.size());
+  RunResult r;
+  evaluate(r, spec, c, powered_off());
+  EXPECT_FALSE(r.passed);
+  EXPECT_EQ(r.failed_check, "max_gap_ms");
+  EXPECT_EQ(r.reason.rfind("2 checks failed; max_gap_ms: worker ", 0), 0u) << r.reason;
+  EXPECT_NE(r.reason.find("; max_wakeup_latency_us: max_wakeup_latency_us cannot be judged"), std::string::npos)
+      << r.reason;
+  auto j = to_json(r);
+  ASSERT_TRUE(j.contains("check_failures")) << j.dump();
+  ASSERT_EQ(j["check_failures"].size(), 2u);
+  EXPECT_EQ(j["check_failures"][0]["check"], "max_gap_ms");
+  EXPECT_EQ(j["check_failures"][1]["check"], "max_wakeup_latency_us");
+  EXPECT_NE(j["check_failures"][0]["message"].get<std::string>().find("more than max_gap_ms = 3"), std::string::npos);
+}
+
 TEST(Collector, StepsAreKeptWithTheirTimesAndAFailedOneIsNoted) {
   auto spec = spec_for("1n1l2c1t");
   std::string stream = healthy_stream(spec);
