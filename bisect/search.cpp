@@ -2,6 +2,8 @@
 // the next commit by expected information gain. See search.hpp for the model.
 #include "bisect/search.hpp"
 
+#include "core/splitmix64.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -32,12 +34,6 @@ double log_sum_exp(const std::vector<double>& v) {
   return mx + std::log(s);
 }
 
-uint64_t mix64(uint64_t x) {  // splitmix64's finaliser: a fixed key per commit
-  x += 0x9e3779b97f4a7c15ULL;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
 
 }  // namespace
 
@@ -282,7 +278,7 @@ void Search::classes(std::vector<size_t>* best_class, double* mass) const {
   } else {
     for (size_t x = 0; x < n; ++x) {
       if (excluded(x)) continue;
-      uint64_t m = mix64(x);
+      uint64_t m = splitmix64(x);  // a fixed key per commit
       g_.for_each_ancestor(x, [&](size_t c) { key[c] ^= m; });
     }
   }

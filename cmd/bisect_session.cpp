@@ -3,6 +3,7 @@
 #include "bisect/batch.hpp"
 #include "cmd/pipeline.hpp"
 #include "cmd/repeat_run.hpp"
+#include "core/seed.hpp"
 
 #include <fmt/format.h>
 #include <unistd.h>
@@ -53,8 +54,16 @@ struct Tally { int runs = 0, bad = 0, other = 0, good = 0, skip = 0; };
 }  // namespace
 
 nlohmann::json BisectOptions::to_json() const {
-  return {{"confidence", confidence}, {"max_runs", max_runs},         {"fixed", fixed},
-          {"confirm_runs", confirm_runs}, {"verify_culprit", verify_culprit}, {"memory_mb", memory_mb}};
+  nlohmann::json j = {{"confidence", confidence},     {"max_runs", max_runs},
+                      {"fixed", fixed},               {"confirm_runs", confirm_runs},
+                      {"verify_culprit", verify_culprit}, {"memory_mb", memory_mb}};
+  if (seed) j["seed"] = *seed;
+  return j;
+}
+
+std::optional<uint64_t> BisectOptions::step_seed(int64_t seq) const {
+  if (!seed) return std::nullopt;
+  return seed_at(*seed, static_cast<uint64_t>(seq));
 }
 
 BisectOptions BisectOptions::from_json(const nlohmann::json& j) {
@@ -65,6 +74,7 @@ BisectOptions BisectOptions::from_json(const nlohmann::json& j) {
   o.confirm_runs = j.value("confirm_runs", o.confirm_runs);
   o.verify_culprit = j.value("verify_culprit", o.verify_culprit);
   o.memory_mb = j.value("memory_mb", o.memory_mb);
+  if (j.contains("seed") && j["seed"].is_number_unsigned()) o.seed = j["seed"].get<uint64_t>();
   return o;
 }
 
@@ -142,8 +152,9 @@ Result<BisectOutcome> BisectSession::start() {
   auto id = db::add_bisect(store_, s);
   if (!id) return tl::unexpected(id.error());
   id_ = *id;
-  out_.log(fmt::format("bisect {}: {} {} ({} candidates), signature {}", id_, params_.target.kind, target_.range_text(),
-                       target_.candidates().size(), params_.signature.describe()));
+  out_.log(fmt::format("bisect {}: {} {} ({} candidates), signature {}{}", id_, params_.target.kind,
+                       target_.range_text(), target_.candidates().size(), params_.signature.describe(),
+                       params_.options.seed ? fmt::format(", seed {}", *params_.options.seed) : ""));
   return run_all();
 }
 
@@ -261,6 +272,9 @@ Result<std::vector<BisectSession::RunOutcome>> BisectSession::run_batch(const st
   popt.verbose = params_.options.verbose;
   if (params_.options.memory_mb) popt.memory_mb = params_.options.memory_mb;
   popt.progress = progress;
+  // The next step's seed; a batch's further runs are the next steps, and
+  // the agent gives its repetitions the next seeds (seed_at).
+  popt.seed = params_.options.step_seed(seq_ + 1);
   int64_t started = std::time(nullptr);
   // One run: its record, its crash if it is another one, its step.
   auto take = [&](RunResult& r) -> Status {
@@ -554,6 +568,7 @@ Result<BisectOutcome> BisectSession::finish(const std::string& state, const std:
   r["signature"] = params_.signature.describe();
   r["confidence"] = params_.options.confidence;
   r["fixed"] = params_.options.fixed;
+  if (params_.options.seed) r["seed"] = *params_.options.seed;
   size_t best = search_->best();
   double p = search_->probability(best);
   r["no_culprit_probability"] = search_->no_culprit_probability();

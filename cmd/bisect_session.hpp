@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include <deque>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -26,6 +27,12 @@ struct BisectOptions {
   bool verify_culprit = false;  // also revert the culprit on the bad end
   bool verbose = false;
   unsigned memory_mb = 0;
+  // The session's seed S: the run of step `seq` gets seed_at(S, seq)
+  // (core/seed.hpp) as KTSTR_SEED. Absent in sessions stored before seeds
+  // existed: their runs get none.
+  std::optional<uint64_t> seed;
+  // The seed of step `seq`'s run, if the session has one.
+  std::optional<uint64_t> step_seed(int64_t seq) const;
 
   // The bad end (or the culprit) must show the signature within this many runs.
   int reproduce_bound() const { return 4 * confirm_runs; }

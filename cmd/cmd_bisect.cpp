@@ -7,6 +7,7 @@
 #include "cmd/cli.hpp"
 #include "cmd/commands.hpp"
 #include "cmd/pipeline.hpp"
+#include "core/seed.hpp"
 #include "db/bisects.hpp"
 #include "kbuild/kernel_cache.hpp"
 
@@ -28,6 +29,7 @@ struct BisectArgs {
   BisectOptions opt;
   bool first_parent = false;
   bool json = false;
+  std::string seed;  // --seed, as given
 };
 
 KernelRecord scheduler_kernel(db::Store& store, const std::string& ref) {
@@ -126,10 +128,15 @@ int bisect_log(Context& ctx, const std::vector<std::string>& argv) {
     j["params"] = nlohmann::json::parse(s.params_json, nullptr, false);
     j["result"] = s.result_json.empty() ? nlohmann::json(nullptr) : nlohmann::json::parse(s.result_json, nullptr, false);
     j["steps"] = nlohmann::json::array();
-    for (auto& st : steps)
+    auto p = SessionParams::from_json(s.params_json);
+    for (auto& st : steps) {
       j["steps"].push_back({{"seq", st.seq}, {"commit", st.commit}, {"phase", st.phase}, {"build", st.build},
                             {"verdict", st.verdict}, {"crash_id", st.crash_id}, {"run_id", st.run_id},
                             {"detail", st.detail}, {"at", st.at}});
+      // A step that ran (it has a run) ran with its seed.
+      if (auto seed = p ? p->options.step_seed(st.seq) : std::nullopt; seed && st.run_id > 0)
+        j["steps"].back()["seed"] = *seed;
+    }
     std::printf("%s\n", j.dump(2).c_str());
     return kExitOk;
   }
@@ -137,10 +144,14 @@ int bisect_log(Context& ctx, const std::vector<std::string>& argv) {
   std::printf("# bisect %lld (%s) %s: %s\n", static_cast<long long>(s.id), s.kind.c_str(), range_of(s).c_str(),
               s.state.c_str());
   if (p) std::printf("# signature: %s\n", p->signature.describe().c_str());
-  for (auto& st : steps)
-    std::printf("%-5s %s  # %lld %s%s%s\n", st.verdict.c_str(), st.commit.c_str(), static_cast<long long>(st.seq),
+  if (p && p->options.seed) std::printf("# seed: %llu (step k runs with seed + k)\n",
+                                        static_cast<unsigned long long>(*p->options.seed));
+  for (auto& st : steps) {
+    auto seed = p && st.run_id > 0 ? p->options.step_seed(st.seq) : std::nullopt;
+    std::printf("%-5s %s  # %lld %s%s%s%s\n", st.verdict.c_str(), st.commit.c_str(), static_cast<long long>(st.seq),
                 st.phase.c_str(), st.build.empty() ? "" : (", " + st.build).c_str(),
-                st.detail.empty() ? "" : (": " + st.detail).c_str());
+                seed ? fmt::format(", seed {}", *seed).c_str() : "", st.detail.empty() ? "" : (": " + st.detail).c_str());
+  }
   auto r = nlohmann::json::parse(s.result_json.empty() ? "{}" : s.result_json, nullptr, false);
   if (r.is_object() && r.contains("message")) std::printf("# %s: %s\n", s.state.c_str(), r.value("message", "").c_str());
   return kExitOk;
@@ -205,11 +216,16 @@ int cmd_bisect(Context& ctx, const std::vector<std::string>& argv) {
       ->capture_default_str();
   app.add_flag("--verify-culprit", a.opt.verify_culprit, "also revert the culprit on the bad end and check the signature is gone");
   app.add_option("--memory", a.opt.memory_mb, "guest memory in MB (overrides the spec)");
+  CLI::Option* seed_option = app.add_option(
+      "--seed", a.seed,
+      "the session's seed S: the run of step k gets S + k as KTSTR_SEED (default: a random S, stored for resume)")
+      ->type_name("S");
   app.add_flag("-v,--verbose", a.opt.verbose, "verbose guest console");
   app.add_flag("--json", a.json, "print the result as one JSON document");
   if (!parse_command_line(app, argv, "bisect")) return kExitOk;
 
   // The inputs, before anything is opened or written.
+  a.opt.seed = seed_option->count() > 0 ? value_or_die(parse_seed(a.seed)) : random_seed();
   int targets = !a.sched_repo.empty() + !a.kernel_range.empty() + !a.kernel_repo.empty();
   if (targets != 1)
     throw Fatal(Error("bisect: give exactly one of --sched-repo, --kernel-range, --kernel-repo",

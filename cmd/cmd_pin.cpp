@@ -5,8 +5,10 @@
 #include "cmd/pipeline.hpp"
 #include "cmd/progress.hpp"
 #include "cmd/repeat_run.hpp"
+#include "cmd/repro.hpp"
 #include "core/fs.hpp"
 #include "core/pin.hpp"
+#include "core/seed.hpp"
 #include "db/crashes.hpp"
 #include "kbuild/kernel_cache.hpp"
 
@@ -70,11 +72,16 @@ int cmd_pin(Context& ctx, const std::vector<std::string>& argv) {
     // All N runs in as few boots as the guest allows (--repeat's machinery).
     PipelineOptions popt;
     popt.progress = [&](const std::string& s) { progress.update("verify: " + s); };
+    // The first run replays the crash's seed, the others the next seeds (a
+    // crash recorded without one: a random start).
+    popt.seed = recorded_seed(*crash);
+    if (!popt.seed) popt.seed = random_seed();
     auto runs = value_or_die(run_test_repeated(store, spec, kernel, popt, verify));
     progress.clear();
     for (const RunResult& r : runs.runs) {
       if (r.passed) ++matched;
-      else std::printf("verify run %u: %s\n", r.repetition, r.reason.c_str());
+      else std::printf("verify run %u (seed %llu): %s\n", r.repetition,
+                       static_cast<unsigned long long>(r.seed.value_or(0)), r.reason.c_str());
     }
     if (runs.skipped) std::printf("verify: %u runs could not run\n", runs.skipped);
     std::printf("verify: %u of %u runs matched the pinned signature\n", matched, verify);

@@ -85,6 +85,11 @@ int show_run(db::Store& store, const std::string& id_text, bool json) {
                            r->reason.empty() ? "" : ": " + r->reason)
             << fmt::format("kernel {}, scheduler {}, topology {}, {:.1f} s\n", kernel_text(s), r->scheduler, r->topology,
                            r->duration_ms / 1000.0);
+  // The seed the scheduler got (runs stored before seeds existed have none).
+  if (auto j = nlohmann::json::parse(r->result_json, nullptr, false);
+      j.is_object() && j.contains("seed") && j["seed"].is_number_unsigned())
+    std::cout << fmt::format("seed {} (replay: ktstr test --seed {})\n", j["seed"].get<uint64_t>(),
+                             j["seed"].get<uint64_t>());
   RunComparison one = compare_runs({s}, {});
   for (const auto& m : one.metrics)
     std::cout << fmt::format("  {:<12} {:<18} {}\n", m.cgroup, m.metric, fmt::format("{:.6g}", m.a.mean));

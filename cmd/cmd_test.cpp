@@ -14,6 +14,7 @@
 #include "core/host_lock.hpp"
 #include "core/report.hpp"
 #include "core/scenario.hpp"
+#include "core/seed.hpp"
 #include "kbuild/kernel_cache.hpp"
 
 #include <CLI/CLI.hpp>
@@ -45,6 +46,8 @@ struct TestArgs {
   bool list_scenarios = false;
   bool no_auto_repro = false;
   unsigned repeat = 1;
+  std::string seed_text;            // --seed N, as given
+  std::optional<uint64_t> seed;     // parsed; absent: a fresh one per test
   std::string jobs;         // --jobs N; empty: the host's default
   std::string worker_test;  // hidden: run this one test as a --jobs worker
   std::string worker_runs;  // hidden: FIRST:COUNT:BATCH:BATCHES of its --repeat runs
@@ -107,6 +110,7 @@ TestRunsDone run_and_record(db::Store& store, const TestSpec& spec, const Kernel
   auto progress_fn = [&](const std::string& s) { progress.update(s); };
   PipelineOptions popt;
   popt.verbose = verbose;
+  popt.seed = a.seed ? *a.seed : random_seed();
   if (a.memory) popt.memory_mb = a.memory;
   popt.progress = progress_fn;
   int64_t started = std::time(nullptr);
@@ -154,9 +158,11 @@ int run_worker(db::Store& store, const std::vector<TestSpec>& specs, const TestA
 // A worker's argv for one test: this binary, the options that shape the
 // run, the resolved kernel's id, and where the test comes from.
 std::vector<std::string> worker_argv(const TestArgs& a, const TestSpec& spec, const KernelRecord& kernel,
-                                     bool verbose) {
+                                     bool verbose, uint64_t seed) {
+  // The test's seed is chosen here, once: every batch of its --repeat runs
+  // numbers its repetitions from it.
   std::vector<std::string> argv = {exe_dir() + "/ktstr", "test", "--kernel", kernel.id,
-                                   "--repeat", std::to_string(a.repeat)};
+                                   "--repeat", std::to_string(a.repeat), "--seed", std::to_string(seed)};
   if (verbose) argv.push_back("-v");
   if (a.no_auto_repro) argv.push_back("--no-auto-repro");
   if (a.memory) argv.insert(argv.end(), {"--memory", std::to_string(a.memory)});
@@ -213,6 +219,10 @@ int cmd_test(Context& ctx, const std::vector<std::string>& argv) {
   app.add_option("--repeat", a.repeat,
                  "run each test N times, as many as possible in one boot (a crashed kernel boots a new VM)")
       ->capture_default_str();
+  CLI::Option* seed_option = app.add_option("--seed", a.seed_text,
+                 "the seed handed to the scheduler as KTSTR_SEED (repetition i of --repeat gets N + i - 1); "
+                 "default: a fresh random one per test, printed in its report and stored with its runs")
+      ->type_name("N");
   CLI::Option* jobs_option = app.add_option("-j,--jobs", a.jobs,
                  "run up to N tests (or batches of --repeat runs) in N VMs at once; default: as many VMs as "
                  "the host's CPUs (each its topology's CPUs) and available memory (each its memory + 256 MB) "
@@ -232,6 +242,7 @@ int cmd_test(Context& ctx, const std::vector<std::string>& argv) {
       ->allow_extra_args(false);  // one filter per -E, so spec paths after it stay positional
   if (!parse_command_line(app, argv, "test")) return kExitOk;
   bool verbose = a.verbose || ctx.verbosity > 0;
+  if (seed_option->count() > 0) a.seed = value_or_die(parse_seed(a.seed_text));
   if (a.list_scenarios) {
     if (!a.specs.empty() || !a.scenario.empty())
       throw Fatal(Error("--list-scenarios takes no spec files and no --scenario",
@@ -332,7 +343,7 @@ int cmd_test(Context& ctx, const std::vector<std::string>& argv) {
     p.json = a.json;
     for (auto& spec : specs) {
       p.names.push_back(spec.name);
-      p.worker_argv.push_back(worker_argv(a, spec, resolve(spec), verbose));
+      p.worker_argv.push_back(worker_argv(a, spec, resolve(spec), verbose, a.seed ? *a.seed : random_seed()));
     }
     progress.clear();
     return run_tests_in_parallel(p);

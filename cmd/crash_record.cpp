@@ -43,6 +43,7 @@ Status record_crash(db::Store& store, RunResult& r, const TestSpec& spec, const 
   c.sched_args = spec.sched_args;
   c.topology = spec.topology.to_string();
   c.spec_toml = spec_to_toml(spec);
+  c.seed = r.seed.value_or(0);  // the result JSON says whether there was one
   c.run_id = r.run_id;
   c.created_at = std::time(nullptr);
   c.id = db::new_crash_id(c);

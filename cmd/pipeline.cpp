@@ -194,6 +194,7 @@ RunResult new_run_result(const TestSpec& spec, const KernelRecord& kernel, const
   r.kernel_id = kernel.id;
   r.kernel_version = kernel.version;
   r.memory_mb = opts.memory_mb.value_or(spec.memory_mb);
+  r.seed = opts.seed;
   return r;
 }
 
@@ -243,6 +244,7 @@ Result<VmRunPlan> prepare_run(db::Store& store, const TestSpec& spec, const Kern
   // older agent refuses the job instead of running it without its steps.
   if (proto::job_needs_steps(p.job)) p.job.version = proto::kJobVersionSteps;
   if (spec.uses_bpf_scheduler()) p.job.kernel_config = kernel_config_for_guest(kernel, p.notes);
+  p.job.seed = opts.seed;
   return p;
 }
 

@@ -27,6 +27,10 @@ struct PipelineOptions {
   std::optional<unsigned> memory_mb; // overrides the spec
   ProgressFn progress;
   std::optional<ProbePlan> probes;   // crash probes (auto-repro runs); absent = none
+  // The run's seed (core/seed.hpp): KTSTR_SEED for the scheduler, kept in
+  // the RunResult. With --repeat, the first repetition's; repetition i
+  // (1-based) runs with seed_at(seed, i - 1). Absent: none is sent.
+  std::optional<uint64_t> seed;
 };
 
 // The spec's scheduler can go into a VM: the binary exists, is executable

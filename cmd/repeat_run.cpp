@@ -1,6 +1,7 @@
 #include "cmd/repeat_run.hpp"
 
 #include "core/crash_parse.hpp"
+#include "core/seed.hpp"
 
 #include <fmt/format.h>
 
@@ -16,6 +17,9 @@ std::vector<RunResult> boot_results(const RunResult& base, const TestSpec& spec,
     r.repetition = first + in_vm - 1;
     r.repeat_vm = vm_number;
     r.vm_repetition = in_vm;
+    // base.seed is the run's (its first repetition's); the agent gave this
+    // repetition the same offset (prepare_run sends each VM its first one's).
+    if (base.seed) r.seed = seed_at(*base.seed, r.repetition - 1);
   };
   if (splitter.repetitions().empty()) {
     // The VM never began a repetition: the boot itself is the verdict.
@@ -75,7 +79,11 @@ Result<RepeatRun> run_test_repeated(db::Store& store, const TestSpec& spec, cons
   unsigned left = repeat;
   Status sink_error;
   while (left > 0) {
-    auto prepared = prepare_run(store, spec, kernel, opts, left);
+    // This VM's job carries the seed of its first repetition.
+    PipelineOptions vm_opts = opts;
+    const unsigned first_here = slice.first + static_cast<unsigned>(out.runs.size());
+    if (opts.seed) vm_opts.seed = seed_at(*opts.seed, first_here - 1);
+    auto prepared = prepare_run(store, spec, kernel, vm_opts, left);
     if (!prepared) {
       if (out.runs.empty()) return tl::unexpected(prepared.error());
       break;

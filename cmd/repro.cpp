@@ -134,6 +134,14 @@ void account_repro_run(ReproResult& rr, const RunResult& run, const std::string&
     if (rr.notes.size() < 32) rr.notes.push_back("repro run: " + d);
 }
 
+std::optional<uint64_t> recorded_seed(const CrashRecord& crash) {
+  // The seed column reads 0 for crashes recorded before seeds were sent;
+  // the run's result JSON has "seed" only when one was.
+  auto j = nlohmann::json::parse(crash.result_json, nullptr, false);
+  if (!j.is_object() || !j.contains("seed")) return std::nullopt;
+  return crash.seed;
+}
+
 Result<ReproResult> run_repro(db::Store& store, const CrashRecord& crash, const PipelineOptions& opts) {
   const std::string what = "replaying crash '" + crash.id + "'";
   auto specs = parse_spec_text(crash.spec_toml, "crash " + crash.id);
@@ -166,6 +174,10 @@ Result<ReproResult> run_repro(db::Store& store, const CrashRecord& crash, const 
 
   PipelineOptions popt = opts;
   popt.probes = rr.plan;
+  // The scheduler gets the crashed run's seed again: a crash that depends
+  // on the scheduler's random draws replays faithfully.
+  popt.seed = recorded_seed(crash);
+  rr.seed = popt.seed;
   auto run = run_test(store, spec, *kernel, popt);
   if (!run) return fail(run.error().context(what));
   account_repro_run(rr, *run, crash.signature_key);

@@ -26,7 +26,11 @@ ProbePlan build_probe_plan(const ProbeTargets& targets, const KernelRecord& kern
 // events, accounting, whether the crash reproduced, diagnostics tails.
 void account_repro_run(ReproResult& rr, const RunResult& run, const std::string& crash_signature_key);
 
-// Runs the replay. Errors: the crash's spec does not parse, its kernel is
+// The seed the crashed run's scheduler got; none for a crash recorded before
+// runs had seeds.
+std::optional<uint64_t> recorded_seed(const CrashRecord& crash);
+
+// Runs the replay, with the crash's seed (`opts.seed` is not used). Errors: the crash's spec does not parse, its kernel is
 // gone, or the VM could not be run at all; a replay that does not crash is
 // a result ("reproduced: no").
 Result<ReproResult> run_repro(db::Store& store, const CrashRecord& crash, const PipelineOptions& opts);

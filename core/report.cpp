@@ -28,6 +28,7 @@ nlohmann::json to_json(const RunResult& r) {
   }
   if (r.repetition)
     j["repeat"] = {{"repetition", r.repetition}, {"vm", r.repeat_vm}, {"vm_repetition", r.vm_repetition}};
+  if (r.seed) j["seed"] = *r.seed;
   auto& ws = j["workers"] = nlohmann::json::array();
   for (auto& w : r.workers) {
     ws.push_back({{"cgroup", w.cgroup}, {"index", w.index}, {"work", w.work},
@@ -197,6 +198,7 @@ std::string render_diagnostics(const RunResult& r, const ReportOptions& opt) {
   if (!r.accel.empty()) o << fmt::format("VM: {} accel, {} MB, boot {:.1f}s, wall {:.1f}s\n", r.accel, r.memory_mb, r.boot_s, r.wall_s);
   if (r.repetition)
     o << fmt::format("repetition {}: VM {}, repetition {} in that boot\n", r.repetition, r.repeat_vm, r.vm_repetition);
+  if (r.seed) o << fmt::format("seed: {} (KTSTR_SEED; 'ktstr test --seed {}' runs it again)\n", *r.seed, *r.seed);
   for (auto& d : r.diagnostics) o << "note: " << d << "\n";
   // Tail of the kernel console: the last N lines.
   std::vector<std::string> lines;

@@ -205,6 +205,7 @@ std::string render_repro(const ReproResult& r) {
   const ProbeAccounting& a = r.accounting;
   std::ostringstream o;
   o << "--- auto-repro ---\n";
+  if (r.seed) o << "seed: " << *r.seed << " (the crashed run's)\n";
   o << "--- probe pipeline ---\n";
   o << "extracted: " << a.extracted << " functions from crash backtrace\n";
   o << "traceable: " << a.traceable_passed << " passed, " << a.traceable_dropped.size() << " dropped";
@@ -323,6 +324,7 @@ json to_json(const ReproResult& r) {
         {"events_captured", a.events_captured},
         {"events_after_stitch", a.events_after_stitch}}},
       {"duration_s", r.duration_s},
+      {"seed", r.seed ? json(*r.seed) : json(nullptr)},
       {"events", events},
       {"trigger_fired", r.events && r.events->trigger_fired},
       {"outcome", r.outcome},

@@ -129,6 +129,7 @@ ProbeAccounting account_probes(const ProbeTargets& targets, const std::optional<
 struct ReproResult {
   std::string crash_id;
   std::string kernel_id, kernel_version;
+  std::optional<uint64_t> seed;          // the crashed run's, given again (absent: it had none)
   ProbeTargets targets;
   ProbePlan plan;
   std::optional<ProbeSetupInfo> setup;   // absent: the guest sent none

@@ -145,6 +145,9 @@ struct RunResult {
   unsigned repetition = 0;
   unsigned repeat_vm = 0;
   unsigned vm_repetition = 0;
+  // The seed the scheduler got as KTSTR_SEED (core/seed.hpp); absent when
+  // none was sent (a run recorded before seeds existed).
+  std::optional<uint64_t> seed;
 
   // Guest milestones in seconds into the test (0 = workers_started): each
   // stage, and "probe_setup" on repro runs. For time breakdowns.

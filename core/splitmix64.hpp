@@ -10,7 +10,7 @@ namespace ktstr {
 
 // One splitmix64 step of x: a well-mixed 64-bit value (x and x + 1 give
 // unrelated results), e.g. a run's seed from a session seed plus a step number.
-inline uint64_t splitmix64(uint64_t x) {
+inline constexpr uint64_t splitmix64(uint64_t x) {
   uint64_t z = x + 0x9e3779b97f4a7c15ULL;
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;

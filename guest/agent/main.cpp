@@ -3,6 +3,7 @@
 // from "ktstr.control", runs the workers, streams their WORKER frames, sends
 // DONE and powers off. PID 1 must never exit (the kernel would panic): every
 // path ends in power_off().
+#include "core/seed.hpp"
 #include "guest/agent/mounts.hpp"
 #include "guest/agent/ports.hpp"
 #include "guest/agent/probes.hpp"
@@ -201,7 +202,13 @@ Status Agent::run_repeated(const JobMsg& job) {
       if (std::string err = clear_trace_buffer("/sys/kernel/tracing"); !err.empty())
         log("warn", "clearing the trace buffer before repetition " + std::to_string(index) + ": " + err);
     send(RepeatBeginMsg{index, boottime_ms()});
-    Status ran = run_job(job);
+    // Each repetition reloads the scheduler with its own seed.
+    std::optional<JobMsg> seeded;
+    if (job.seed) {
+      seeded = job;
+      seeded->seed = seed_at(*job.seed, index - 1);
+    }
+    Status ran = run_job(seeded ? *seeded : job);
     RepeatEndMsg end;
     end.index = index;
     end.ok = bool(ran);

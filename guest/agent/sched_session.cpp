@@ -1,5 +1,6 @@
 #include "guest/agent/sched_session.hpp"
 
+#include "core/seed.hpp"
 #include "guest/agent/util.hpp"
 #include "guest/scheduler/mapwrite.hpp"
 
@@ -21,8 +22,21 @@ constexpr unsigned kAttachPollMs = 10;
 
 uint64_t ms_to_ns(uint64_t ms) { return ms * 1000000ull; }
 
+// The scheduler's environment: the agent's own, with KTSTR_SEED set to the
+// job's seed (or removed when it has none). Built before fork; the agent's
+// environment itself is left alone.
+std::vector<std::string> scheduler_environment(const std::optional<uint64_t>& seed) {
+  const std::string prefix = std::string(kSeedEnv) + "=";
+  std::vector<std::string> env;
+  for (char** e = environ; e && *e; ++e)
+    if (std::strncmp(*e, prefix.c_str(), prefix.size()) != 0) env.emplace_back(*e);
+  if (seed) env.push_back(prefix + std::to_string(*seed));
+  return env;
+}
+
 // Child side of spawn: only async-signal-safe calls until exec.
-[[noreturn]] void exec_scheduler(const std::vector<char*>& argv, int out_fd, int err_fd) {
+[[noreturn]] void exec_scheduler(const std::vector<char*>& argv, const std::vector<char*>& envp, int out_fd,
+                                 int err_fd) {
   int devnull = ::open("/dev/null", O_RDONLY);
   if (devnull >= 0) ::dup2(devnull, STDIN_FILENO);
   ::dup2(out_fd, STDOUT_FILENO);
@@ -31,7 +45,7 @@ uint64_t ms_to_ns(uint64_t ms) { return ms * 1000000ull; }
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
   ::setpgid(0, 0);  // its own group: the agent stops helpers it forks too
-  ::execv(argv[0], argv.data());
+  ::execve(argv[0], argv.data(), envp.data());
   const char* why = std::strerror(errno);
   const char* prefix = "ktstr-agent: cannot execute scheduler '";
   ssize_t ignored = ::write(STDERR_FILENO, prefix, std::strlen(prefix));
@@ -127,9 +141,14 @@ Status SchedSession::start() {
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
+  std::vector<std::string> env = scheduler_environment(job_.seed);
+  std::vector<char*> envp;
+  for (std::string& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  if (job_.seed) log("debug", std::string(kSeedEnv) + "=" + std::to_string(*job_.seed) + " for the scheduler");
 
   pid_t pid = ::fork();
-  if (pid == 0) exec_scheduler(argv, out[1], err[1]);
+  if (pid == 0) exec_scheduler(argv, envp, out[1], err[1]);
   ::close(out[1]);
   ::close(err[1]);
   if (pid < 0) {

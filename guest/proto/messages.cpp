@@ -148,6 +148,7 @@ void to_json(json& j, const JobMsg& v) {
     j["settle_ms"] = v.settle_ms;
   }
   if (!v.kernel_config.empty()) j["kernel_config"] = v.kernel_config;
+  if (v.seed) j["seed"] = *v.seed;
 }
 void from_json(const json& j, JobMsg& v) {
   get_unsigned(j, "version", v.version);
@@ -164,6 +165,12 @@ void from_json(const json& j, JobMsg& v) {
   v.verifier.reset();
   if (j.contains("verifier") && !j.at("verifier").is_null()) v.verifier = j.at("verifier").get<VerifierPlan>();
   get_optional(j, "kernel_config", v.kernel_config);
+  v.seed.reset();
+  if (j.contains("seed") && !j.at("seed").is_null()) {
+    uint64_t seed = 0;
+    get_unsigned(j, "seed", seed);
+    v.seed = seed;
+  }
 }
 
 Status validate_job(const JobMsg& job) {
@@ -183,6 +190,7 @@ Status validate_job(const JobMsg& job) {
     if (!job.scheduler.path.empty() || !job.scenario.cgroups.empty() || job.probes || !job.map_writes.empty())
       return fail("a verifier job runs nothing else (no scheduler, workers, probes or map writes)");
     if (auto ok = validate_verifier_plan(*job.verifier); !ok) return ok;
+    if (job.seed) return fail("a verifier job runs no scheduler to seed");
   }
   if (job.repeat < 1 || job.repeat > kMaxRepeat)
     return fail("job repeat " + std::to_string(job.repeat) + " is outside 1-" + std::to_string(kMaxRepeat));

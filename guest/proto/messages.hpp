@@ -150,6 +150,12 @@ struct JobMsg {
   // /boot/config-* and, unless the kernel has /proc/config.gz, a scheduler
   // using __kconfig fails to load).
   std::string kernel_config;
+  // The run's seed (core/seed.hpp), which the scheduler gets as KTSTR_SEED;
+  // repetition i (1-based) of a repeat job gets seed_at(seed, i - 1). Any
+  // job version but the verifier's; on the wire only when set, so a job
+  // without one reads as before (an agent that ignores it runs the scheduler
+  // unseeded, which is what such a job asks for).
+  std::optional<uint64_t> seed;
 };
 
 // JOB version 3 adds the work kinds past "mixed" and the CgroupPlan settings;

@@ -7,6 +7,10 @@
 // --fail-after-ms N: N ms after attaching, set `.bss` `fail_now` (the next
 // dispatch calls scx_bpf_error): a crash chosen by the scheduler's
 // arguments, for `ktstr gauntlet`'s VM test.
+// KTSTR_SEED (decimal, set by ktstr for every run): when the BPF object
+// declares `ktstr_seed`/`ktstr_seeded` in .rodata (the bisect fixture,
+// tests/sched/bisect/), they are set from it before load and stdout gets
+// "scx_tiny: seed N"; this object draws nothing and ignores it.
 // Stdout: "scx_tiny: attached (slice N us)". On exit, stderr gets the scx
 // tools' report: DEBUG DUMP, the kernel's dump, and "EXIT: <reason> (<msg>)".
 // Exit status: 0 detached (signal or unregistered), 1 ejected by the kernel,
@@ -98,6 +102,32 @@ void print_exit(const tiny_exit_info& info) {
   std::fputc('\n', stderr);
 }
 
+// Sets the run's seed in an object that declares it; false for one that
+// does not (a template, so that a skeleton without the fields compiles).
+template <typename Rodata>
+bool set_seed(Rodata* rodata, unsigned long long seed) {
+  if constexpr (requires { rodata->ktstr_seed = seed; rodata->ktstr_seeded = true; }) {
+    rodata->ktstr_seed = seed;
+    rodata->ktstr_seeded = true;
+    return true;
+  }
+  return false;
+}
+
+// KTSTR_SEED when set and well-formed.
+bool seed_from_env(unsigned long long& seed) {
+  const char* text = std::getenv("KTSTR_SEED");
+  if (!text || !*text) return false;
+  char* end = nullptr;
+  errno = 0;
+  seed = std::strtoull(text, &end, 10);
+  if (*end != '\0' || errno == ERANGE || *text == '-') {
+    std::fprintf(stderr, "scx_tiny: ignoring KTSTR_SEED '%s': not a decimal seed\n", text);
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -119,6 +149,8 @@ int main(int argc, char** argv) {
   }
   skel->rodata->slice_ns = slice_us * 1000;
   skel->struct_ops.tiny_ops->exit_dump_len = TINY_EXIT_DUMP_LEN;
+  if (unsigned long long seed = 0; seed_from_env(seed) && set_seed(skel->rodata, seed))
+    std::printf("scx_tiny: seed %llu\n", seed);
   if (int err = scx_tiny__load(skel); err) {
     std::fprintf(stderr, "scx_tiny: failed to load BPF programs: %s\n", std::strerror(-err));
     scx_tiny__destroy(skel);

@@ -11,6 +11,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <optional>
 #include <fcntl.h>
 #include <fstream>
 #include <sstream>
@@ -553,6 +555,32 @@ TEST(AgentSchedSession, TheJobsKernelConfigIsWhereLibbpfLooksBeforeTheSchedulerS
   s2.wait_attached();
   s2.finish();
   EXPECT_NE(::access((empty.path() + "/boot").c_str(), F_OK), 0);
+}
+
+TEST(AgentSchedSession, TheSchedulerGetsTheJobsSeedAsKtstrSeedAndNothingElseChanges) {
+  // The agent's own environment has a stale KTSTR_SEED and another variable:
+  // the scheduler sees the job's seed (or none), the other variable as is,
+  // and the agent's environment is left alone.
+  ASSERT_EQ(::setenv("KTSTR_SEED", "111", 1), 0);
+  ASSERT_EQ(::setenv("KTSTR_TEST_OTHER", "kept", 1), 0);
+  auto run = [](std::optional<uint64_t> seed) {
+    ScratchDir dir;
+    dir.file("sched_ext/state", "disabled\n");
+    JobMsg job = shell_scheduler_job("echo \"seed=${KTSTR_SEED-unset} other=$KTSTR_TEST_OTHER\"");
+    job.seed = seed;
+    Captured c;
+    SchedSession session(job, capture_into(c), scratch_paths(dir));
+    EXPECT_TRUE(session.start());
+    EXPECT_EQ(session.wait_attached(), AttachOutcome::kExited);
+    session.finish();
+    return c.output();
+  };
+  EXPECT_EQ(run(18446744073709551615ull), "seed=18446744073709551615 other=kept\n");
+  EXPECT_EQ(run(0), "seed=0 other=kept\n");
+  EXPECT_EQ(run(std::nullopt), "seed=unset other=kept\n");
+  EXPECT_STREQ(std::getenv("KTSTR_SEED"), "111");
+  ::unsetenv("KTSTR_SEED");
+  ::unsetenv("KTSTR_TEST_OTHER");
 }
 
 TEST(AgentSchedSession, ASchedulerThatNeverRunsIsReportedAsExited) {

@@ -1,6 +1,7 @@
 // `ktstr bisect` without a VM: the signature matchers and run verdicts, the
 // kernel-version ladder, and every bad-input case through the real binary
 // (one error line, a hint, status 2, no session written).
+#include "cmd/bisect_session.hpp"
 #include "cmd/bisect_signature.hpp"
 #include "cmd/bisect_target.hpp"
 #include "core/fs.hpp"
@@ -16,6 +17,23 @@
 
 namespace ktstr::cmd {
 namespace {
+
+TEST(BisectSeed, TheSessionKeepsItsSeedForResumeAndStepKRunsWithSPlusK) {
+  BisectOptions o;
+  o.seed = 0xfffffffffffffffeull;
+  auto back = BisectOptions::from_json(nlohmann::json::parse(o.to_json().dump()));
+  ASSERT_TRUE(back.seed.has_value());
+  EXPECT_EQ(*back.seed, *o.seed);
+  EXPECT_EQ(back.step_seed(1), 0xffffffffffffffffull);
+  EXPECT_EQ(back.step_seed(2), 0u);  // wraps
+  o.seed = 7;
+  EXPECT_EQ(o.step_seed(40), 47u);
+  // A session stored before seeds existed: none, for every step.
+  auto old = BisectOptions::from_json(nlohmann::json::parse(R"({"confidence":0.95,"confirm_runs":2})"));
+  EXPECT_FALSE(old.seed.has_value());
+  EXPECT_FALSE(old.step_seed(3).has_value());
+  EXPECT_FALSE(old.to_json().contains("seed"));
+}
 
 TEST(BisectSignature, PortableRegexIgnoresLineAndDirectory) {
   std::string re = portable_message_regex("/tmp/wt/a1/scx_tiny.bpf.c:71: bisect: injected crash 3");

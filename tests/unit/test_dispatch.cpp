@@ -101,6 +101,28 @@ TEST(Dispatch, BadTestInputIsStatus2AndLeavesNoStore) {
   EXPECT_FALSE(path_exists(cache)) << "bad input must not create the store";
 }
 
+TEST(Dispatch, ABadSeedIsOneErrorWithAHintAndLeavesNoStore) {
+  auto dir = TempDir::create("ktstr-dispatch");
+  ASSERT_TRUE(dir);
+  std::string cache = dir->path() + "/cache";
+  std::vector<std::string> env = {"KTSTR_CACHE_DIR=" + cache};
+  const std::vector<std::vector<std::string>> commands = {
+      {"test", "--scenario", "steady", "--seed"},
+      {"bisect", "--signature", "x", "--kernel-range", "6.17..7.3", "--seed"},
+  };
+  for (const auto& command : commands)
+    for (std::string seed : {"abc", "-1", "18446744073709551616", "1.5", ""}) {
+      auto args = command;
+      args.push_back(seed);
+      auto r = ktstr(args, env);
+      EXPECT_EQ(r.status, 2) << args[0] << " --seed '" << seed << "': " << r.err;
+      EXPECT_EQ(r.err, "ktstr: error: --seed '" + seed + "' is not a seed\nhint: give an integer from 0 to "
+                       "18446744073709551615 (decimal, or hex with 0x), as a run's report prints it\n");
+      EXPECT_TRUE(r.out.empty()) << r.out;
+    }
+  EXPECT_FALSE(path_exists(cache)) << "bad input must not create the store";
+}
+
 TEST(Dispatch, UnusableCacheDirIsOneErrorLine) {
   auto dir = TempDir::create("ktstr-dispatch");
   ASSERT_TRUE(dir);

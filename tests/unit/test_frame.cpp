@@ -582,6 +582,49 @@ TEST(ProtoSched, JobCarriesSchedulerMapWritesAndMonitorInterval) {
   EXPECT_TRUE(old->kernel_config.empty());
 }
 
+TEST(ProtoSeed, TheSeedIsOnTheWireOnlyWhenSetAndJobsWithoutOneStayByteForByte) {
+  JobMsg job;
+  job.scenario.cgroups = {{"light", 2, WorkKind::Spin, ""}};
+  job.scenario.duration_ms = 5000;
+  job.scheduler = {"/bin/scx-ktstr", {"--timeout-ms", "5000"}, 12000};
+  // A job without a seed encodes exactly as before seeds existed.
+  const std::string before =
+      R"({"map_writes":[],"monitor_interval_ms":250,"scenario":{"cgroups":[{"cpus":"","name":"light","work":"spin",)"
+      R"("workers":2}],"duration_ms":5000},"scheduler":{"args":["--timeout-ms","5000"],"attach_timeout_ms":12000,)"
+      R"("path":"/bin/scx-ktstr"},"topology":"","verbose":false,"version":1})";
+  EXPECT_EQ(dump_json(nlohmann::json(job)), before);
+  EXPECT_EQ(encode_message(job), encode_frame(MsgType::Job, before));
+  EXPECT_FALSE(through_wire(job).seed.has_value());
+  // Every value of 64 bits survives, 0 included (set, not absent).
+  for (uint64_t seed : {uint64_t{0}, uint64_t{1}, uint64_t{0x8000000000000000ull}, ~uint64_t{0}}) {
+    job.seed = seed;
+    auto j = nlohmann::json(job);
+    EXPECT_EQ(j["seed"], seed);
+    auto back = through_wire(job);
+    ASSERT_TRUE(back.seed.has_value());
+    EXPECT_EQ(*back.seed, seed);
+    EXPECT_TRUE(validate_job(back));
+  }
+  // The seed goes with any scheduler job version, repeats included.
+  job.version = 2;
+  job.repeat = 3;
+  EXPECT_TRUE(validate_job(job));
+  EXPECT_EQ(through_wire(job).seed, job.seed);
+  // Only an unsigned integer is a seed.
+  for (const char* bad : {R"("seed":-1)", R"("seed":"7")", R"("seed":1.5)", R"("seed":18446744073709551616)"}) {
+    auto decoded = decode_payload<JobMsg>(frame_of(
+        MsgType::Job, std::string(R"({"version":1,"scenario":{"cgroups":[],"duration_ms":10},)") + bad + "}"));
+    EXPECT_FALSE(decoded) << bad;
+  }
+  // A verifier job loads objects and runs no scheduler: nothing to seed.
+  JobMsg verifier;
+  verifier.version = kJobVersionVerifier;
+  verifier.verifier = VerifierPlan{{"/bpf/a.bpf.o"}};
+  EXPECT_TRUE(validate_job(verifier));
+  verifier.seed = 5;
+  EXPECT_EQ(validate_job(verifier).error().msg, "a verifier job runs no scheduler to seed");
+}
+
 TEST(ProtoSched, JobCarriesTheKernelConfigWithinItsLimit) {
   JobMsg job;
   job.scenario.duration_ms = 100;

@@ -137,6 +137,38 @@ TEST(RepeatSplitter, EachRepetitionIsJudgedLikeASingleRun) {
   }
 }
 
+TEST(RepeatSplitter, EachRepetitionHasTheSeedTheAgentGaveIt) {
+  // The run's seed S is its first repetition's; repetition i ran with
+  // seed_at(S, i - 1), whichever VM it ran in (a second VM's job starts at
+  // the seed of its first repetition, and the agent counts from there).
+  TestSpec spec = hog_spec();
+  std::string stream = boot_preamble(spec) + repetition(spec, 1, 2000, false) + repetition(spec, 2, 6000, true) +
+                       agent_done();
+  RepeatSplitter s = split(stream);
+  RunResult base;
+  base.test_name = spec.name;
+  base.seed = 1000;
+  auto first_vm = boot_results(base, spec, s, vm_ended(VmEnd::kPoweredOff), {}, 1, 1, 5);
+  ASSERT_EQ(first_vm.size(), 2u);
+  EXPECT_EQ(first_vm[0].seed, 1000u);
+  EXPECT_EQ(first_vm[1].seed, 1001u);
+  // The same stream as the second VM of the run, from repetition 4.
+  auto second_vm = boot_results(base, spec, s, vm_ended(VmEnd::kPoweredOff), {}, 2, 4, 5);
+  ASSERT_EQ(second_vm.size(), 2u);
+  EXPECT_EQ(second_vm[0].seed, 1003u);
+  EXPECT_EQ(second_vm[1].seed, 1004u);
+  EXPECT_EQ(to_json(second_vm[1])["seed"], 1004u);
+  // A boot that never began a repetition is repetition `first` too.
+  auto never = boot_results(base, spec, split(boot_preamble(spec)), vm_ended(VmEnd::kWatchdogNoOutput), {}, 3, 6, 5);
+  ASSERT_EQ(never.size(), 1u);
+  EXPECT_EQ(never[0].seed, 1005u);
+  // No seed for the run: none for its repetitions, none in their JSON.
+  base.seed.reset();
+  auto unseeded = boot_results(base, spec, s, vm_ended(VmEnd::kPoweredOff), {}, 1, 1, 5);
+  EXPECT_FALSE(unseeded[1].seed.has_value());
+  EXPECT_FALSE(to_json(unseeded[1]).contains("seed"));
+}
+
 TEST(RepeatSplitter, APanicEndsTheRepetitionRunningAndLeavesTheRestForANewVm) {
   TestSpec spec = hog_spec();
   std::string stream = boot_preamble(spec) + repetition(spec, 1, 2000, false) +

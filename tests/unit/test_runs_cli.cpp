@@ -13,6 +13,7 @@ namespace ktstr {
 namespace {
 
 const std::string kKtstr = std::string(KTSTR_BINARY_DIR) + "/bin/ktstr";
+constexpr uint64_t kRunFiveSeed = 18446744073709551557ull;  // above INT64_MAX
 
 class RunsCli : public ::testing::Test {
  protected:
@@ -39,9 +40,11 @@ class RunsCli : public ::testing::Test {
       r.topology = "1n1l2c1t";
       r.status = "pass";
       r.started_at = 1'700'000'000 + i;
-      r.result_json = nlohmann::json{{"kernel", {{"id", r.kernel_id},
-                                                 {"version", old ? "6.17.13+deb13-cloud-amd64" : "7.3.4+deb13-cloud-amd64"}}},
-                                     {"workers", w}}.dump();
+      nlohmann::json result = {{"kernel", {{"id", r.kernel_id},
+                                           {"version", old ? "6.17.13+deb13-cloud-amd64" : "7.3.4+deb13-cloud-amd64"}}},
+                               {"workers", w}};
+      if (i == 4) result["seed"] = kRunFiveSeed;  // runs 1-4 were stored before seeds existed
+      r.result_json = result.dump();
       ASSERT_TRUE((*store)->add_run(r));
     }
     RunRecord crashed;
@@ -119,6 +122,14 @@ TEST_F(RunsCli, ShowOneRun) {
   auto j = nlohmann::json::parse(ktstr({"runs", "show", "5", "--json"}).out);
   EXPECT_EQ(j.value("run_id", 0), 5);
   EXPECT_EQ(j["workers"].size(), 2u);
+  // The run's seed, and how to run it again.
+  EXPECT_NE(r.out.find("\nseed 18446744073709551557 (replay: ktstr test --seed 18446744073709551557)\n"),
+            std::string::npos)
+      << r.out;
+  EXPECT_EQ(j["seed"].get<uint64_t>(), kRunFiveSeed);
+  auto unseeded = ktstr({"runs", "show", "1"});
+  ASSERT_EQ(unseeded.status, 0) << unseeded.err;
+  EXPECT_EQ(unseeded.out.find("seed"), std::string::npos) << unseeded.out;
 }
 
 TEST_F(RunsCli, BadInput) {

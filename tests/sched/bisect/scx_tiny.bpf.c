@@ -5,9 +5,11 @@
  * bisect_knobs.h, into a generated git repository, one knob change per
  * commit. The scheduler is tests/sched/scx_tiny.bpf.c plus two injected
  * crashes set by the knobs:
- *  - CRASH_PCT: at load, ops.init rolls bpf_get_prandom_u32() once; with
- *    probability CRASH_PCT % the scheduler calls
- *    scx_bpf_error("bisect: injected crash") at its CRASH_AFTER-th enqueue.
+ *  - CRASH_PCT: at load, ops.init draws once; with probability CRASH_PCT %
+ *    the scheduler calls scx_bpf_error("bisect: injected crash") at its
+ *    CRASH_AFTER-th enqueue. The draw is splitmix64(ktstr_seed) when the
+ *    loader set ktstr_seed from the run's KTSTR_SEED (so a seeded run, and a
+ *    bisect with --seed, is the same every time), else bpf_get_prandom_u32().
  *  - OTHER_CRASH: scx_bpf_error("bisect: other crash") at the
  *    OTHER_AFTER-th enqueue (earlier than the injected one), every load.
  *  - BROKEN: the file does not compile.
@@ -43,6 +45,13 @@ void scx_bpf_dsq_insert_vtime(struct task_struct *p, u64 dsq_id, u64 slice, u64 
 /* Load-time setting (.rodata): the time slice in ns. */
 const volatile __u64 slice_ns = TINY_SLICE_DFL_NS;
 
+/*
+ * Load-time (.rodata): the run's KTSTR_SEED, which scx_tiny.cpp sets when
+ * the environment has one (it looks for these names in the skeleton).
+ */
+const volatile bool ktstr_seeded;
+const volatile __u64 ktstr_seed;
+
 /* Run-time switch (.bss), written by the host to crash the scheduler. */
 bool fail_now;
 
@@ -56,6 +65,16 @@ struct tiny_exit_info exit_info;
 /* Decided once per load in ops.init; counted in ops.enqueue. */
 bool crash_armed;
 __u64 nr_checked;
+
+/* splitmix64 (core/splitmix64.hpp): consecutive seeds, as ktstr hands
+ * to consecutive runs, give unrelated draws. */
+static __u64 mix_seed(__u64 x)
+{
+	x += 0x9e3779b97f4a7c15ULL;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
 
 static bool vtime_before(u64 a, u64 b)
 {
@@ -135,7 +154,9 @@ void BPF_STRUCT_OPS(tiny_dump, struct scx_dump_ctx *dctx)
 
 s32 BPF_STRUCT_OPS_SLEEPABLE(tiny_init)
 {
-	crash_armed = bpf_get_prandom_u32() % 100 < CRASH_PCT;
+	__u64 draw = ktstr_seeded ? mix_seed(ktstr_seed) : bpf_get_prandom_u32();
+
+	crash_armed = draw % 100 < CRASH_PCT;
 	if (CRASH_FROM_KERNEL && LINUX_KERNEL_VERSION >= CRASH_FROM_KERNEL)
 		crash_armed = true;
 	return scx_bpf_create_dsq(TINY_DSQ_ID, -1);
