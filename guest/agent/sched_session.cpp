@@ -244,7 +244,6 @@ void SchedSession::poll_state() {
   send(proto::SchedStateMsg{state_, ops, boottime_ms()});
   if (state_ == "enabled" && !enabled_) {
     enabled_ = true;
-    enabled_ns_ = monotonic_ns();
   } else if (enabled_ && state_ != "enabled" && death_ns_ == 0) {
     death_ns_ = monotonic_ns();
     log("info", "sched_ext state changed to '" + state_ + "'");
@@ -300,8 +299,12 @@ void SchedSession::workload_started() {
 void SchedSession::do_map_writes() {
   if (!enabled_) return;
   uint64_t now = monotonic_ns();
-  while (next_write_ < job_.map_writes.size() &&
-         now >= enabled_ns_ + ms_to_ns(job_.map_writes[next_write_].after_ms)) {
+  // after_ms counts on the test's clock, from the workload's start (as a
+  // run's fail_at_s and its steps do); before the start only the writes at
+  // 0 are due, so they are in place when the workers begin.
+  while (next_write_ < job_.map_writes.size()) {
+    const uint64_t after = ms_to_ns(job_.map_writes[next_write_].after_ms);
+    if (workload_ns_ ? now < workload_ns_ + after : after != 0) break;
     const proto::MapWritePlan& w = job_.map_writes[next_write_++];
     proto::MapWriteResultMsg msg{w.map, w.var, w.value, false, {}, {}, {}, 0};
     auto written = mapwrite::write_map_var(w.map, w.var, w.value);

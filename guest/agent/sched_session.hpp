@@ -127,8 +127,7 @@ class SchedSession {
 
   std::string state_;
   bool enabled_ = false;
-  uint64_t enabled_ns_ = 0;     // when "enabled" was first seen
-  uint64_t workload_ns_ = 0;
+  uint64_t workload_ns_ = 0;    // the test clock's zero (map writes, monitor)
   uint64_t death_ns_ = 0;       // process exit or state left "enabled"
   size_t next_write_ = 0;
   uint64_t next_sample_ns_ = 0;
