@@ -134,6 +134,20 @@ void account_repro_run(ReproResult& rr, const RunResult& run, const std::string&
     if (rr.notes.size() < 32) rr.notes.push_back("repro run: " + d);
 }
 
+// The crashed run's scheduler died after its workload had started: the
+// replay may attach the kernel probes while the scheduler loads (the
+// workload waits for them), so they cost no time of their own. A crash
+// while the scheduler loaded or attached keeps them first.
+bool crashed_after_workload_start(const CrashRecord& crash) {
+  auto j = nlohmann::json::parse(crash.result_json, nullptr, false);
+  if (!j.is_object() || !j.contains("sched") || !j["sched"].is_object()) return false;
+  const auto& s = j["sched"];
+  auto started = s.find("workload_started");
+  auto exit_t = s.find("exit_t_s");
+  return started != s.end() && started->is_boolean() && started->get<bool>() && exit_t != s.end() &&
+         exit_t->is_number() && exit_t->get<double>() > 0;
+}
+
 std::optional<uint64_t> recorded_seed(const CrashRecord& crash) {
   // The seed column reads 0 for crashes recorded before seeds were sent;
   // the run's result JSON has "seed" only when one was.
@@ -170,6 +184,7 @@ Result<ReproResult> run_repro(db::Store& store, const CrashRecord& crash, const 
   rr.targets = probe_targets_from_exit(*exit);
   auto btf_start = std::chrono::steady_clock::now();
   rr.plan = build_probe_plan(rr.targets, *kernel, rr.notes);
+  rr.plan.kernel_probes_parallel = crashed_after_workload_start(crash);
   rr.timing.btf_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - btf_start).count();
 
   PipelineOptions popt = opts;

@@ -141,11 +141,14 @@ nlohmann::json probe_plan_json(const ProbePlan& plan) {
     std::vector<std::string> args(f.args.begin(), f.args.begin() + std::min(f.args.size(), kMaxProbeArgs));
     funcs.push_back({{"name", f.name}, {"args", args}});
   }
-  return {{"kernel_functions", funcs},
-          {"bpf_programs", plan.bpf_programs},
-          {"trigger", {{"tracepoint", plan.trigger_tracepoint}, {"fallback_kprobe", plan.fallback_kprobe}}},
-          {"history_per_task", plan.history_per_task},
-          {"max_events", plan.max_events}};
+  nlohmann::json j = {
+      {"kernel_functions", funcs},
+      {"bpf_programs", plan.bpf_programs},
+      {"trigger", {{"tracepoint", plan.trigger_tracepoint}, {"fallback_kprobe", plan.fallback_kprobe}}},
+      {"history_per_task", plan.history_per_task},
+      {"max_events", plan.max_events}};
+  if (plan.kernel_probes_parallel) j["kernel_probes_parallel"] = true;
+  return j;
 }
 
 }  // namespace ktstr

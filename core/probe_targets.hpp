@@ -59,6 +59,9 @@ struct ProbePlan {
   std::string fallback_kprobe;            // "" = none
   uint32_t history_per_task = 64;
   uint32_t max_events = 4096;
+  // The agent attaches the kernel probes while the scheduler loads (the
+  // crash came after the workload started); on the wire only when true.
+  bool kernel_probes_parallel = false;
 };
 
 // The wire form: {"kernel_functions":[{"name","args"}], "bpf_programs", "trigger":{...}, ...}.

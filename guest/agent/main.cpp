@@ -245,11 +245,13 @@ Status Agent::run_with_scheduler(const JobMsg& job, WorkerCallbacks callbacks,
     }
   };
   sink.log = [this](const std::string& level, const std::string& text) { log(level, text); };
-  // Crash probes (auto-repro): kernel side before the scheduler exists.
+  // Crash probes (auto-repro): kernel side before the scheduler exists, or
+  // while it loads when the crash to replay came after the workload began.
   std::unique_ptr<ProbeRunner> probes;
   if (job.probes) {
     probes = std::make_unique<ProbeRunner>(*job.probes, ProbeSink{sink.send, sink.log});
-    probes->attach_kernel();
+    if (job.probes->kernel_probes_parallel) probes->attach_kernel_async();
+    else probes->attach_kernel();
     sink.attach_poll = [&probes] { probes->poll_programs(); };
   }
   SchedSession session(job, sink);

@@ -26,7 +26,8 @@ constexpr size_t kMaxDiscovered = 256;
 
 // libbpf's last warning, for error messages (its output would otherwise go to
 // the console as verifier logs).
-std::string g_libbpf_last;
+// Thread-local: attach_kernel_async loads objects on a thread of its own.
+thread_local std::string g_libbpf_last;
 
 int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list args) {
   if (level == LIBBPF_DEBUG) return 0;
@@ -161,10 +162,16 @@ struct ProbeRunner::Impl {
     std::string source;
     ktstr_probe_func func{};
   };
-  ktstr_probes* kprobe_obj = nullptr;  // owns `events` and `kprobe_funcs`
-  ktstr_probes* trigger_obj = nullptr;
+  // The ring buffer and the arg-kind map, made before any object loads and
+  // shared by every instance, so the scheduler's programs can be probed
+  // while the kernel object still loads on its own thread.
+  int events_fd = -1, funcs_fd = -1;
+  ktstr_probes* kprobe_obj = nullptr;  // kprobe.multi and the tp_btf trigger
+  ktstr_probes* single_obj = nullptr;   // probe_kprobe, loaded only when a single kprobe is needed
+  bool single_tried = false;
   std::vector<ktstr_probes*> fentry_objs;
-  std::vector<bpf_link*> links;
+  std::vector<bpf_link*> links;         // the kernel side's (its thread)
+  std::vector<bpf_link*> fentry_links;  // the scheduler programs' (the main thread)
   ring_buffer* rb = nullptr;
   std::vector<std::string> kfunc_names;  // index = attach cookie
   std::map<uint32_t, int> trigger_kind_arg;  // trigger kprobe cookie -> its enum scx_exit_kind argument
@@ -178,9 +185,12 @@ struct ProbeRunner::Impl {
   ~Impl() {
     if (rb) ring_buffer__free(rb);
     for (bpf_link* l : links) bpf_link__destroy(l);
+    for (bpf_link* l : fentry_links) bpf_link__destroy(l);
     for (ktstr_probes* o : fentry_objs) ktstr_probes__destroy(o);
-    if (trigger_obj) ktstr_probes__destroy(trigger_obj);
+    if (single_obj) ktstr_probes__destroy(single_obj);
     if (kprobe_obj) ktstr_probes__destroy(kprobe_obj);
+    for (int fd : {events_fd, funcs_fd})
+      if (fd >= 0) ::close(fd);
     if (vmlinux) btf__free(vmlinux);
   }
 
@@ -194,11 +204,51 @@ struct ProbeRunner::Impl {
     return vmlinux;
   }
 
+  // Creates the shared maps as the opened object `o` declares them; 0 or
+  // -errno.
+  int create_shared_maps(ktstr_probes* o) {
+    auto create = [](const bpf_map* m) {
+      LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = bpf_map__map_flags(m));
+      return bpf_map_create(bpf_map__type(m), bpf_map__name(m), bpf_map__key_size(m), bpf_map__value_size(m),
+                            bpf_map__max_entries(m), &opts);
+    };
+    events_fd = create(o->maps.events);
+    int err = events_fd < 0 ? -errno : 0;
+    if (!err) {
+      funcs_fd = create(o->maps.kprobe_funcs);
+      if (funcs_fd < 0) err = -errno;
+    }
+    return err;
+  }
+
   // Shares the ring buffer and the kprobe arg map with a new instance.
   int reuse_maps(ktstr_probes* skel) {
-    int err = bpf_map__reuse_fd(skel->maps.events, bpf_map__fd(kprobe_obj->maps.events));
-    if (!err) err = bpf_map__reuse_fd(skel->maps.kprobe_funcs, bpf_map__fd(kprobe_obj->maps.kprobe_funcs));
+    int err = bpf_map__reuse_fd(skel->maps.events, events_fd);
+    if (!err) err = bpf_map__reuse_fd(skel->maps.kprobe_funcs, funcs_fd);
     return err;
+  }
+
+  // probe_kprobe (single kprobes: the fallback when kprobe.multi fails, and
+  // the fallback triggers), in an instance of its own loaded on first use:
+  // the common path never pays for verifying it. Null when it cannot load.
+  bpf_program* single_kprobe(std::string& error) {
+    if (!single_tried) {
+      single_tried = true;
+      single_obj = ktstr_probes__open();
+      int err = single_obj ? 0 : -errno;
+      if (!err) {
+        autoload_only(single_obj, {single_obj->progs.probe_kprobe});
+        err = reuse_maps(single_obj);
+        if (!err) err = ktstr_probes__load(single_obj);
+      }
+      if (err) {
+        error = bpf_error("loading the single-kprobe program", err);
+        if (single_obj) ktstr_probes__destroy(single_obj);
+        single_obj = nullptr;
+      }
+    }
+    if (!single_obj && error.empty()) error = "the single-kprobe program did not load";
+    return single_obj ? single_obj->progs.probe_kprobe : nullptr;
   }
 
   // Argument kinds of a struct_ops program: the BPF_PROG inner function
@@ -243,10 +293,36 @@ ProbeRunner::ProbeRunner(proto::ProbePlan plan, ProbeSink sink, std::string trac
   libbpf_set_print(libbpf_print);
 }
 
-ProbeRunner::~ProbeRunner() = default;
+ProbeRunner::~ProbeRunner() {
+  if (kernel_thread_.joinable()) kernel_thread_.join();
+}
 
 void ProbeRunner::log(const std::string& level, const std::string& text) {
+  if (std::this_thread::get_id() != owner_thread_) {  // the kernel-attach thread
+    deferred_logs_.emplace_back(level, text);
+    return;
+  }
   if (sink_.log) sink_.log(level, "probes: " + text);
+}
+
+void ProbeRunner::take_baseline() {
+  // Every program loaded from now on may be the scheduler's (ours are not
+  // struct_ops: poll_programs passes over them).
+  uint32_t id = 0;
+  while (bpf_prog_get_next_id(id, &id) == 0) impl_->baseline_id = id;
+  baseline_taken_ = true;
+}
+
+void ProbeRunner::attach_kernel_async() {
+  take_baseline();
+  kernel_thread_ = std::thread([this] { attach_kernel(); });
+}
+
+void ProbeRunner::join_kernel() {
+  if (!kernel_thread_.joinable()) return;
+  kernel_thread_.join();
+  for (auto& [level, text] : deferred_logs_) log(level, text);
+  deferred_logs_.clear();
 }
 
 int ProbeRunner::Impl::on_event(void* ctx, void* data, size_t size) {
@@ -294,6 +370,7 @@ int ProbeRunner::Impl::on_event(void* ctx, void* data, size_t size) {
 
 void ProbeRunner::attach_kernel() {
   uint64_t t0 = monotonic_ns();
+  if (!baseline_taken_) take_baseline();
   auto ms_since = [](uint64_t from) { return (monotonic_ns() - from) / 1000000; };
   Impl& impl = *impl_;
   std::vector<std::string> wanted;
@@ -325,12 +402,42 @@ void ProbeRunner::attach_kernel() {
   // Arg kinds by cookie: the plan's functions (fallback triggers follow).
   for (size_t i = 0; i < plan_.kernel_functions.size(); ++i) impl.kfunc_names.push_back(plan_.kernel_functions[i].name);
 
-  impl.kprobe_obj = ktstr_probes__open();
-  int err = impl.kprobe_obj ? 0 : -errno;
-  if (!err) {
-    autoload_only(impl.kprobe_obj,
-                  {impl.kprobe_obj->progs.probe_kprobe_multi, impl.kprobe_obj->progs.probe_kprobe});
-    err = ktstr_probes__load(impl.kprobe_obj);
+  // One object load for kprobe.multi and the tp_btf trigger (each load
+  // parses the kernel's BTF and verifies its programs: the bulk of the
+  // attach time under TCG). A tracepoint this kernel lacks fails the load
+  // (6.17: ESRCH): then again without it, and the fallback triggers.
+  std::string tp_error;
+  bool with_trigger = !plan_.trigger.tracepoint.empty();
+  int err = 0;
+  for (;;) {
+    impl.kprobe_obj = ktstr_probes__open();
+    err = impl.kprobe_obj ? 0 : -errno;
+    if (err) break;
+    ktstr_probes* o = impl.kprobe_obj;
+    if (impl.events_fd < 0) {
+      // The shared maps, as this object declares them; from now on the
+      // scheduler's programs can be probed (poll_programs), even while
+      // this object is still loading.
+      err = impl.create_shared_maps(o);
+      if (err) {
+        log("warn", bpf_error("creating the probe maps", err));
+        break;
+      }
+      impl.rb = ring_buffer__new(impl.events_fd, &Impl::on_event, this, nullptr);
+      if (!impl.rb) log("warn", bpf_error("creating the ring buffer reader", errno));
+      maps_ready_.store(true, std::memory_order_release);
+    }
+    if (with_trigger) autoload_only(o, {o->progs.probe_kprobe_multi, o->progs.probe_trigger_tp});
+    else autoload_only(o, {o->progs.probe_kprobe_multi});
+    err = impl.reuse_maps(o);
+    if (!err && with_trigger && plan_.trigger.tracepoint != "sched_ext_exit")
+      err = bpf_program__set_attach_target(o->progs.probe_trigger_tp, 0, plan_.trigger.tracepoint.c_str());
+    if (!err) err = ktstr_probes__load(o);
+    if (!err || !with_trigger) break;
+    tp_error = bpf_error(("loading tp_btf/" + plan_.trigger.tracepoint).c_str(), err);
+    ktstr_probes__destroy(o);
+    impl.kprobe_obj = nullptr;
+    with_trigger = false;
   }
   if (err) {
     std::string why = bpf_error("loading the probe object", err);
@@ -347,8 +454,6 @@ void ProbeRunner::attach_kernel() {
     uint32_t key = uint32_t(i);
     bpf_map__update_elem(impl.kprobe_obj->maps.kprobe_funcs, &key, sizeof key, &f, sizeof f, BPF_ANY);
   }
-  impl.rb = ring_buffer__new(bpf_map__fd(impl.kprobe_obj->maps.events), &Impl::on_event, this, nullptr);
-  if (!impl.rb) log("warn", bpf_error("creating the ring buffer reader", errno));
 
   // Kernel functions: one kprobe.multi link over `names`, else one kprobe each.
   uint64_t k0 = monotonic_ns();
@@ -381,11 +486,17 @@ void ProbeRunner::attach_kernel() {
       setup_.kprobes_attached = setup_.traceable;
     } else if (!setup_.traceable.empty()) {
       log("debug", bpf_error("kprobe.multi", errno) + "; attaching single kprobes");
+      std::string single_error;
+      bpf_program* single = impl.single_kprobe(single_error);
       for (size_t i = 0; i < plan_.kernel_functions.size(); ++i) {
         const std::string& name = plan_.kernel_functions[i].name;
         if (std::find(setup_.traceable.begin(), setup_.traceable.end(), name) == setup_.traceable.end()) continue;
+        if (!single) {
+          setup_.kprobe_failures.push_back({name, single_error});
+          continue;
+        }
         LIBBPF_OPTS(bpf_kprobe_opts, kopts, .bpf_cookie = i);
-        bpf_link* l = bpf_program__attach_kprobe_opts(impl.kprobe_obj->progs.probe_kprobe, name.c_str(), &kopts);
+        bpf_link* l = bpf_program__attach_kprobe_opts(single, name.c_str(), &kopts);
         if (l) {
           impl.links.push_back(l);
           setup_.kprobes_attached.push_back(name);
@@ -400,31 +511,17 @@ void ProbeRunner::attach_kernel() {
   // The trigger: tp_btf first, else the fallback kprobe.
   uint64_t trig0 = monotonic_ns();
   proto::ProbeTriggerStatus& trig = setup_.trigger;
-  std::string tp_error;
   if (!plan_.trigger.tracepoint.empty()) {
-    impl.trigger_obj = ktstr_probes__open();
-    err = impl.trigger_obj ? 0 : -errno;
-    if (!err) {
-      autoload_only(impl.trigger_obj, {impl.trigger_obj->progs.probe_trigger_tp});
-      err = impl.reuse_maps(impl.trigger_obj);
-      if (!err && plan_.trigger.tracepoint != "sched_ext_exit")
-        err = bpf_program__set_attach_target(impl.trigger_obj->progs.probe_trigger_tp, 0,
-                                             plan_.trigger.tracepoint.c_str());
-      if (!err) err = ktstr_probes__load(impl.trigger_obj);
-    }
     bpf_link* l = nullptr;
-    if (!err) {
-      l = bpf_program__attach(impl.trigger_obj->progs.probe_trigger_tp);
-      if (!l) err = -errno;
+    if (with_trigger) {
+      l = bpf_program__attach(impl.kprobe_obj->progs.probe_trigger_tp);
+      if (!l) tp_error = bpf_error(("attaching tp_btf/" + plan_.trigger.tracepoint).c_str(), -errno);
     }
     if (l) {
       impl.links.push_back(l);
       impl.trigger_name = plan_.trigger.tracepoint;
       trig = {plan_.trigger.tracepoint, "tp_btf", "attached", "", "", ""};
     } else {
-      tp_error = bpf_error(("attaching tp_btf/" + plan_.trigger.tracepoint).c_str(), err);
-      if (impl.trigger_obj) ktstr_probes__destroy(impl.trigger_obj);
-      impl.trigger_obj = nullptr;
       trig = {plan_.trigger.tracepoint, "tp_btf", "failed", tp_error, "", ""};
     }
   }
@@ -432,10 +529,6 @@ void ProbeRunner::attach_kernel() {
     attach_fallback_triggers(have_list ? filter_path : "", tp_error);
   setup_.timing_ms["trigger"] = ms_since(trig0);
   setup_.timing_ms["kernel_total"] = ms_since(t0);
-
-  // Every program loaded from now on may be the scheduler's.
-  uint32_t id = 0;
-  while (bpf_prog_get_next_id(id, &id) == 0) impl.baseline_id = id;
   log("info", "kernel probes: " + std::to_string(setup_.kprobes_attached.size()) + " kprobes, trigger " +
                   trig.kind + " " + trig.status + " in " + std::to_string((monotonic_ns() - t0) / 1000000) +
                   " ms");
@@ -458,7 +551,11 @@ void ProbeRunner::attach_fallback_triggers(const std::string& filter_path, const
   proto::ProbeTriggerStatus& trig = setup_.trigger;
   trig = {"", "kprobe", "failed", "", plan_.trigger.tracepoint, tp_error};
   std::vector<std::string> attached, errors;
+  std::string single_error;
+  bpf_program* single = names.empty() ? nullptr : impl.single_kprobe(single_error);
+  if (!names.empty() && !single) errors.push_back(single_error);
   for (const std::string& name : names) {
+    if (!single) break;
     if (attached.size() >= kMaxTriggerKprobes || impl.kfunc_names.size() >= KTSTR_PROBE_MAX_FUNCS) break;
     if (std::find(traceable.begin(), traceable.end(), name) == traceable.end()) {
       errors.push_back(name + ": not traceable");
@@ -472,7 +569,7 @@ void ProbeRunner::attach_fallback_triggers(const std::string& filter_path, const
     }
     bpf_map__update_elem(impl.kprobe_obj->maps.kprobe_funcs, &cookie, sizeof cookie, &f, sizeof f, BPF_ANY);
     LIBBPF_OPTS(bpf_kprobe_opts, kopts, .bpf_cookie = KTSTR_PROBE_COOKIE_TRIGGER | cookie);
-    bpf_link* l = bpf_program__attach_kprobe_opts(impl.kprobe_obj->progs.probe_kprobe, name.c_str(), &kopts);
+    bpf_link* l = bpf_program__attach_kprobe_opts(single, name.c_str(), &kopts);
     if (!l) {
       errors.push_back(name + ": " + bpf_error("attaching kprobe", errno));
       continue;
@@ -500,7 +597,7 @@ void ProbeRunner::attach_fallback_triggers(const std::string& filter_path, const
 
 void ProbeRunner::poll_programs() {
   Impl& impl = *impl_;
-  if (!impl.kprobe_obj || setup_sent_) return;
+  if (!maps_ready_.load(std::memory_order_acquire) || setup_sent_) return;
   uint32_t id = impl.baseline_id;
   while (bpf_prog_get_next_id(id, &id) == 0) {
     if (!impl.seen_prog_ids.insert(id).second) continue;
@@ -572,8 +669,8 @@ void ProbeRunner::poll_programs() {
       if (entry) bpf_link__destroy(entry);
       if (skel) ktstr_probes__destroy(skel);
     } else {
-      impl.links.push_back(entry);
-      impl.links.push_back(exit);
+      impl.fentry_links.push_back(entry);
+      impl.fentry_links.push_back(exit);
       impl.fentry_objs.push_back(skel);
       impl.targets.push_back(std::move(target));
       setup_.fentry_attached.push_back(name);
@@ -586,6 +683,7 @@ void ProbeRunner::poll_programs() {
 
 void ProbeRunner::programs_ready() {
   if (setup_sent_) return;
+  join_kernel();
   poll_programs();
   setup_sent_ = true;
   setup_.timing_ms["programs"] = programs_ns_ / 1000000;
@@ -609,7 +707,7 @@ void ProbeRunner::finish() {
 void ProbeRunner::send_events() {
   events_sent_ = true;
   proto::ProbeEventsMsg msg = history_.report(trigger_);
-  for (ktstr_probes* o : {impl_->kprobe_obj, impl_->trigger_obj})
+  for (ktstr_probes* o : {impl_->kprobe_obj, impl_->single_obj})
     if (o && o->bss) msg.events_dropped += o->bss->ringbuf_drops;
   for (ktstr_probes* o : impl_->fentry_objs)
     if (o->bss) msg.events_dropped += o->bss->ringbuf_drops;

@@ -11,10 +11,13 @@
 #include "guest/agent/probe_history.hpp"
 #include "guest/proto/messages.hpp"
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 struct btf;
@@ -57,6 +60,12 @@ class ProbeRunner {
   // the highest BPF program id so far (later struct_ops programs are the
   // scheduler's).
   void attach_kernel();
+  // The same on a thread of its own, so the scheduler can load meanwhile
+  // (plan.kernel_probes_parallel). The baseline is taken first, here; once
+  // the thread has made the shared maps, poll_programs probes the
+  // scheduler's programs meanwhile; programs_ready waits for the thread,
+  // so the workload never starts unprobed.
+  void attach_kernel_async();
   // While waiting for the scheduler to attach (call often): fentry/fexit on
   // newly loaded struct_ops programs the plan wants.
   void poll_programs();
@@ -75,6 +84,9 @@ class ProbeRunner {
   // The tracepoint did not attach: kprobes on the exit path instead.
   void attach_fallback_triggers(const std::string& filter_path, const std::string& tp_error);
   void log(const std::string& level, const std::string& text);
+  void take_baseline();
+  // Joins the kernel-attach thread (if any) and sends the logs it kept.
+  void join_kernel();
 
   proto::ProbePlan plan_;
   ProbeSink sink_;
@@ -83,6 +95,14 @@ class ProbeRunner {
   proto::ProbeSetupMsg setup_;
   bool setup_sent_ = false;
   uint64_t programs_ns_ = 0;  // attaching fentry/fexit to the scheduler's programs
+  bool baseline_taken_ = false;  // set before the thread starts
+  // The shared maps exist (set by attach_kernel, on its thread or not).
+  std::atomic<bool> maps_ready_{false};
+  // attach_kernel_async: its thread, and the log lines it gives (kept until
+  // the join: frames go out from the agent's thread only).
+  std::thread kernel_thread_;
+  const std::thread::id owner_thread_ = std::this_thread::get_id();
+  std::vector<std::pair<std::string, std::string>> deferred_logs_;
   bool events_sent_ = false;
   ProbeHistory history_;
   std::optional<TriggerHit> trigger_;

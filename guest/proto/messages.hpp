@@ -115,6 +115,12 @@ struct ProbePlan {
   ProbeTrigger trigger;
   uint32_t history_per_task = 64;
   uint32_t max_events = 4096;
+  // Attach the kernel probes while the scheduler loads instead of before it
+  // starts (the workload still waits for them). The host asks for it when
+  // the crash came after the workload started, so nothing of the crash
+  // chain is missed and the replay costs no more than the crashed run. On
+  // the wire only when true.
+  bool kernel_probes_parallel = false;
 };
 
 // A verifier job (JOB version 4, `ktstr verifier`): load every program of

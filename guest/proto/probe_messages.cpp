@@ -80,6 +80,7 @@ void to_json(json& j, const ProbePlan& v) {
   j = {{"kernel_functions", v.kernel_functions}, {"bpf_programs", v.bpf_programs},
        {"trigger", v.trigger},                   {"history_per_task", v.history_per_task},
        {"max_events", v.max_events}};
+  if (v.kernel_probes_parallel) j["kernel_probes_parallel"] = true;
 }
 void from_json(const json& j, ProbePlan& v) {
   get_optional(j, "kernel_functions", v.kernel_functions);
@@ -87,6 +88,7 @@ void from_json(const json& j, ProbePlan& v) {
   get_optional(j, "trigger", v.trigger);
   if (j.contains("history_per_task")) get_unsigned(j, "history_per_task", v.history_per_task);
   if (j.contains("max_events")) get_unsigned(j, "max_events", v.max_events);
+  get_optional(j, "kernel_probes_parallel", v.kernel_probes_parallel);
 }
 
 void to_json(json& j, const ProbeNameWhy& v) { j = {{"name", v.name}, {"why", v.why}}; }

@@ -685,7 +685,21 @@ TEST(AgentProbeProto, JobProbePlanRoundTripsAndIsOptional) {
   EXPECT_EQ(back.probes->trigger.fallback_kprobe, "scx_kf_exit");
   EXPECT_EQ(back.probes->history_per_task, 32u);
   EXPECT_EQ(back.probes->max_events, 1000u);
+  EXPECT_FALSE(back.probes->kernel_probes_parallel);
   EXPECT_TRUE(validate_job(back));
+}
+
+TEST(AgentProbeProto, KernelProbesParallelIsOnTheWireOnlyWhenSet) {
+  JobMsg job;
+  job.scheduler.path = "/bin/scx-ktstr";
+  job.probes = sample_plan();
+  EXPECT_FALSE(nlohmann::json(job)["probes"].contains("kernel_probes_parallel"));  // old plans byte for byte
+  job.probes->kernel_probes_parallel = true;
+  EXPECT_EQ(nlohmann::json(job)["probes"]["kernel_probes_parallel"], true);
+  EXPECT_TRUE(round_trip(job).probes->kernel_probes_parallel);
+  auto j = nlohmann::json(job);
+  j["probes"]["kernel_probes_parallel"] = "yes";  // mistyped: an error, not a guess
+  EXPECT_FALSE(decode_payload<JobMsg>(Frame{MsgType::Job, kProtoVersion, j.dump()}));
 }
 
 TEST(AgentProbeProto, ValidationRefusesBadPlans) {

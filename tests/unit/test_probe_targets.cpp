@@ -167,6 +167,9 @@ TEST(ProbeTargets, PlanJsonHasTheInterfaceShape) {
   EXPECT_EQ(j["trigger"]["fallback_kprobe"], "scx_kf_exit");
   EXPECT_EQ(j["history_per_task"], 64);
   EXPECT_EQ(j["max_events"], 4096);
+  EXPECT_FALSE(j.contains("kernel_probes_parallel"));
+  p.kernel_probes_parallel = true;
+  EXPECT_EQ(probe_plan_json(p)["kernel_probes_parallel"], true);
 }
 
 namespace {
