@@ -122,7 +122,7 @@ int cmd_gauntlet(Context& ctx, const std::vector<std::string>& argv) {
   if (jobs_option->count() > 0) jobs = value_or_die(parse_jobs(a.jobs));
   a.executor = value_or_die(executor::parse_executor_name(a.executor));
   if (a.executor != "slurm" && (!a.slurm_dir.empty() || !a.slurm_partition.empty()))
-    throw Fatal(Error("--slurm-dir and --slurm-partition need --executor slurm"));
+    throw Fatal(Error("--slurm-dir and --slurm-partition need --executor slurm", "add '--executor slurm'"));
 
   if (!path_exists(a.spec))
     throw Fatal(Error("spec '" + a.spec + "' does not exist", "give a spec file (TOML) or a directory of them"));

@@ -328,7 +328,7 @@ int cmd_test(Context& ctx, const std::vector<std::string>& argv) {
   a.executor = value_or_die(executor::parse_executor_name(a.executor));
   const bool slurm = a.executor == "slurm";
   if (!slurm && (!a.slurm_dir.empty() || !a.slurm_partition.empty()))
-    throw Fatal(Error("--slurm-dir and --slurm-partition need --executor slurm"));
+    throw Fatal(Error("--slurm-dir and --slurm-partition need --executor slurm", "add '--executor slurm'"));
 
   // Bad scheduler paths fail now, before a kernel is fetched or a VM boots.
   for (auto& spec : specs) value_or_die(check_scheduler(spec));
