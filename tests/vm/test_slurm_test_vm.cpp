@@ -191,6 +191,15 @@ TEST(SlurmTestVm, SlurmRunsRecordTheSameVerdictsAsLocalAndOnlyTheSubmitterWrites
   // both executors (the local workers are its children: a different pid).
   EXPECT_EQ(openers_a, std::set<pid_t>{sl.pid});
   EXPECT_EQ(openers_b, std::set<pid_t>{lo.pid});
+  // The watch does see a process that opens the store (so an opener on
+  // the node would have shown): `ktstr runs list` in A.
+  {
+    OpenWatch watch(db_a);
+    ASSERT_TRUE(watch.ok());
+    Timed list = ktstr_in(a, {"runs", "list", "--json"}, {}, dir->path());
+    EXPECT_EQ(list.done.status, 0) << list.done.err;
+    EXPECT_EQ(watch.openers(), std::set<pid_t>{list.pid});
+  }
 
   // The same runs and verdicts, crashes and signatures, from the files.
   const std::string runs = "SELECT test_name, kernel_id, scheduler, topology, status FROM runs";
