@@ -294,7 +294,7 @@ Result<std::vector<BisectSession::RunOutcome>> BisectSession::run_batch(const st
     return store_step(o, r.run_id, crash_id, out.size() == replayed_here);
   };
   if (left == 1) {
-    auto r = run_test(store_, prep->spec, prep->kernel, popt);
+    auto r = run_test(store_.artifacts_dir(), prep->spec, prep->kernel, popt);
     if (!r) return tl::unexpected(r.error());
     if (auto st = take(*r); !st) return tl::unexpected(st.error());
     return out;
@@ -302,7 +302,7 @@ Result<std::vector<BisectSession::RunOutcome>> BisectSession::run_batch(const st
   // The batch's runs share one boot (--repeat's machinery); each one is
   // stored the moment its repetition ends, while the VM runs the next, so a
   // kill loses at most the run in flight.
-  auto rr = run_test_repeated(store_, prep->spec, prep->kernel, popt, left, {}, 0, take);
+  auto rr = run_test_repeated(store_.artifacts_dir(), prep->spec, prep->kernel, popt, left, {}, 0, take);
   if (!rr) return tl::unexpected(rr.error());
   if (rr->runs.empty()) {
     RunOutcome o;

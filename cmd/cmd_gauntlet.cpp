@@ -10,9 +10,11 @@
 #include "cmd/pipeline.hpp"
 #include "cmd/progress.hpp"
 #include "cmd/test_jobs.hpp"
+#include "cmd/unit_record.hpp"
 #include "core/fs.hpp"
 #include "core/host_lock.hpp"
 #include "core/scenario.hpp"
+#include "executor/executor.hpp"
 #include "core/spec.hpp"
 #include "kbuild/bzimage.hpp"
 #include "kbuild/kernel_cache.hpp"
@@ -37,6 +39,8 @@ struct GauntletArgs {
   bool json = false;
   bool verbose = false;
   bool auto_repro = false;
+  std::string executor = "local";
+  std::string slurm_dir, slurm_partition;
 };
 
 // One entry of the kernel axis: a resolved kernel, or (the axis left out)
@@ -89,6 +93,13 @@ int cmd_gauntlet(Context& ctx, const std::vector<std::string>& argv) {
   CLI::Option* jobs_option =
       app.add_option("-j,--jobs", a.jobs, "run up to N cells in N VMs at once (default: as 'ktstr test --jobs')")
           ->type_name("N");
+  app.add_option("--executor", a.executor, "where the cells' VMs run: local or slurm (as 'ktstr test --executor')")
+      ->type_name("NAME")
+      ->capture_default_str();
+  app.add_option("--slurm-dir", a.slurm_dir, "with --executor slurm: where job directories go (shared with the nodes)")
+      ->type_name("DIR");
+  app.add_option("--slurm-partition", a.slurm_partition, "with --executor slurm: the partition to submit to")
+      ->type_name("P");
   app.add_flag("--json", a.json, "print one JSON document instead of lines and the grid");
   app.add_flag("--auto-repro", a.auto_repro, "replay each crash in a second VM with probes (off: a matrix multiplies crashes)");
   app.add_flag("-v,--verbose", a.verbose, "verbose guest console, diagnostics on every failure");
@@ -109,6 +120,9 @@ int cmd_gauntlet(Context& ctx, const std::vector<std::string>& argv) {
   if (arg_sets.empty()) arg_sets.emplace_back(std::nullopt);  // the spec's own arguments
   std::optional<unsigned> jobs;
   if (jobs_option->count() > 0) jobs = value_or_die(parse_jobs(a.jobs));
+  a.executor = value_or_die(executor::parse_executor_name(a.executor));
+  if (a.executor != "slurm" && (!a.slurm_dir.empty() || !a.slurm_partition.empty()))
+    throw Fatal(Error("--slurm-dir and --slurm-partition need --executor slurm", "add '--executor slurm'"));
 
   if (!path_exists(a.spec))
     throw Fatal(Error("spec '" + a.spec + "' does not exist", "give a spec file (TOML) or a directory of them"));
@@ -162,6 +176,8 @@ int cmd_gauntlet(Context& ctx, const std::vector<std::string>& argv) {
   std::vector<CellResult> cells;
   std::vector<WorkerUnit> units;
   std::vector<size_t> unit_cell;  // unit -> its cell
+  std::vector<TestSpec> unit_specs;  // unit -> its test, for recording its run
+  std::vector<KernelRecord> unit_kernels;
   VmNeed need;
   for (const CellIndex& at : matrix) {
     TestSpec spec = specs[at.test];
@@ -204,7 +220,8 @@ int cmd_gauntlet(Context& ctx, const std::vector<std::string>& argv) {
     }
     if (c.detail.empty()) {
       WorkerUnit u;
-      u.argv = {exe_dir() + "/ktstr", "test", "--kernel", kernel->id, "--repeat", "1"};
+      u.argv = {exe_dir() + "/ktstr", "test", "--worker-kernel", kernel_record_json(*kernel).dump(),
+                "--worker-artifacts", store.artifacts_dir(), "--repeat", "1"};
       if (verbose) u.argv.push_back("-v");
       if (!a.auto_repro) u.argv.push_back("--no-auto-repro");
       u.argv.insert(u.argv.end(), {spec.source_file, "--worker-test", spec.name});
@@ -213,6 +230,10 @@ int cmd_gauntlet(Context& ctx, const std::vector<std::string>& argv) {
       u.label = fmt::format("{} {} {}", spec.name, kernel_label(*kernel), c.topology);
       units.push_back(std::move(u));
       unit_cell.push_back(cells.size());
+      u.cpus = spec.topology.cpus();
+      u.memory_mb = spec.memory_mb + kQemuOverheadMb;
+      unit_specs.push_back(spec);  // with the cell's overrides, as the worker ran it
+      unit_kernels.push_back(*kernel);
       need.cpus = std::max(need.cpus, spec.topology.cpus());
       need.memory_mb = std::max(need.memory_mb, spec.memory_mb);
     }
@@ -227,6 +248,9 @@ int cmd_gauntlet(Context& ctx, const std::vector<std::string>& argv) {
     WorkerPoolOptions opt;
     opt.jobs = *jobs;
     opt.stop_on_error = false;
+    opt.executor = a.executor;
+    opt.slurm_dir = a.slurm_dir;
+    opt.slurm_partition = a.slurm_partition;
     UnitEnded on_end = [&](size_t unit, Result<WorkerOutput> doc) {
       CellResult& c = cells[unit_cell[unit]];
       if (!doc) {
@@ -235,6 +259,12 @@ int cmd_gauntlet(Context& ctx, const std::vector<std::string>& argv) {
       } else if (doc->runs.empty()) {
         c.detail = "no run";
         c.reason = "the worker ran nothing";
+      } else if (auto st = record_worker_output(store, *doc, unit_specs[unit], unit_kernels[unit], doc->started_at,
+                                                verbose);
+                 !st) {
+        // The worker's runs are recorded here, the only writer of the store.
+        c.detail = "error";
+        c.reason = st.error().msg;
       } else {
         judge_cell(c, doc->runs.front().result);
       }

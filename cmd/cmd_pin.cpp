@@ -76,7 +76,7 @@ int cmd_pin(Context& ctx, const std::vector<std::string>& argv) {
     // crash recorded without one: a random start).
     popt.seed = recorded_seed(*crash);
     if (!popt.seed) popt.seed = random_seed();
-    auto runs = value_or_die(run_test_repeated(store, spec, kernel, popt, verify));
+    auto runs = value_or_die(run_test_repeated(store.artifacts_dir(), spec, kernel, popt, verify));
     progress.clear();
     for (const RunResult& r : runs.runs) {
       if (r.passed) ++matched;

@@ -8,6 +8,7 @@
 #include "cmd/repeat_run.hpp"
 #include "cmd/repro.hpp"
 #include "cmd/test_jobs.hpp"
+#include "cmd/unit_record.hpp"
 #include "core/crash_parse.hpp"
 #include "core/filterset.hpp"
 #include "core/fs.hpp"
@@ -15,6 +16,7 @@
 #include "core/report.hpp"
 #include "core/scenario.hpp"
 #include "core/seed.hpp"
+#include "executor/executor.hpp"
 #include "kbuild/kernel_cache.hpp"
 
 #include <CLI/CLI.hpp>
@@ -53,6 +55,10 @@ struct TestArgs {
   std::string worker_runs;  // hidden: FIRST:COUNT:BATCH:BATCHES of its --repeat runs
   std::string worker_topo;        // hidden: a gauntlet cell's topology for that test
   std::string worker_sched_args;  // hidden: its scheduler arguments, a JSON array
+  std::string executor = "local";  // --executor local|slurm
+  std::string slurm_dir, slurm_partition;
+  std::string worker_kernel;      // hidden: the resolved kernel's record, JSON
+  std::string worker_artifacts;   // hidden: the store's artifact directory (the initramfs cache)
 };
 
 Result<TestSpec> adhoc_spec(const TestArgs& a) {
@@ -70,84 +76,88 @@ Result<TestSpec> adhoc_spec(const TestArgs& a) {
   return back->front();
 }
 
-// Records one run, and a crash with its auto-repro. `repro_done` holds the
-// crash signatures already replayed in this invocation: a repeat run
-// replays each distinct signature once (its first occurrence), since the
-// same crash replayed again says nothing new.
-void record_result(db::Store& store, RunResult& result, const TestSpec& spec, const KernelRecord& kernel,
-                   const PipelineOptions& popt, const TestArgs& a, int64_t started,
-                   std::map<std::string, std::string>& repro_done, const std::function<void(const std::string&)>& progress,
-                   Progress& display) {
-  if (auto st = record_run(store, result, started); !st) throw Fatal(st.error());
-  // An unexpected scheduler crash is recorded (an expected one is the
-  // test passing, not news).
-  if (result.passed || !result.exit) return;
-  if (auto st = record_crash(store, result, spec, kernel); !st)
-    result.diagnostics.push_back("could not record the crash: " + st.error().msg);
-  // Auto-repro: a second VM replays the crash with probes (not for an
-  // expected failure, a spec with auto_repro = false, or --no-auto-repro).
-  if (result.crash_id.empty() || a.no_auto_repro || !spec.auto_repro || spec.expect_err) return;
-  std::string key = signature_of(*result.exit).key();
-  if (auto seen = repro_done.find(key); seen != repro_done.end()) {
-    result.diagnostics.push_back("auto-repro: not replayed again, same signature as crash " + seen->second);
-    return;
-  }
-  repro_done.emplace(key, result.crash_id);
-  progress("auto-repro of crash " + result.crash_id);
-  if (auto st = auto_repro(store, result, popt); !st) result.diagnostics.push_back("auto-repro failed: " + st.error().msg);
-  display.clear();
-}
-
-// One test's runs (its repetitions `slice.first`.. when `count` > 1 or
-// --repeat was given), each recorded in the store, with its crash and
-// auto-repro. Host-side errors throw.
-struct TestRunsDone {
+// One unit's runs: test `spec`'s repetitions `slice.first`.. (when `count`
+// > 1 or --repeat was given), each crash's auto-repro run right after on
+// the same machine; nothing recorded (the store is not needed: this is what
+// a worker runs on its node). A repeat run replays each distinct signature
+// once (its first occurrence), since the same crash replayed again says
+// nothing new: the later ones name it in `replayed_with`. Host-side errors
+// throw.
+struct UnitRuns {
   std::vector<RunResult> runs;
+  std::vector<int> replayed_with;  // per run, as WorkerRun::replayed_with
   unsigned skipped = 0, vms = 1;
 };
-TestRunsDone run_and_record(db::Store& store, const TestSpec& spec, const KernelRecord& kernel, const TestArgs& a,
-                            bool verbose, const RepeatSlice& slice, unsigned count, Progress& progress) {
+UnitRuns run_unit(const std::string& artifacts_dir, const TestSpec& spec, const KernelRecord& kernel,
+                  const TestArgs& a, bool verbose, const RepeatSlice& slice, unsigned count, Progress& progress) {
   auto progress_fn = [&](const std::string& s) { progress.update(s); };
   PipelineOptions popt;
   popt.verbose = verbose;
   popt.seed = a.seed ? *a.seed : random_seed();
   if (a.memory) popt.memory_mb = a.memory;
   popt.progress = progress_fn;
-  int64_t started = std::time(nullptr);
-  TestRunsDone out;
+  UnitRuns out;
   if (a.repeat > 1) {
-    auto rr = value_or_die(run_test_repeated(store, spec, kernel, popt, count, slice, a.repeat));
+    auto rr = value_or_die(run_test_repeated(artifacts_dir, spec, kernel, popt, count, slice, a.repeat));
     out.runs = std::move(rr.runs);
     out.skipped = rr.skipped;
     out.vms = rr.vms;
   } else {
-    out.runs.push_back(value_or_die(run_test(store, spec, kernel, popt)));
+    out.runs.push_back(value_or_die(run_test(artifacts_dir, spec, kernel, popt)));
   }
   progress.clear();
-  std::map<std::string, std::string> repro_done;
-  for (RunResult& result : out.runs)
-    record_result(store, result, spec, kernel, popt, a, started, repro_done, progress_fn, progress);
+  // Auto-repro: a second VM replays the crash with probes (not for an
+  // expected failure, a spec with auto_repro = false, or --no-auto-repro).
+  std::map<std::string, int> replayed;  // signature key -> the run that replayed it
+  out.replayed_with.assign(out.runs.size(), -1);
+  for (size_t i = 0; i < out.runs.size(); ++i) {
+    RunResult& result = out.runs[i];
+    if (result.passed || !result.exit || a.no_auto_repro || !spec.auto_repro || spec.expect_err) continue;
+    std::string key = signature_of(*result.exit).key();
+    if (auto seen = replayed.find(key); seen != replayed.end()) {
+      out.replayed_with[i] = seen->second;
+      continue;
+    }
+    replayed.emplace(key, static_cast<int>(i));
+    progress_fn("auto-repro of the crash of " + spec.name);
+    auto rr = replay_crash(artifacts_dir, spec, kernel, *result.exit, result.seed,
+                           result.sched && died_after_workload_start(*result.sched), key, popt);
+    if (rr) result.repro = std::move(*rr);
+    else result.diagnostics.push_back("auto-repro failed: replaying the crash: " + rr.error().msg);
+    progress.clear();
+  }
   return out;
 }
 
-// `--worker-test NAME`: one unit of a `--jobs` run (cmd/jobs.hpp); `specs`
-// holds that one test. Runs it, records it, and prints the worker document
-// for the parent on stdout.
-int run_worker(db::Store& store, const std::vector<TestSpec>& specs, const TestArgs& a, bool verbose) {
-  const TestSpec& spec = specs.front();  // the one test named by --worker-test
-  JobUnit unit = value_or_die(parse_worker_runs(a.worker_runs.empty() ? "1:1:1:1" : a.worker_runs));
-  if (a.kernel.empty()) throw Fatal(Error("--worker-test needs --kernel"));
-  auto kernel = value_or_die(kbuild::resolve_kernel(store, a.kernel));
-  Progress silent(false);
-  TestRunsDone done = run_and_record(store, spec, kernel, a, verbose, unit.slice(), unit.count, silent);
-  ReportOptions ropt;
-  ropt.verbose = verbose;
+// A unit's runs as the document a worker prints (and the submitter reads).
+WorkerOutput unit_output(const UnitRuns& done) {
   WorkerOutput w;
   w.vms = done.vms;
   w.skipped = done.skipped;
-  for (const RunResult& r : done.runs)
-    w.runs.push_back(
-        WorkerRun{to_json(r), render_summary_line(r), r.passed ? "" : render_failure(r, ropt), outline_of(r)});
+  for (size_t i = 0; i < done.runs.size(); ++i) {
+    WorkerRun run;
+    run.result = to_json(done.runs[i]);
+    run.replayed_with = done.replayed_with[i];
+    w.runs.push_back(std::move(run));
+  }
+  return w;
+}
+
+// `--worker-test NAME`: one unit of a `--jobs` run (cmd/jobs.hpp); `specs`
+// holds that one test. Runs it on the kernel of --worker-kernel with the
+// artifact directory of --worker-artifacts, never opening the store, and
+// prints the worker document for the parent on stdout (which records it).
+int run_worker(const std::vector<TestSpec>& specs, const TestArgs& a, bool verbose) {
+  const TestSpec& spec = specs.front();  // the one test named by --worker-test
+  JobUnit unit = value_or_die(parse_worker_runs(a.worker_runs.empty() ? "1:1:1:1" : a.worker_runs));
+  if (a.worker_kernel.empty() || a.worker_artifacts.empty())
+    throw Fatal(Error("--worker-test needs --worker-kernel and --worker-artifacts"));
+  KernelRecord kernel = value_or_die(kernel_record_from_json(a.worker_kernel));
+  Progress silent(false);
+  int64_t started = std::time(nullptr);
+  UnitRuns done = run_unit(a.worker_artifacts, spec, kernel, a, verbose, unit.slice(), unit.count, silent);
+  WorkerOutput w = unit_output(done);
+  w.started_at = started;
   rusage ru{};
   ::getrusage(RUSAGE_SELF, &ru);
   w.peak_rss_kb = ru.ru_maxrss;
@@ -156,13 +166,15 @@ int run_worker(db::Store& store, const std::vector<TestSpec>& specs, const TestA
 }
 
 // A worker's argv for one test: this binary, the options that shape the
-// run, the resolved kernel's id, and where the test comes from.
+// run, the resolved kernel's record (its content-addressed paths), the
+// artifact directory (initramfs cache), and where the test comes from.
 std::vector<std::string> worker_argv(const TestArgs& a, const TestSpec& spec, const KernelRecord& kernel,
-                                     bool verbose, uint64_t seed) {
+                                     const std::string& artifacts_dir, bool verbose, uint64_t seed) {
   // The test's seed is chosen here, once: every batch of its --repeat runs
   // numbers its repetitions from it.
-  std::vector<std::string> argv = {exe_dir() + "/ktstr", "test", "--kernel", kernel.id,
-                                   "--repeat", std::to_string(a.repeat), "--seed", std::to_string(seed)};
+  std::vector<std::string> argv = {exe_dir() + "/ktstr", "test", "--worker-kernel", kernel_record_json(kernel).dump(),
+                                   "--worker-artifacts", artifacts_dir, "--repeat", std::to_string(a.repeat),
+                                   "--seed", std::to_string(seed)};
   if (verbose) argv.push_back("-v");
   if (a.no_auto_repro) argv.push_back("--no-auto-repro");
   if (a.memory) argv.insert(argv.end(), {"--memory", std::to_string(a.memory)});
@@ -228,11 +240,23 @@ int cmd_test(Context& ctx, const std::vector<std::string>& argv) {
                  "the host's CPUs (each its topology's CPUs) and available memory (each its memory + 256 MB) "
                  "hold (1 when KTSTR_VM_LOCK is set); 1 runs them one after another")
       ->type_name("N");
+  app.add_option("--executor", a.executor,
+                 "where the VMs run: local (worker processes on this machine, --jobs at once) or slurm (one Slurm "
+                 "job array; its nodes must see the cache, or --slurm-dir, and the ktstr binary at the same paths)")
+      ->type_name("NAME")
+      ->capture_default_str();
+  app.add_option("--slurm-dir", a.slurm_dir,
+                 "with --executor slurm: where job directories go (shared with the nodes); default: the cache's slurm/")
+      ->type_name("DIR");
+  app.add_option("--slurm-partition", a.slurm_partition, "with --executor slurm: the partition to submit to")
+      ->type_name("P");
   // A --jobs worker: one unit of the parent's run (hidden: not for users).
   app.add_option("--worker-test", a.worker_test)->group("");
   app.add_option("--worker-runs", a.worker_runs)->group("");
   app.add_option("--worker-topo", a.worker_topo)->group("");
   app.add_option("--worker-sched-args", a.worker_sched_args)->group("");
+  app.add_option("--worker-kernel", a.worker_kernel)->group("");
+  app.add_option("--worker-artifacts", a.worker_artifacts)->group("");
   app.add_flag("--no-auto-repro", a.no_auto_repro, "do not replay crashes in a second VM with probes");
   app.add_flag("--list", a.list, "print the selected tests' names and exit");
   app.add_flag("--list-scenarios", a.list_scenarios,
@@ -302,6 +326,10 @@ int cmd_test(Context& ctx, const std::vector<std::string>& argv) {
 
   std::optional<unsigned> jobs;
   if (jobs_option->count() > 0) jobs = value_or_die(parse_jobs(a.jobs));
+  a.executor = value_or_die(executor::parse_executor_name(a.executor));
+  const bool slurm = a.executor == "slurm";
+  if (!slurm && (!a.slurm_dir.empty() || !a.slurm_partition.empty()))
+    throw Fatal(Error("--slurm-dir and --slurm-partition need --executor slurm", "add '--executor slurm'"));
 
   // Bad scheduler paths fail now, before a kernel is fetched or a VM boots.
   for (auto& spec : specs) value_or_die(check_scheduler(spec));
@@ -311,8 +339,9 @@ int cmd_test(Context& ctx, const std::vector<std::string>& argv) {
 
   Progress progress(!a.json);
   auto progress_fn = [&](const std::string& s) { progress.update(s); };
+  // A worker never opens the store: the parent records what it ran.
+  if (!a.worker_test.empty()) return run_worker(specs, a, verbose);
   db::Store& store = ctx.open_store();
-  if (!a.worker_test.empty()) return run_worker(store, specs, a, verbose);
 
   auto resolve = [&](const TestSpec& spec) {
     std::string ref = !a.kernel.empty() ? a.kernel : spec.kernel;
@@ -333,18 +362,32 @@ int cmd_test(Context& ctx, const std::vector<std::string>& argv) {
     jobs = default_jobs(host_resources(), need, specs.size() * a.repeat);
   }
   // One unit of work (a single test, no --repeat) runs here as without
-  // --jobs: a worker process would add nothing.
-  if (*jobs > 1 && plan_units(specs.size(), a.repeat, *jobs).size() > 1) {
+  // --jobs: a worker process would add nothing. With Slurm every unit is
+  // an array task (--jobs splits --repeat runs into that many batches).
+  if (slurm || (*jobs > 1 && plan_units(specs.size(), a.repeat, *jobs).size() > 1)) {
     // Every kernel is resolved (and fetched) here, once, so the workers
     // only look up an id.
     ParallelTests p;
     p.repeat = a.repeat;
     p.jobs = *jobs;
     p.json = a.json;
+    p.pool.executor = a.executor;
+    p.pool.slurm_dir = a.slurm_dir;
+    p.pool.slurm_partition = a.slurm_partition;
+    std::vector<KernelRecord> kernels;
     for (auto& spec : specs) {
+      p.cpus.push_back(spec.topology.cpus());
+      p.memory_mb.push_back(a.memory ? a.memory : spec.memory_mb);
+      kernels.push_back(resolve(spec));
       p.names.push_back(spec.name);
-      p.worker_argv.push_back(worker_argv(a, spec, resolve(spec), verbose, a.seed ? *a.seed : random_seed()));
+      p.worker_argv.push_back(
+          worker_argv(a, spec, kernels.back(), store.artifacts_dir(), verbose, a.seed ? *a.seed : random_seed()));
     }
+    // Each unit's runs are recorded here, the only writer of the store, as
+    // the unit comes back.
+    p.record = [&](size_t test, WorkerOutput& out) {
+      value_or_die(record_worker_output(store, out, specs[test], kernels[test], out.started_at, verbose));
+    };
     progress.clear();
     return run_tests_in_parallel(p);
   }
@@ -356,8 +399,12 @@ int cmd_test(Context& ctx, const std::vector<std::string>& argv) {
   ropt.verbose = verbose;
   for (auto& spec : specs) {
     auto kernel = resolve(spec);
-    TestRunsDone done = run_and_record(store, spec, kernel, a, verbose, RepeatSlice{}, a.repeat, progress);
-    std::vector<RunResult>& results = done.runs;
+    // The same unit a worker runs, here, recorded as a worker's would be.
+    int64_t started = std::time(nullptr);
+    UnitRuns done = run_unit(store.artifacts_dir(), spec, kernel, a, verbose, RepeatSlice{}, a.repeat, progress);
+    WorkerOutput out = unit_output(done);
+    std::vector<RunResult> results;
+    value_or_die(record_worker_output(store, out, spec, kernel, started, verbose, &results));
     for (RunResult& result : results) {
       (result.passed ? passed : failed)++;
       if (a.json) {

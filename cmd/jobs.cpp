@@ -1,6 +1,7 @@
 #include "cmd/jobs.hpp"
 
 #include "core/fs.hpp"
+#include "core/run_result_json.hpp"
 
 #include <sched.h>
 #include <unistd.h>
@@ -139,23 +140,58 @@ Status apply_worker_overrides(TestSpec& spec, const std::string& topo, const std
   return {};
 }
 
+nlohmann::json kernel_record_json(const KernelRecord& k) {
+  return {{"id", k.id},
+          {"version", k.version},
+          {"name", k.name},
+          {"source", k.source},
+          {"image_path", k.image_path},
+          {"config_path", k.config_path},
+          {"vmlinux_path", k.vmlinux_path},
+          {"image_sha256", k.image_sha256},
+          {"image_size", k.image_size},
+          {"sched_ext", k.sched_ext},
+          {"tracepoints", k.tracepoints},
+          {"added_at", k.added_at}};
+}
+
+Result<KernelRecord> kernel_record_from_json(std::string_view text) {
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_object()) return fail("--worker-kernel is not a JSON object");
+  try {
+    KernelRecord k;
+    k.id = j.at("id").get<std::string>();
+    k.version = j.value("version", "");
+    k.name = j.value("name", "");
+    k.source = j.value("source", "");
+    k.image_path = j.at("image_path").get<std::string>();
+    k.config_path = j.value("config_path", "");
+    k.vmlinux_path = j.value("vmlinux_path", "");
+    k.image_sha256 = j.value("image_sha256", "");
+    k.image_size = j.value("image_size", uint64_t{0});
+    k.sched_ext = j.value("sched_ext", false);
+    k.tracepoints = j.value("tracepoints", std::vector<std::string>{});
+    k.added_at = j.value("added_at", int64_t{0});
+    if (k.id.empty() || k.image_path.empty()) return fail("--worker-kernel names no kernel id or image");
+    return k;
+  } catch (const nlohmann::json::exception& e) {
+    return fail(std::string("--worker-kernel is malformed: ") + e.what());
+  }
+}
+
 nlohmann::json worker_output_json(const WorkerOutput& w) {
   nlohmann::json runs = nlohmann::json::array();
-  for (const WorkerRun& r : w.runs)
-    runs.push_back({{"result", r.result},
-                    {"line", r.line},
-                    {"failure", r.failure},
-                    {"passed", r.outline.passed},
-                    {"signature_key", r.outline.signature_key},
-                    {"signature_summary", r.outline.signature_summary},
-                    {"other_key", r.outline.other_key}});
-  return {{"ktstr_worker", 1}, {"runs", runs}, {"vms", w.vms}, {"skipped", w.skipped},
-          {"peak_rss_kb", w.peak_rss_kb}};
+  for (const WorkerRun& r : w.runs) {
+    runs.push_back({{"result", r.result}});
+    if (r.replayed_with >= 0) runs.back()["replayed_with"] = r.replayed_with;
+  }
+  return {{"ktstr_worker", 2}, {"runs", runs}, {"vms", w.vms}, {"skipped", w.skipped},
+          {"peak_rss_kb", w.peak_rss_kb}, {"started_at", w.started_at}};
 }
 
 Result<WorkerOutput> parse_worker_output(std::string_view text) {
   auto doc = nlohmann::json::parse(text, nullptr, false);
-  if (doc.is_discarded() || !doc.is_object() || doc.value("ktstr_worker", 0) != 1 || !doc.contains("runs") ||
+  if (doc.is_discarded() || !doc.is_object() || doc.value("ktstr_worker", 0) != 2 || !doc.contains("runs") ||
       !doc["runs"].is_array())
     return fail("the worker printed no result document");
   try {
@@ -163,15 +199,17 @@ Result<WorkerOutput> parse_worker_output(std::string_view text) {
     w.vms = doc.value("vms", 1u);
     w.skipped = doc.value("skipped", 0u);
     w.peak_rss_kb = doc.value("peak_rss_kb", 0L);
+    w.started_at = doc.value("started_at", int64_t{0});
     for (const auto& j : doc["runs"]) {
       WorkerRun r;
       r.result = j.at("result");
-      r.line = j.at("line").get<std::string>();
-      r.failure = j.value("failure", "");
-      r.outline.passed = j.at("passed").get<bool>();
-      r.outline.signature_key = j.value("signature_key", "");
-      r.outline.signature_summary = j.value("signature_summary", "");
-      r.outline.other_key = j.value("other_key", "");
+      // It came from another process, maybe another machine: a run the
+      // parent could not record is the worker's failure, named here.
+      if (auto run = run_result_from_json(r.result); !run)
+        return fail("the worker's result document is malformed: " + run.error().msg);
+      r.replayed_with = j.value("replayed_with", -1);
+      if (r.replayed_with >= static_cast<int>(w.runs.size()))
+        return fail("the worker's result document is malformed: 'replayed_with' names a later run");
       w.runs.push_back(std::move(r));
     }
     return w;

@@ -8,6 +8,7 @@
 #pragma once
 
 #include "cmd/repeat_run.hpp"
+#include "core/records.hpp"
 #include "core/result.hpp"
 #include "core/spec.hpp"
 #include "core/topology.hpp"
@@ -94,10 +95,23 @@ std::vector<std::string> worker_override_argv(const CellOverrides& o);
 // `spec`. Scheduler arguments need a sched_ext scheduler, as in a spec.
 Status apply_worker_overrides(TestSpec& spec, const std::string& topo, const std::string& sched_args_json);
 
-// What a worker prints on stdout: each run it ran (recorded in the store by
-// the worker) with everything the parent prints or tallies.
+// The resolved kernel, from the parent to its worker (--worker-kernel JSON):
+// the worker boots it from these content-addressed paths without opening
+// the store.
+nlohmann::json kernel_record_json(const KernelRecord& k);
+Result<KernelRecord> kernel_record_from_json(std::string_view text);
+
+// What a worker prints on stdout: each run it ran, with its auto-repro,
+// not recorded (a worker never opens the store): the parent records it,
+// then renders what it prints or tallies.
 struct WorkerRun {
-  nlohmann::json result;  // to_json(RunResult), as `ktstr test --json` prints it
+  // to_json(RunResult), as `ktstr test --json` prints it: from the worker
+  // without run_id and crash_id; once the parent recorded it, with them.
+  nlohmann::json result;
+  // A crash the worker did not replay again: the index (in this unit's
+  // runs) of the run whose auto-repro replayed its signature; -1 otherwise.
+  int replayed_with = -1;
+  // The parent's, once recorded (not in the worker's document).
   std::string line;       // render_summary_line
   std::string failure;    // render_failure; empty when it passed
   RunOutline outline;
@@ -106,6 +120,7 @@ struct WorkerOutput {
   std::vector<WorkerRun> runs;
   unsigned vms = 1, skipped = 0;
   long peak_rss_kb = 0;
+  int64_t started_at = 0;  // unix seconds, when the unit began (its runs' started_at)
 };
 nlohmann::json worker_output_json(const WorkerOutput& w);
 Result<WorkerOutput> parse_worker_output(std::string_view text);

@@ -117,8 +117,8 @@ Result<std::vector<InitramfsEntry>> scheduler_entries(const TestSpec& spec) {
   return entries;
 }
 
-Result<std::string> cached_initramfs(db::Store& store, const std::vector<InitramfsEntry>& entries) {
-  std::string dir = store.artifacts_dir() + "/initramfs";
+Result<std::string> cached_initramfs(const std::string& artifacts_dir, const std::vector<InitramfsEntry>& entries) {
+  std::string dir = artifacts_dir + "/initramfs";
   if (auto st = make_dirs(dir); !st) return tl::unexpected(st.error());
   return build_initramfs_cached(entries, dir);
 }
@@ -137,13 +137,13 @@ Result<std::vector<InitramfsEntry>> agent_entries() {
 }
 
 // The agent plus the spec's scheduler.
-Result<std::string> test_initramfs(db::Store& store, const TestSpec& spec) {
+Result<std::string> test_initramfs(const std::string& artifacts_dir, const TestSpec& spec) {
   auto entries = agent_entries();
   if (!entries) return tl::unexpected(entries.error());
   auto sched = scheduler_entries(spec);
   if (!sched) return tl::unexpected(sched.error());
   entries->insert(entries->end(), sched->begin(), sched->end());
-  return cached_initramfs(store, *entries);
+  return cached_initramfs(artifacts_dir, *entries);
 }
 
 }  // namespace
@@ -175,14 +175,14 @@ Result<std::string> find_agent_binary() {
 Result<std::string> agent_initramfs(db::Store& store) {
   auto entries = agent_entries();
   if (!entries) return tl::unexpected(entries.error());
-  return cached_initramfs(store, *entries);
+  return cached_initramfs(store.artifacts_dir(), *entries);
 }
 
 Result<std::string> agent_initramfs_with(db::Store& store, const std::vector<InitramfsEntry>& extra) {
   auto entries = agent_entries();
   if (!entries) return tl::unexpected(entries.error());
   entries->insert(entries->end(), extra.begin(), extra.end());
-  return cached_initramfs(store, *entries);
+  return cached_initramfs(store.artifacts_dir(), *entries);
 }
 
 RunResult new_run_result(const TestSpec& spec, const KernelRecord& kernel, const PipelineOptions& opts) {
@@ -198,7 +198,7 @@ RunResult new_run_result(const TestSpec& spec, const KernelRecord& kernel, const
   return r;
 }
 
-Result<VmRunPlan> prepare_run(db::Store& store, const TestSpec& spec, const KernelRecord& kernel,
+Result<VmRunPlan> prepare_run(const std::string& artifacts_dir, const TestSpec& spec, const KernelRecord& kernel,
                                 const PipelineOptions& opts, unsigned repeat) {
   auto progress = [&](const std::string& s) {
     if (opts.progress) opts.progress(spec.name + ": " + s);
@@ -207,7 +207,7 @@ Result<VmRunPlan> prepare_run(db::Store& store, const TestSpec& spec, const Kern
   if (!plan) return tl::unexpected(plan.error().context("test '" + spec.name + "'"));
 
   progress("preparing initramfs");
-  auto initrd = test_initramfs(store, spec);
+  auto initrd = test_initramfs(artifacts_dir, spec);
   if (!initrd) return tl::unexpected(initrd.error().context("test '" + spec.name + "'"));
 
   VmRunPlan p;
@@ -305,13 +305,13 @@ VmCallbacks job_callbacks(std::string job_frame, std::function<void(const char*,
   return cb;
 }
 
-Result<RunResult> run_test(db::Store& store, const TestSpec& spec, const KernelRecord& kernel,
+Result<RunResult> run_test(const std::string& artifacts_dir, const TestSpec& spec, const KernelRecord& kernel,
                            const PipelineOptions& opts) {
   auto progress = [&](const std::string& s) {
     if (opts.progress) opts.progress(spec.name + ": " + s);
   };
   RunResult r = new_run_result(spec, kernel, opts);
-  auto prepared = prepare_run(store, spec, kernel, opts, 1);
+  auto prepared = prepare_run(artifacts_dir, spec, kernel, opts, 1);
   if (!prepared) return tl::unexpected(prepared.error());
 
   ResultCollector collector;

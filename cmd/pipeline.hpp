@@ -50,8 +50,10 @@ Result<std::string> agent_initramfs_with(db::Store& store, const std::vector<Ini
 
 // Boot one VM for `spec` on `kernel` and return what happened. Host-side
 // problems (no agent, QEMU missing) are errors; anything the guest does is a
-// RunResult, passed or failed.
-Result<RunResult> run_test(db::Store& store, const TestSpec& spec, const KernelRecord& kernel,
+// RunResult, passed or failed. A VM run needs no store, only its artifact
+// directory (the initramfs cache under it): a worker on another node runs
+// tests without ever opening the SQLite database.
+Result<RunResult> run_test(const std::string& artifacts_dir, const TestSpec& spec, const KernelRecord& kernel,
                            const PipelineOptions& opts);
 
 // The parts of run_test a repeat run (repeat_run.hpp) shares with it.
@@ -72,7 +74,7 @@ struct VmRunPlan {
   std::vector<std::string> notes;  // for the run's diagnostics (a missing kernel config, ...)
 };
 RunResult new_run_result(const TestSpec& spec, const KernelRecord& kernel, const PipelineOptions& opts);
-Result<VmRunPlan> prepare_run(db::Store& store, const TestSpec& spec, const KernelRecord& kernel,
+Result<VmRunPlan> prepare_run(const std::string& artifacts_dir, const TestSpec& spec, const KernelRecord& kernel,
                                 const PipelineOptions& opts, unsigned repeat);
 // Fills `r` from one run's collected stream and its VM's outcome, then
 // evaluates it.

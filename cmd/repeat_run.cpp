@@ -70,7 +70,7 @@ unsigned repetitions_for_next_vm(const VmOutcome& vm, unsigned ran, unsigned lef
   return left;
 }
 
-Result<RepeatRun> run_test_repeated(db::Store& store, const TestSpec& spec, const KernelRecord& kernel,
+Result<RepeatRun> run_test_repeated(const std::string& artifacts_dir, const TestSpec& spec, const KernelRecord& kernel,
                                     const PipelineOptions& opts, unsigned repeat, const RepeatSlice& slice,
                                     unsigned total, const RepeatRunSink& on_run) {
   if (total == 0) total = repeat;
@@ -83,7 +83,7 @@ Result<RepeatRun> run_test_repeated(db::Store& store, const TestSpec& spec, cons
     PipelineOptions vm_opts = opts;
     const unsigned first_here = slice.first + static_cast<unsigned>(out.runs.size());
     if (opts.seed) vm_opts.seed = seed_at(*opts.seed, first_here - 1);
-    auto prepared = prepare_run(store, spec, kernel, vm_opts, left);
+    auto prepared = prepare_run(artifacts_dir, spec, kernel, vm_opts, left);
     if (!prepared) {
       if (out.runs.empty()) return tl::unexpected(prepared.error());
       break;

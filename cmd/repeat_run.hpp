@@ -47,7 +47,7 @@ using RepeatRunSink = std::function<Status(RunResult&)>;
 // the first VM could not be prepared or run at all (host-side problems), or
 // `on_run` failed. `total` (0: `repeat`) is the whole run's count, for the
 // progress line.
-Result<RepeatRun> run_test_repeated(db::Store& store, const TestSpec& spec, const KernelRecord& kernel,
+Result<RepeatRun> run_test_repeated(const std::string& artifacts_dir, const TestSpec& spec, const KernelRecord& kernel,
                                     const PipelineOptions& opts, unsigned repeat, const RepeatSlice& slice = {},
                                     unsigned total = 0, const RepeatRunSink& on_run = {});
 

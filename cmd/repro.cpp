@@ -138,6 +138,8 @@ void account_repro_run(ReproResult& rr, const RunResult& run, const std::string&
 // replay may attach the kernel probes while the scheduler loads (the
 // workload waits for them), so they cost no time of their own. A crash
 // while the scheduler loaded or attached keeps them first.
+bool died_after_workload_start(const SchedulerRun& sched) { return sched.workload_started && sched.exit_t_s > 0; }
+
 bool crashed_after_workload_start(const CrashRecord& crash) {
   auto j = nlohmann::json::parse(crash.result_json, nullptr, false);
   if (!j.is_object() || !j.contains("sched") || !j["sched"].is_object()) return false;
@@ -176,38 +178,44 @@ Result<ReproResult> run_repro(db::Store& store, const CrashRecord& crash, const 
                     .context(what));
   auto exit = recorded_exit(crash);
   if (!exit) return fail(exit.error().context(what));
+  auto rr = replay_crash(store.artifacts_dir(), spec, *kernel, *exit, recorded_seed(crash),
+                         crashed_after_workload_start(crash), crash.signature_key, opts);
+  if (!rr) return fail(rr.error().context(what));
+  rr->crash_id = crash.id;
+  return rr;
+}
 
+Result<ReproResult> replay_crash(const std::string& artifacts_dir, const TestSpec& spec, const KernelRecord& kernel,
+                                 const SchedExit& exit, std::optional<uint64_t> seed, bool after_workload_start,
+                                 const std::string& signature_key, const PipelineOptions& opts) {
   ReproResult rr;
-  rr.crash_id = crash.id;
-  rr.kernel_id = kernel->id;
-  rr.kernel_version = kernel->version;
-  rr.targets = probe_targets_from_exit(*exit);
+  rr.kernel_id = kernel.id;
+  rr.kernel_version = kernel.version;
+  rr.targets = probe_targets_from_exit(exit);
   auto btf_start = std::chrono::steady_clock::now();
-  rr.plan = build_probe_plan(rr.targets, *kernel, rr.notes);
-  rr.plan.kernel_probes_parallel = crashed_after_workload_start(crash);
+  rr.plan = build_probe_plan(rr.targets, kernel, rr.notes);
+  rr.plan.kernel_probes_parallel = after_workload_start;
   rr.timing.btf_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - btf_start).count();
 
   PipelineOptions popt = opts;
   popt.probes = rr.plan;
   // The scheduler gets the crashed run's seed again: a crash that depends
   // on the scheduler's random draws replays faithfully.
-  popt.seed = recorded_seed(crash);
+  popt.seed = seed;
   rr.seed = popt.seed;
-  auto run = run_test(store, spec, *kernel, popt);
-  if (!run) return fail(run.error().context(what));
-  account_repro_run(rr, *run, crash.signature_key);
+  auto run = run_test(artifacts_dir, spec, kernel, popt);
+  if (!run) return fail(run.error());
+  account_repro_run(rr, *run, signature_key);
   return rr;
 }
 
-Status auto_repro(db::Store& store, RunResult& result, const PipelineOptions& opts) {
-  if (result.crash_id.empty()) return {};
+Status record_repro(db::Store& store, RunResult& result) {
+  if (result.crash_id.empty() || !result.repro) return {};
   auto found = db::find_crash(store, result.crash_id);
   if (!found) return fail(found.error());
   if (!*found) return fail("crash '" + result.crash_id + "' is not in the store");
   CrashRecord crash = **found;
-  auto rr = run_repro(store, crash, opts);
-  if (!rr) return fail(rr.error());
-  result.repro = std::move(*rr);
+  result.repro->crash_id = crash.id;
 
   db::ReproRecord rec;
   rec.crash_id = crash.id;

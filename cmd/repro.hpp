@@ -35,10 +35,23 @@ std::optional<uint64_t> recorded_seed(const CrashRecord& crash);
 // a result ("reproduced: no").
 Result<ReproResult> run_repro(db::Store& store, const CrashRecord& crash, const PipelineOptions& opts);
 
-// Runs the repro of a crash just recorded by `ktstr test`, stores it (repros
-// table) and refreshes the crash's stored report and result to include it.
-// Fills `result.repro` on success.
-Status auto_repro(db::Store& store, RunResult& result, const PipelineOptions& opts);
+// The replay itself, needing no store (a `ktstr test` worker runs it on its
+// node, right after the crashed run): probe targets from `exit`, the plan
+// from the kernel's BTF, one VM with `seed`, the outcome judged against
+// `signature_key`. The result's crash_id is left empty: the crash is
+// recorded (and named) by whoever writes the store.
+// `after_workload_start`: the crashed run's scheduler died after its
+// workload had started (died_after_workload_start), so the kernel probes
+// may attach while the scheduler loads (ProbePlan::kernel_probes_parallel).
+Result<ReproResult> replay_crash(const std::string& artifacts_dir, const TestSpec& spec, const KernelRecord& kernel,
+                                 const SchedExit& exit, std::optional<uint64_t> seed, bool after_workload_start,
+                                 const std::string& signature_key, const PipelineOptions& opts);
+bool died_after_workload_start(const SchedulerRun& sched);
+
+// Stores `result.repro`, the auto-repro of the crash just recorded as
+// `result.crash_id` (repros table), and refreshes the crash's stored report
+// and result to include it. Nothing to do without both.
+Status record_repro(db::Store& store, RunResult& result);
 
 // `ktstr repro` (cmd_repro.cpp), for the command table.
 struct Context;

@@ -1,182 +1,96 @@
 #include "cmd/test_jobs.hpp"
 
 #include "cmd/progress.hpp"
-#include "core/subprocess.hpp"
+#include "core/fs.hpp"
+#include "executor/executor.hpp"
 
-#include <fcntl.h>
 #include <fmt/format.h>
-#include <poll.h>
 #include <sys/resource.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <optional>
 #include <set>
 
 namespace ktstr::cmd {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-struct RunningUnit {
-  size_t unit = 0;
-  Child child;
-  std::string out, err;
-};
-
-// Reads what is there; false once the pipe is at its end (or broken).
-bool drain(int fd, std::string& into) {
-  char buf[65536];
-  for (;;) {
-    ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n > 0) {
-      into.append(buf, static_cast<size_t>(n));
-      if (static_cast<size_t>(n) < sizeof buf) return true;
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    return n < 0 && errno == EAGAIN;
-  }
-}
-
-void close_fd(int& fd) {
-  if (fd >= 0) ::close(fd);
-  fd = -1;
-}
-
 // A worker that printed no document: the error it printed (git style, as
 // main prints a Fatal), or what is known about how it ended.
-Error worker_error(const std::string& label, const RunningUnit& r, int status, const std::string& why) {
+Error worker_error(const std::string& label, const executor::UnitOutcome& o, const std::string& why) {
   std::string msg, hint;
+  const std::string& err = o.log;
   size_t at = 0;
-  while (at < r.err.size()) {
-    size_t nl = r.err.find('\n', at);
-    std::string line = r.err.substr(at, nl == std::string::npos ? std::string::npos : nl - at);
-    at = nl == std::string::npos ? r.err.size() : nl + 1;
+  while (at < err.size()) {
+    size_t nl = err.find('\n', at);
+    std::string line = err.substr(at, nl == std::string::npos ? std::string::npos : nl - at);
+    at = nl == std::string::npos ? err.size() : nl + 1;
     if (msg.empty() && line.rfind("ktstr: error: ", 0) == 0) msg = line.substr(14);
     else if (!msg.empty() && hint.empty() && line.rfind("hint: ", 0) == 0) hint = line.substr(6);
   }
   if (!msg.empty()) return Error(msg, hint);
-  std::string tail = r.err.size() > 2000 ? r.err.substr(r.err.size() - 2000) : r.err;
+  if (!o.error.empty()) return Error("the worker running " + label + " ended without a result: " + o.error);
+  std::string tail = err.size() > 2000 ? err.substr(err.size() - 2000) : err;
   while (!tail.empty() && tail.back() == '\n') tail.pop_back();
-  return Error(fmt::format("the worker running {} ended with status {}: {}", label, status, why),
+  std::string where = o.host.empty() || o.host == "localhost" ? "" : " on " + o.host;
+  return Error(fmt::format("the worker running {}{} ended with status {}: {}", label, where, o.status, why),
                tail.empty() ? "" : "its last output: " + tail);
 }
 
-class WorkerPool {
- public:
-  WorkerPool(const std::vector<WorkerUnit>& units, const WorkerPoolOptions& opt, Progress& progress,
-             const UnitEnded& on_end)
-      : units_(units), opt_(opt), progress_(progress), on_end_(on_end) {}
-
-  // Runs every unit (none more once a worker failed, with stop_on_error);
-  // the first failure that stops the pool.
-  std::optional<Error> run() {
-    size_t next = 0;
-    auto last_progress = Clock::now() - std::chrono::seconds(10);
-    while (true) {
-      while (!failure_ && running_.size() < opt_.jobs && next < units_.size()) start(next++);
-      if (running_.empty()) break;
-      std::vector<pollfd> fds;
-      for (auto& r : running_) {
-        if (r.child.stdout_fd >= 0) fds.push_back({r.child.stdout_fd, POLLIN, 0});
-        if (r.child.stderr_fd >= 0) fds.push_back({r.child.stderr_fd, POLLIN, 0});
-      }
-      if (Clock::now() - last_progress >= std::chrono::seconds(1)) {
-        show_progress();
-        last_progress = Clock::now();
-      }
-      int n = ::poll(fds.data(), fds.size(), 1000);
-      if (n < 0 && errno != EINTR) {
-        failure_ = Error(std::string("poll failed: ") + std::strerror(errno));
-        for (auto& r : running_) kill_child(r.child.pid);
-        break;
-      }
-      for (auto it = running_.begin(); it != running_.end();) {
-        if (it->child.stdout_fd >= 0 && !drain(it->child.stdout_fd, it->out)) close_fd(it->child.stdout_fd);
-        if (it->child.stderr_fd >= 0 && !drain(it->child.stderr_fd, it->err)) close_fd(it->child.stderr_fd);
-        if (it->child.stdout_fd < 0 && it->child.stderr_fd < 0) {
-          finish(*it);
-          it = running_.erase(it);
-          last_progress = Clock::now() - std::chrono::seconds(10);
-        } else {
-          ++it;
-        }
-      }
-    }
-    progress_.clear();
-    return failure_;
-  }
-
- private:
-  void start(size_t unit) {
-    SpawnOptions o;
-    o.capture_stdout = true;
-    o.capture_stderr = true;
-    auto child = spawn(units_[unit].argv, o);
-    if (!child) {
-      failure_ = child.error().context("cannot start a worker for " + units_[unit].label);
-      return;
-    }
-    for (int fd : {child->stdout_fd, child->stderr_fd}) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK);
-    RunningUnit r;
-    r.unit = unit;
-    r.child = *child;
-    running_.push_back(std::move(r));
-  }
-
-  void finish(RunningUnit& r) {
-    int status = wait_child(r.child.pid);
-    ++done_;
-    auto doc = parse_worker_output(r.out);
-    if (!doc) {
-      Error e = worker_error(units_[r.unit].label, r, status, doc.error().msg);
-      if (opt_.stop_on_error) {
-        if (!failure_) failure_ = e;
-        return;
-      }
-      progress_.clear();
-      on_end_(r.unit, tl::unexpected(std::move(e)));
-      return;
-    }
-    progress_.clear();
-    // A worker's warnings (the store, the accelerator) still reach the
-    // user, each once however many workers gave it.
-    for (size_t at = 0; at < r.err.size();) {
-      size_t nl = r.err.find('\n', at);
-      std::string line = r.err.substr(at, nl == std::string::npos ? std::string::npos : nl - at);
-      at = nl == std::string::npos ? r.err.size() : nl + 1;
-      if (!line.empty() && relayed_.insert(line).second) std::fprintf(stderr, "%s\n", line.c_str());
-    }
-    on_end_(r.unit, std::move(*doc));
-  }
-
-  void show_progress() {
-    std::string names;
-    for (auto& r : running_) names += (names.empty() ? "" : ", ") + units_[r.unit].label;
-    progress_.update(fmt::format("{} running ({} of {} done): {}", running_.size(), done_, units_.size(), names));
-  }
-
-  const std::vector<WorkerUnit>& units_;
-  const WorkerPoolOptions& opt_;
-  Progress& progress_;
-  const UnitEnded& on_end_;
-  std::vector<RunningUnit> running_;
-  size_t done_ = 0;
-  std::optional<Error> failure_;
-  std::set<std::string> relayed_;
-};
+std::unique_ptr<executor::Executor> make_executor(const WorkerPoolOptions& opt, Progress& progress) {
+  auto show = [&progress](const std::string& line) {
+    if (line.empty()) progress.clear();
+    else progress.update(line);
+  };
+  if (opt.executor != "slurm") return executor::local_executor({opt.jobs, show});
+  // The job directory: under --slurm-dir (a path the nodes see), else under
+  // the cache (which then must be shared, as the kernels and initramfs are).
+  std::string parent = opt.slurm_dir.empty() ? cache_dir() + "/slurm" : opt.slurm_dir;
+  auto dir = executor::new_job_dir(parent);
+  if (!dir) throw Fatal(Error(dir.error().msg, "give --slurm-dir a directory every node sees at the same path"));
+  executor::SlurmOptions so;
+  so.job_dir = *dir;
+  so.runner = exe_dir() + "/ktstr";
+  so.partition = opt.slurm_partition;
+  return executor::slurm_executor(so, show);
+}
 
 }  // namespace
 
 std::optional<Error> run_workers(const std::vector<WorkerUnit>& units, const WorkerPoolOptions& opt, Progress& progress,
                                  const UnitEnded& on_end) {
-  WorkerPool pool(units, opt, progress, on_end);
-  return pool.run();
+  std::vector<executor::WorkUnit> work;
+  for (const WorkerUnit& u : units)
+    work.push_back(executor::WorkUnit{u.label, u.argv, std::max(1u, u.cpus), std::max(64u, u.memory_mb)});
+  std::optional<Error> failure;
+  std::set<std::string> relayed;
+  auto on_finished = [&](executor::UnitOutcome& o) {
+    const std::string& label = units[o.index].label;
+    auto doc = o.error.empty() ? parse_worker_output(o.result) : Result<WorkerOutput>(fail(o.error));
+    if (!doc) {
+      Error e = worker_error(label, o, doc.error().msg);
+      if (opt.stop_on_error) {
+        if (!failure) failure = e;
+        return false;
+      }
+      on_end(o.index, tl::unexpected(std::move(e)));
+      return true;
+    }
+    // A worker's warnings (the accelerator, ...) still reach the user, each
+    // once however many workers gave it.
+    for (size_t at = 0; at < o.log.size();) {
+      size_t nl = o.log.find('\n', at);
+      std::string line = o.log.substr(at, nl == std::string::npos ? std::string::npos : nl - at);
+      at = nl == std::string::npos ? o.log.size() : nl + 1;
+      if (!line.empty() && relayed.insert(line).second) std::fprintf(stderr, "%s\n", line.c_str());
+    }
+    on_end(o.index, std::move(*doc));
+    return true;
+  };
+  auto ex = make_executor(opt, progress);
+  if (auto st = ex->run(work, on_finished); !st && !failure) failure = st.error();
+  progress.clear();
+  return failure;
 }
 
 int run_tests_in_parallel(const ParallelTests& p) {
@@ -187,15 +101,18 @@ int run_tests_in_parallel(const ParallelTests& p) {
     w.argv = p.worker_argv[u.test];
     w.argv.insert(w.argv.end(), {"--worker-runs", format_worker_runs(u)});
     w.label = "test '" + p.names[u.test] + "'";
+    if (u.test < p.cpus.size()) w.cpus = p.cpus[u.test];
+    if (u.test < p.memory_mb.size()) w.memory_mb = p.memory_mb[u.test] + kQemuOverheadMb;
     if (u.batches > 1) w.label += fmt::format(" #{}-{}", u.first, u.first + u.count - 1);
     workers.push_back(std::move(w));
   }
   Progress progress(!p.json);
   std::vector<WorkerOutput> outputs(units.size());
-  WorkerPoolOptions opt;
+  WorkerPoolOptions opt = p.pool;
   opt.jobs = p.jobs;
   UnitEnded on_end = [&](size_t unit, Result<WorkerOutput> doc) {
     if (!doc) return;  // stop_on_error: never called without a document
+    p.record(units[unit].test, *doc);
     if (!p.json)
       for (const WorkerRun& run : doc->runs) std::printf("%s\n", run.line.c_str());
     std::fflush(stdout);

@@ -110,6 +110,7 @@ nlohmann::json to_json(const RunResult& r) {
   }
   if (!r.verifier_log.empty()) j["verifier_log"] = r.verifier_log;
   if (!r.crash_id.empty()) j["crash_id"] = r.crash_id;
+  if (r.expected_failure) j["expected_failure"] = true;
   if (!r.probe_setup.is_null()) j["probe_setup"] = r.probe_setup;
   if (!r.probe_events.is_null()) j["probe_events"] = r.probe_events;
   if (r.repro) j["repro"] = to_json(*r.repro);

@@ -332,6 +332,13 @@ json to_json(const ReproResult& r) {
       {"reproduced_text", reproduced_text(r)},
       {"notes", r.notes},
   };
+  // The argument names (host-side, from BTF) name the decoded arguments
+  // when the report is rendered again from this JSON (cmd/ records a
+  // worker's repro this way); the guest's plan never carries them.
+  auto& plan_functions = j["plan"]["kernel_functions"];
+  for (size_t i = 0; i < r.plan.kernel_functions.size() && i < plan_functions.size(); ++i)
+    if (!r.plan.kernel_functions[i].arg_names.empty())
+      plan_functions[i]["arg_names"] = r.plan.kernel_functions[i].arg_names;
   if (r.setup) j["setup"] = to_json(*r.setup);
   if (r.events) {
     j["trigger"] = {{"fired", r.events->trigger_fired}, {"t_ns", r.events->trigger_t_ns},

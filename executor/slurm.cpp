@@ -118,6 +118,10 @@ Result<std::vector<UnitOutcome>> SlurmExecutor::wait(const std::function<void(co
   while (left) {
     if (auto st = collect(); !st) return tl::unexpected(st.error());
     if (!left) break;
+    if (opts_.stop && opts_.stop()) {
+      auto st = cancel();
+      return fail("cancelled: Slurm job " + job_id_ + (st ? " was cancelled" : " could not be cancelled: " + st.error().msg));
+    }
     auto now = std::chrono::steady_clock::now();
     if (timeout && now - start >= *timeout) {
       (void)cancel();

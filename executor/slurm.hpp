@@ -25,6 +25,9 @@ struct SlurmOptions {
   std::chrono::milliseconds poll{200};          // status files
   std::chrono::milliseconds queue_every{2000};  // squeue
   std::vector<std::string> env_extra;           // for sbatch, squeue, scancel (SLURM_CONF=...)
+  // Asked between polls: true cancels the job and wait() returns the error
+  // "cancelled" (a signal, or the caller wants no more outcomes).
+  std::function<bool()> stop;
 };
 
 class SlurmExecutor {

@@ -27,7 +27,8 @@ struct UnitOutcome {
   size_t index = 0;
   int status = -1;        // shell-style exit status; -1 when the unit never reported
   std::string result;     // its standard output
-  std::string log_path;   // its standard error
+  std::string log_path;   // its standard error (a file in the job directory; empty for a local unit)
+  std::string log;        // its standard error's text, as far as the executor read it
   std::string host;       // where it ran
   int64_t started_ms = 0, ended_ms = 0;  // wall clock, milliseconds since the epoch
   std::string error;      // why there is no status (lost, cancelled), else empty

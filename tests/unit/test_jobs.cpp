@@ -132,7 +132,7 @@ TEST(JobsCli, JobsAndWorkerRunsParse) {
 
 WorkerRun run(const std::string& name, unsigned repetition, bool passed, const std::string& sig = "") {
   WorkerRun r;
-  r.result = {{"name", name}, {"repetition", repetition}};
+  r.result = {{"name", name}, {"status", passed ? "pass" : "fail"}, {"repetition", repetition}};
   r.line = (passed ? "PASS " : "FAIL ") + name + " #" + std::to_string(repetition);
   r.failure = passed ? "" : "report of " + name + " #" + std::to_string(repetition) + "\n";
   r.outline.passed = passed;
@@ -150,23 +150,33 @@ TEST(JobsWorker, DocumentRoundTripsAndGarbageIsAnError) {
   w.vms = 2;
   w.skipped = 1;
   w.peak_rss_kb = 12345;
-  w.runs = {run("a", 1, true), run("a", 2, false, "k1"), run("a", 3, false)};
+  w.started_at = 1700000000;
+  w.runs = {run("a", 1, true), run("a", 2, false, "k1"), run("a", 3, false, "k1")};
+  w.runs[2].replayed_with = 1;
   auto back = parse_worker_output(worker_output_json(w).dump());
   ASSERT_TRUE(back) << back.error().msg;
   EXPECT_EQ(back->vms, 2u);
   EXPECT_EQ(back->skipped, 1u);
   EXPECT_EQ(back->peak_rss_kb, 12345);
+  EXPECT_EQ(back->started_at, 1700000000);
   ASSERT_EQ(back->runs.size(), 3u);
   for (size_t i = 0; i < 3; ++i) {
     EXPECT_EQ(back->runs[i].result, w.runs[i].result);
-    EXPECT_EQ(back->runs[i].line, w.runs[i].line);
-    EXPECT_EQ(back->runs[i].failure, w.runs[i].failure);
-    EXPECT_EQ(back->runs[i].outline.passed, w.runs[i].outline.passed);
-    EXPECT_EQ(back->runs[i].outline.signature_key, w.runs[i].outline.signature_key);
-    EXPECT_EQ(back->runs[i].outline.other_key, w.runs[i].outline.other_key);
+    EXPECT_EQ(back->runs[i].replayed_with, w.runs[i].replayed_with);
+    // What the parent renders once it recorded the run is not the worker's
+    // to send.
+    EXPECT_EQ(back->runs[i].line, "");
+    EXPECT_EQ(back->runs[i].failure, "");
   }
-  for (const char* bad : {"", "not json", "{}", R"({"ktstr_worker":1,"runs":{}})", R"({"tests":[]})",
-                          R"({"ktstr_worker":1,"runs":[{"line":"x"}]})"})
+  for (const char* bad : {"", "not json", "{}", R"({"ktstr_worker":2,"runs":{}})", R"({"tests":[]})",
+                          R"({"ktstr_worker":2,"runs":[{"line":"x"}]})",
+                          // the version before workers stopped writing the store
+                          R"({"ktstr_worker":1,"runs":[{"result":{"name":"a","status":"pass"}}]})",
+                          // a result the parent could not record
+                          R"({"ktstr_worker":2,"runs":[{"result":{"name":"a","status":"maybe"}}]})",
+                          R"({"ktstr_worker":2,"runs":[{"result":{"name":"a","status":"pass","seed":-1}}]})",
+                          // a crash "replayed" by a run that comes later
+                          R"({"ktstr_worker":2,"runs":[{"result":{"name":"a","status":"fail"},"replayed_with":0}]})"})
     EXPECT_FALSE(parse_worker_output(bad)) << bad;
 }
 
@@ -262,4 +272,30 @@ TEST(JobsOverrides, BadOverridesAreErrors) {
 }
 
 }  // namespace
+}  // namespace ktstr::cmd
+
+namespace ktstr::cmd {
+
+TEST(JobsWorker, KernelRecordReachesTheWorkerWhole) {
+  KernelRecord k;
+  k.id = "abc123";
+  k.version = "6.12.3";
+  k.name = "mine";
+  k.source = "file:/boot/vmlinuz";
+  k.image_path = "/cache/kernels/abc123/bzImage";
+  k.config_path = "/cache/kernels/abc123/config";
+  k.vmlinux_path = "/cache/kernels/abc123/vmlinux";
+  k.image_sha256 = "ff00";
+  k.image_size = 12345678;
+  k.sched_ext = true;
+  k.tracepoints = {"sched_ext_exit"};
+  k.added_at = 1700000000;
+  auto back = kernel_record_from_json(kernel_record_json(k).dump());
+  ASSERT_TRUE(back) << back.error().msg;
+  EXPECT_EQ(kernel_record_json(*back), kernel_record_json(k));
+  for (const char* bad : {"", "[]", R"({"id":"x"})", R"({"id":"","image_path":"/b"})", R"({"id":1,"image_path":"/b"})",
+                          R"({"id":"x","image_path":"/b","sched_ext":"yes"})"})
+    EXPECT_FALSE(kernel_record_from_json(bad)) << bad;
+}
+
 }  // namespace ktstr::cmd
