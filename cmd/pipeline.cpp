@@ -3,9 +3,11 @@
 #include "core/fs.hpp"
 #include "core/scenario.hpp"
 #include "guest/initramfs/initramfs.hpp"
+#include "guest/proto/file_messages.hpp"
 #include "guest/proto/messages.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -84,11 +86,14 @@ std::string kernel_config_for_guest(const KernelRecord& kernel, std::vector<std:
   return std::move(*text);
 }
 
-// Initramfs entries for the spec's scheduler: the binary, and for a dynamic
-// one every shared library at its own absolute path. Checked before boot.
-Result<std::vector<InitramfsEntry>> scheduler_entries(const TestSpec& spec) {
-  std::vector<InitramfsEntry> entries;
-  if (!spec.uses_bpf_scheduler()) return entries;
+// The files the spec's scheduler needs in the guest: the binary, and for a
+// dynamic one every shared library at its own absolute path. They travel as
+// FILE frames before the JOB (guest/proto/file_messages.hpp), so the
+// initramfs holds the agent alone. Checked before boot, with the agent's
+// limits.
+Result<std::vector<GuestFile>> scheduler_files(const TestSpec& spec) {
+  std::vector<GuestFile> files;
+  if (!spec.uses_bpf_scheduler()) return files;
   std::string host_path;
   if (spec.scheduler == kFixtureScheduler) {
     auto fixture = find_fixture_scheduler();
@@ -105,16 +110,25 @@ Result<std::vector<InitramfsEntry>> scheduler_entries(const TestSpec& spec) {
     return fail("unknown scheduler '" + spec.scheduler + "'",
                 "use \"eevdf\", \"scx-ktstr\" or a path containing '/'");
   }
-  entries.push_back(InitramfsEntry::file_from_host(guest_scheduler_path(spec).substr(1), host_path, 0755));
+  files.push_back(GuestFile{guest_scheduler_path(spec), host_path, 0755});
   auto libs = elf_shared_libraries(host_path);
   if (!libs)
     return tl::unexpected(libs.error().context("scheduler '" + spec.scheduler + "'"));
   for (const std::string& lib : *libs) {
     if (::access(lib.c_str(), R_OK) != 0)
       return fail("library '" + lib + "' needed by scheduler '" + spec.scheduler + "' is not readable");
-    entries.push_back(InitramfsEntry::file_from_host(lib.substr(lib.find_first_not_of('/')), lib, 0755));
+    files.push_back(GuestFile{lib, lib, 0755});
   }
-  return entries;
+  std::vector<proto::FileSetEntry> set;
+  for (const GuestFile& f : files) {
+    struct stat st{};
+    if (::stat(f.host_path.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
+      return fail("'" + f.host_path + "' needed by scheduler '" + spec.scheduler + "' is not a regular file");
+    set.push_back(proto::FileSetEntry{f.guest_path, uint64_t(st.st_size)});
+  }
+  if (auto ok = proto::validate_file_set(set); !ok)
+    return tl::unexpected(ok.error().context("scheduler '" + spec.scheduler + "'"));
+  return files;
 }
 
 Result<std::string> cached_initramfs(db::Store& store, const std::vector<InitramfsEntry>& entries) {
@@ -136,16 +150,6 @@ Result<std::vector<InitramfsEntry>> agent_entries() {
   };
 }
 
-// The agent plus the spec's scheduler.
-Result<std::string> test_initramfs(db::Store& store, const TestSpec& spec) {
-  auto entries = agent_entries();
-  if (!entries) return tl::unexpected(entries.error());
-  auto sched = scheduler_entries(spec);
-  if (!sched) return tl::unexpected(sched.error());
-  entries->insert(entries->end(), sched->begin(), sched->end());
-  return cached_initramfs(store, *entries);
-}
-
 }  // namespace
 
 Result<std::string> find_fixture_scheduler() {
@@ -156,9 +160,19 @@ Result<std::string> find_fixture_scheduler() {
 }
 
 Status check_scheduler(const TestSpec& spec) {
-  auto entries = scheduler_entries(spec);
-  if (!entries) return tl::unexpected(entries.error());
+  auto files = scheduler_files(spec);
+  if (!files) return tl::unexpected(files.error());
   return {};
+}
+
+Result<std::string> encode_guest_files(const std::vector<GuestFile>& files) {
+  std::string frames;
+  for (const GuestFile& f : files) {
+    auto content = read_file(f.host_path, proto::kMaxFileBytes);
+    if (!content) return tl::unexpected(content.error().context("sending '" + f.host_path + "' to the guest"));
+    frames += proto::encode_file_frames(f.guest_path, f.mode, *content);
+  }
+  return frames;
 }
 
 Result<std::string> find_agent_binary() {
@@ -178,12 +192,6 @@ Result<std::string> agent_initramfs(db::Store& store) {
   return cached_initramfs(store, *entries);
 }
 
-Result<std::string> agent_initramfs_with(db::Store& store, const std::vector<InitramfsEntry>& extra) {
-  auto entries = agent_entries();
-  if (!entries) return tl::unexpected(entries.error());
-  entries->insert(entries->end(), extra.begin(), extra.end());
-  return cached_initramfs(store, *entries);
-}
 
 RunResult new_run_result(const TestSpec& spec, const KernelRecord& kernel, const PipelineOptions& opts) {
   RunResult r;
@@ -207,10 +215,15 @@ Result<VmRunPlan> prepare_run(db::Store& store, const TestSpec& spec, const Kern
   if (!plan) return tl::unexpected(plan.error().context("test '" + spec.name + "'"));
 
   progress("preparing initramfs");
-  auto initrd = test_initramfs(store, spec);
+  auto initrd = agent_initramfs(store);
   if (!initrd) return tl::unexpected(initrd.error().context("test '" + spec.name + "'"));
+  auto files = scheduler_files(spec);
+  if (!files) return tl::unexpected(files.error().context("test '" + spec.name + "'"));
+  auto file_frames = encode_guest_files(*files);
+  if (!file_frames) return tl::unexpected(file_frames.error().context("test '" + spec.name + "'"));
 
   VmRunPlan p;
+  p.file_frames = std::move(*file_frames);
   VmConfig& cfg = p.cfg;
   cfg.kernel_image = kernel.image_path;
   cfg.initramfs = *initrd;
@@ -292,8 +305,8 @@ void fill_run_result(RunResult& r, const TestSpec& spec, const ResultCollector& 
   evaluate(r, spec, collector, outcome);
 }
 
-VmCallbacks job_callbacks(std::string job_frame, std::function<void(const char*, size_t)> on_results) {
-  auto frame = std::make_shared<std::string>(std::move(job_frame));
+VmCallbacks job_callbacks(std::string job_frames, std::function<void(const char*, size_t)> on_results) {
+  auto frame = std::make_shared<std::string>(std::move(job_frames));
   auto sent = std::make_shared<bool>(false);
   VmCallbacks cb;
   cb.on_port_connected = [frame, sent](Vm& vm, const std::string& port) {
@@ -315,7 +328,7 @@ Result<RunResult> run_test(db::Store& store, const TestSpec& spec, const KernelR
   if (!prepared) return tl::unexpected(prepared.error());
 
   ResultCollector collector;
-  VmCallbacks cb = job_callbacks(proto::encode_message(prepared->job), [&](const char* data, size_t len) {
+  VmCallbacks cb = job_callbacks(prepared->file_frames + proto::encode_message(prepared->job), [&](const char* data, size_t len) {
     bool had_hello = collector.hello_seen();
     std::string before = collector.stage();
     collector.feed(data, len);

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <filesystem>
 #include <stdexcept>
 #include <string>
 
@@ -123,6 +124,29 @@ TEST(ExternalSched, MapWriteCrashesItWithItsOwnMessage) {
   auto show = store.ktstr({"crash", "show", t["crash_id"].get<std::string>()});
   EXPECT_EQ(show.status, 0) << show.err;
   EXPECT_NE(show.out.find("tiny: told to fail"), std::string::npos);
+}
+
+// The scheduler travels to the running VM (FILE frames before the JOB), so
+// the initramfs is the agent's alone: a run of the fixture and a run of
+// scx_tiny boot the same image, and the store's initramfs cache holds one.
+TEST(ExternalSched, TwoSchedulersBootOneInitramfs) {
+  KTSTR_VM_STORE(store);
+  TempDir dir = temp_dir();
+  int status = -1;
+  std::string fixture_spec = dir.path() + "/one_image_fixture.toml";
+  ASSERT_TRUE(write_file_atomic(fixture_spec, "[[test]]\nname = \"one_image_fixture\"\nscheduler = \"scx-ktstr\"\n"
+                                              "topology = \"1n1l2c1t\"\nscenario = \"steady\"\nduration_s = 2\n")
+                  .has_value());
+  auto fixture = store.test_json(fixture_spec, &status);
+  EXPECT_EQ(fixture["status"], "pass") << fixture.dump(1).substr(0, 4000);
+  EXPECT_TRUE(fixture["sched"].value("attached", false));
+  auto tiny = store.test_json(write_spec(dir.path(), "one_image_tiny", kTiny, "scenario = \"steady\"\nduration_s = 2\n"), &status);
+  EXPECT_EQ(tiny["status"], "pass") << tiny.dump(1).substr(0, 4000);
+  EXPECT_NE(tiny["sched"].value("log", "").find("scx_tiny: attached"), std::string::npos);
+  std::vector<std::string> images;
+  for (auto& e : std::filesystem::directory_iterator(store.path() + "/cache/artifacts/initramfs"))
+    images.push_back(e.path().filename().string());
+  EXPECT_EQ(images.size(), 1u) << ::testing::PrintToString(images);
 }
 
 }  // namespace
