@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <stdexcept>
@@ -36,7 +37,7 @@ TempDir temp_dir() {
 }
 
 // `ktstr test <spec>` in the store's private cache: a bad scheduler fails
-// while the initramfs is assembled, which comes before the VM boots. (ktstr
+// while its files for the guest are gathered, before the VM boots. (ktstr
 // resolves the kernel first, so the store needs one even for these checks.)
 Completed ktstr_test_no_boot(const VmStore& store, const std::string& spec) {
   return store.ktstr({"test", spec});
@@ -78,6 +79,20 @@ TEST(ExternalSched, MissingLibraryIsNamedBeforeBoot) {
   EXPECT_EQ(r.status, 2) << r.err;
   EXPECT_NE(r.err.find("'libktstr_tinydep.so'"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find(copy), std::string::npos) << r.err;
+}
+
+TEST(ExternalSched, OversizedSchedulerIsRefusedBeforeBoot) {
+  // The guest takes at most 32 MiB per file (guest/proto/file_messages.hpp):
+  // ktstr says so before booting instead of letting the agent refuse it.
+  KTSTR_VM_STORE(store);
+  TempDir dir = temp_dir();
+  std::string copy = dir.path() + "/scx_tiny_big";
+  ASSERT_TRUE(copy_file_atomic(kTiny, copy, 0755).has_value());
+  ASSERT_EQ(::truncate(copy.c_str(), (32 << 20) + 1), 0);  // zeros past the ELF's segments
+  auto r = ktstr_test_no_boot(store, write_spec(dir.path(), "ext_big", copy, "duration_s = 2\n"));
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_NE(r.err.find("more than the 32 MiB a VM takes per file"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("strip"), std::string::npos) << r.err;
 }
 
 TEST(ExternalSched, RunsByPathWithItsArgsAndLibraries) {
