@@ -37,13 +37,14 @@ std::vector<std::string> files_under(const std::string& root) {
 std::vector<FileMsg> chunks_of(const std::string& path, const std::string& content, size_t chunk = 1000,
                                uint32_t mode = 0755) {
   std::vector<FileMsg> out;
+  const std::string sha = sha256_hex_portable(content);
   size_t at = 0;
   do {
     FileMsg m;
     m.path = path;
     m.mode = mode;
     m.size = content.size();
-    m.sha256 = sha256_hex_portable(content);
+    m.sha256 = sha;
     m.offset = at;
     m.data = content.substr(at, chunk);
     at += m.data.size();
