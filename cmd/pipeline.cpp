@@ -3,9 +3,11 @@
 #include "core/fs.hpp"
 #include "core/scenario.hpp"
 #include "guest/initramfs/initramfs.hpp"
+#include "guest/proto/file_messages.hpp"
 #include "guest/proto/messages.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -28,9 +30,11 @@ proto::WorkKind work_kind(const std::string& w) {
 constexpr const char* kFixtureScheduler = "scx-ktstr";
 constexpr uint32_t kAttachTimeoutMs = 30000;
 
+constexpr const char* kFixtureGuestPath = "/bin/scx-ktstr";
+
 std::string guest_scheduler_path(const TestSpec& spec) {
   if (!spec.uses_bpf_scheduler()) return "";
-  if (spec.scheduler == kFixtureScheduler) return "/bin/scx-ktstr";
+  if (spec.scheduler == kFixtureScheduler) return kFixtureGuestPath;
   return "/sched/" + spec.scheduler.substr(spec.scheduler.find_last_of('/') + 1);
 }
 
@@ -84,16 +88,21 @@ std::string kernel_config_for_guest(const KernelRecord& kernel, std::vector<std:
   return std::move(*text);
 }
 
-// Initramfs entries for the spec's scheduler: the binary, and for a dynamic
-// one every shared library at its own absolute path. Checked before boot.
-Result<std::vector<InitramfsEntry>> scheduler_entries(const TestSpec& spec) {
-  std::vector<InitramfsEntry> entries;
-  if (!spec.uses_bpf_scheduler()) return entries;
+// The files the spec's scheduler needs in the guest: the binary, and for a
+// dynamic one every shared library at its own absolute path. They travel as
+// FILE frames before the JOB (guest/proto/file_messages.hpp), so the
+// initramfs holds only what comes with the agent's build. Checked before
+// boot, with the agent's limits. The fixture is part of that build: it sits
+// in the image (agent_entries), since sending its 2 MB costs 0.5-0.8 s per
+// boot under TCG, and every image of one build holds the same one.
+Result<std::vector<GuestFile>> scheduler_files(const TestSpec& spec) {
+  std::vector<GuestFile> files;
+  if (!spec.uses_bpf_scheduler()) return files;
   std::string host_path;
   if (spec.scheduler == kFixtureScheduler) {
     auto fixture = find_fixture_scheduler();
     if (!fixture) return tl::unexpected(fixture.error());
-    host_path = *fixture;
+    return files;
   } else if (spec.scheduler.find('/') != std::string::npos) {
     host_path = spec.scheduler;
     if (::access(host_path.c_str(), F_OK) != 0)
@@ -105,16 +114,25 @@ Result<std::vector<InitramfsEntry>> scheduler_entries(const TestSpec& spec) {
     return fail("unknown scheduler '" + spec.scheduler + "'",
                 "use \"eevdf\", \"scx-ktstr\" or a path containing '/'");
   }
-  entries.push_back(InitramfsEntry::file_from_host(guest_scheduler_path(spec).substr(1), host_path, 0755));
+  files.push_back(GuestFile{guest_scheduler_path(spec), host_path, 0755});
   auto libs = elf_shared_libraries(host_path);
   if (!libs)
     return tl::unexpected(libs.error().context("scheduler '" + spec.scheduler + "'"));
   for (const std::string& lib : *libs) {
     if (::access(lib.c_str(), R_OK) != 0)
       return fail("library '" + lib + "' needed by scheduler '" + spec.scheduler + "' is not readable");
-    entries.push_back(InitramfsEntry::file_from_host(lib.substr(lib.find_first_not_of('/')), lib, 0755));
+    files.push_back(GuestFile{lib, lib, 0755});
   }
-  return entries;
+  std::vector<proto::FileSetEntry> set;
+  for (const GuestFile& f : files) {
+    struct stat st{};
+    if (::stat(f.host_path.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
+      return fail("'" + f.host_path + "' needed by scheduler '" + spec.scheduler + "' is not a regular file");
+    set.push_back(proto::FileSetEntry{f.guest_path, uint64_t(st.st_size)});
+  }
+  if (auto ok = proto::validate_file_set(set); !ok)
+    return tl::unexpected(ok.error().context("scheduler '" + spec.scheduler + "'"));
+  return files;
 }
 
 Result<std::string> cached_initramfs(const std::string& artifacts_dir, const std::vector<InitramfsEntry>& entries) {
@@ -123,10 +141,12 @@ Result<std::string> cached_initramfs(const std::string& artifacts_dir, const std
   return build_initramfs_cached(entries, dir);
 }
 
+// The agent as /init and, when built beside it, the fixture scheduler at
+// /bin/scx-ktstr: one image per build, whatever scheduler a run uses.
 Result<std::vector<InitramfsEntry>> agent_entries() {
   auto agent = find_agent_binary();
   if (!agent) return tl::unexpected(agent.error());
-  return std::vector<InitramfsEntry>{
+  std::vector<InitramfsEntry> entries{
       InitramfsEntry::file_from_host("init", *agent, 0755),
       InitramfsEntry::directory("dev"),
       InitramfsEntry::directory("proc"),
@@ -134,16 +154,10 @@ Result<std::vector<InitramfsEntry>> agent_entries() {
       InitramfsEntry::directory("tmp", 01777),
       InitramfsEntry::char_device("dev/console", 5, 1),
   };
-}
-
-// The agent plus the spec's scheduler.
-Result<std::string> test_initramfs(const std::string& artifacts_dir, const TestSpec& spec) {
-  auto entries = agent_entries();
-  if (!entries) return tl::unexpected(entries.error());
-  auto sched = scheduler_entries(spec);
-  if (!sched) return tl::unexpected(sched.error());
-  entries->insert(entries->end(), sched->begin(), sched->end());
-  return cached_initramfs(artifacts_dir, *entries);
+  if (auto fixture = find_fixture_scheduler()) {
+    entries.push_back(InitramfsEntry::file_from_host(std::string(kFixtureGuestPath).substr(1), *fixture, 0755));
+  }
+  return entries;
 }
 
 }  // namespace
@@ -156,9 +170,19 @@ Result<std::string> find_fixture_scheduler() {
 }
 
 Status check_scheduler(const TestSpec& spec) {
-  auto entries = scheduler_entries(spec);
-  if (!entries) return tl::unexpected(entries.error());
+  auto files = scheduler_files(spec);
+  if (!files) return tl::unexpected(files.error());
   return {};
+}
+
+Result<std::string> encode_guest_files(const std::vector<GuestFile>& files) {
+  std::string frames;
+  for (const GuestFile& f : files) {
+    auto content = read_file(f.host_path, proto::kMaxFileBytes);
+    if (!content) return tl::unexpected(content.error().context("sending '" + f.host_path + "' to the guest"));
+    frames += proto::encode_file_frames(f.guest_path, f.mode, *content);
+  }
+  return frames;
 }
 
 Result<std::string> find_agent_binary() {
@@ -172,18 +196,12 @@ Result<std::string> find_agent_binary() {
               "rebuild with scripts/setup.sh, or set KTSTR_AGENT to its path");
 }
 
-Result<std::string> agent_initramfs(db::Store& store) {
+Result<std::string> agent_initramfs(const std::string& artifacts_dir) {
   auto entries = agent_entries();
   if (!entries) return tl::unexpected(entries.error());
-  return cached_initramfs(store.artifacts_dir(), *entries);
+  return cached_initramfs(artifacts_dir, *entries);
 }
 
-Result<std::string> agent_initramfs_with(db::Store& store, const std::vector<InitramfsEntry>& extra) {
-  auto entries = agent_entries();
-  if (!entries) return tl::unexpected(entries.error());
-  entries->insert(entries->end(), extra.begin(), extra.end());
-  return cached_initramfs(store.artifacts_dir(), *entries);
-}
 
 RunResult new_run_result(const TestSpec& spec, const KernelRecord& kernel, const PipelineOptions& opts) {
   RunResult r;
@@ -207,10 +225,15 @@ Result<VmRunPlan> prepare_run(const std::string& artifacts_dir, const TestSpec& 
   if (!plan) return tl::unexpected(plan.error().context("test '" + spec.name + "'"));
 
   progress("preparing initramfs");
-  auto initrd = test_initramfs(artifacts_dir, spec);
+  auto initrd = agent_initramfs(artifacts_dir);
   if (!initrd) return tl::unexpected(initrd.error().context("test '" + spec.name + "'"));
+  auto files = scheduler_files(spec);
+  if (!files) return tl::unexpected(files.error().context("test '" + spec.name + "'"));
+  auto file_frames = encode_guest_files(*files);
+  if (!file_frames) return tl::unexpected(file_frames.error().context("test '" + spec.name + "'"));
 
   VmRunPlan p;
+  p.file_frames = std::move(*file_frames);
   VmConfig& cfg = p.cfg;
   cfg.kernel_image = kernel.image_path;
   cfg.initramfs = *initrd;
@@ -292,8 +315,8 @@ void fill_run_result(RunResult& r, const TestSpec& spec, const ResultCollector& 
   evaluate(r, spec, collector, outcome);
 }
 
-VmCallbacks job_callbacks(std::string job_frame, std::function<void(const char*, size_t)> on_results) {
-  auto frame = std::make_shared<std::string>(std::move(job_frame));
+VmCallbacks job_callbacks(std::string job_frames, std::function<void(const char*, size_t)> on_results) {
+  auto frame = std::make_shared<std::string>(std::move(job_frames));
   auto sent = std::make_shared<bool>(false);
   VmCallbacks cb;
   cb.on_port_connected = [frame, sent](Vm& vm, const std::string& port) {
@@ -315,7 +338,7 @@ Result<RunResult> run_test(const std::string& artifacts_dir, const TestSpec& spe
   if (!prepared) return tl::unexpected(prepared.error());
 
   ResultCollector collector;
-  VmCallbacks cb = job_callbacks(proto::encode_message(prepared->job), [&](const char* data, size_t len) {
+  VmCallbacks cb = job_callbacks(prepared->file_frames + proto::encode_message(prepared->job), [&](const char* data, size_t len) {
     bool had_hello = collector.hello_seen();
     std::string before = collector.stage();
     collector.feed(data, len);

@@ -43,10 +43,20 @@ Result<std::string> find_agent_binary();
 // The fixture scheduler's loader, built beside ktstr like the agent.
 Result<std::string> find_fixture_scheduler();
 
-// The cached initramfs holding the agent as /init.
-Result<std::string> agent_initramfs(db::Store& store);
-// The same plus `extra` entries (the BPF objects of `ktstr verifier`).
-Result<std::string> agent_initramfs_with(db::Store& store, const std::vector<InitramfsEntry>& extra);
+// The cached initramfs holding the agent as /init, and nothing else: one
+// image per agent build serves every run (the scheduler travels as FILE
+// frames).
+Result<std::string> agent_initramfs(const std::string& artifacts_dir);
+
+// A file the host sends the guest before the JOB (FILE frames).
+struct GuestFile {
+  std::string guest_path;  // absolute, under the agent's allowed roots
+  std::string host_path;
+  uint32_t mode = 0755;
+};
+// The FILE frames of `files`, in order (read now: a file that changed since
+// it was checked still goes with its own size and hash).
+Result<std::string> encode_guest_files(const std::vector<GuestFile>& files);
 
 // Boot one VM for `spec` on `kernel` and return what happened. Host-side
 // problems (no agent, QEMU missing) are errors; anything the guest does is a
@@ -59,10 +69,10 @@ Result<RunResult> run_test(const std::string& artifacts_dir, const TestSpec& spe
 // The parts of run_test a repeat run (repeat_run.hpp) shares with it.
 inline constexpr const char* kControlPort = "ktstr.control";
 inline constexpr const char* kResultsPort = "ktstr.results";
-// Callbacks for a VM that runs one job: the encoded job frame goes out once,
-// when QEMU connects the control port; the results port's bytes go to
-// `on_results`.
-VmCallbacks job_callbacks(std::string job_frame, std::function<void(const char* data, size_t len)> on_results);
+// Callbacks for a VM that runs one job: the encoded FILE frames and the job
+// frame go out once per boot, when QEMU connects the control port (a repeat
+// job's repetitions share them); the results port's bytes go to `on_results`.
+VmCallbacks job_callbacks(std::string job_frames, std::function<void(const char* data, size_t len)> on_results);
 // How long sched_ext may take to read "disabled" again between repetitions.
 inline constexpr uint32_t kRepeatSettleMs = 5000;
 
@@ -70,6 +80,7 @@ inline constexpr uint32_t kRepeatSettleMs = 5000;
 // `repeat` repetitions) and the JOB (version 2 when repeat > 1).
 struct VmRunPlan {
   VmConfig cfg;
+  std::string file_frames;  // the scheduler and its libraries (FILE frames), sent before the job
   proto::JobMsg job;
   std::vector<std::string> notes;  // for the run's diagnostics (a missing kernel config, ...)
 };

@@ -98,7 +98,7 @@ Result<RepeatRun> run_test_repeated(const std::string& artifacts_dir, const Test
     // Repetitions of this VM already handed to on_run (the leading ones
     // that ended while it ran).
     unsigned delivered = 0;
-    VmCallbacks cb = job_callbacks(proto::encode_message(prepared->job), [&](const char* data, size_t len) {
+    VmCallbacks cb = job_callbacks(prepared->file_frames + proto::encode_message(prepared->job), [&](const char* data, size_t len) {
       size_t reps = splitter.repetitions().size();
       std::string before = splitter.stage();
       splitter.feed(data, len);

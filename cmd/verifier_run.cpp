@@ -4,6 +4,7 @@
 #include "core/fs.hpp"
 #include "core/text.hpp"
 #include "guest/initramfs/initramfs.hpp"
+#include "guest/proto/file_messages.hpp"
 
 #include <sys/stat.h>
 
@@ -129,14 +130,16 @@ Result<VerifierRun> run_verifier(db::Store& store, const KernelRecord& kernel, c
     if (opts.progress) opts.progress(s);
   };
   // Guest paths, and which side/object each plan entry is.
-  std::vector<InitramfsEntry> extra;
+  std::string file_frames;  // the objects, as FILE frames before the job
+  std::vector<proto::FileSetEntry> files;
   proto::VerifierPlan plan;
   std::vector<std::pair<char, uint32_t>> owner;
   for (auto [side, in] : {std::pair<char, const VerifierInput*>{'a', &a}, {'b', b}}) {
     if (!in) continue;
     for (size_t i = 0; i < in->objects.size(); ++i) {
       std::string p = guest_object_path(side, i);
-      extra.push_back(InitramfsEntry::file_from_bytes(p.substr(1), in->objects[i], 0644));
+      files.push_back(proto::FileSetEntry{p, in->objects[i].size()});
+      file_frames += proto::encode_file_frames(p, 0644, in->objects[i]);
       plan.objects.push_back(p);
       owner.emplace_back(side, uint32_t(i));
     }
@@ -145,8 +148,10 @@ Result<VerifierRun> run_verifier(db::Store& store, const KernelRecord& kernel, c
     return fail("too many BPF objects to verify in one VM (" + std::to_string(plan.objects.size()) + ", at most " +
                 std::to_string(proto::kMaxVerifierObjects) + ")");
 
+  if (auto ok = proto::validate_file_set(files); !ok) return tl::unexpected(ok.error().context("BPF objects"));
+
   progress("preparing initramfs");
-  auto initrd = agent_initramfs_with(store, extra);
+  auto initrd = agent_initramfs(store.artifacts_dir());
   if (!initrd) return tl::unexpected(initrd.error());
 
   VmConfig cfg;
@@ -177,7 +182,7 @@ Result<VerifierRun> run_verifier(db::Store& store, const KernelRecord& kernel, c
   if (auto valid = proto::validate_job(job); !valid) return tl::unexpected(valid.error().context("verifier job"));
 
   VerifierCollector collector;
-  VmCallbacks cb = job_callbacks(proto::encode_message(job), [&](const char* data, size_t len) {
+  VmCallbacks cb = job_callbacks(file_frames + proto::encode_message(job), [&](const char* data, size_t len) {
     bool had_hello = collector.hello;
     size_t before = collector.results.size();
     collector.feed(data, len);

@@ -4,6 +4,7 @@
 // (decode_payload<T>, as cmd/collector.cpp does), plus parse_payload for the
 // probe frames. Oracle besides ASan/UBSan: the frames and statistics must not
 // depend on how the stream was chunked, and the buffer stays bounded.
+#include "guest/proto/file_messages.hpp"
 #include "guest/proto/frame.hpp"
 #include "guest/proto/messages.hpp"
 
@@ -51,6 +52,11 @@ void decode(const Frame& f) {
     case MsgType::ProbeSetup: return decode_as<ProbeSetupMsg>(f);
     case MsgType::ProbeEvents: return decode_as<ProbeEventsMsg>(f);
     case MsgType::VerifierResult: return decode_as<VerifierResultMsg>(f);
+    case MsgType::File: {  // host -> guest, but the agent decodes it the same way
+      auto m = decode_payload<FileMsg>(f);
+      if (m) (void)validate_file_msg(*m);
+      return;
+    }
   }
   (void)msg_type_name(f.type);  // unknown type: delivered, the caller decides
 }

@@ -4,6 +4,7 @@
 // DONE and powers off. PID 1 must never exit (the kernel would panic): every
 // path ends in power_off().
 #include "core/seed.hpp"
+#include "guest/agent/file_receiver.hpp"
 #include "guest/agent/mounts.hpp"
 #include "guest/agent/ports.hpp"
 #include "guest/agent/probes.hpp"
@@ -13,6 +14,7 @@
 #include "guest/agent/util.hpp"
 #include "guest/agent/verifier_job.hpp"
 #include "guest/agent/workers.hpp"
+#include "guest/proto/file_messages.hpp"
 #include "guest/proto/messages.hpp"
 
 #include <cerrno>
@@ -281,8 +283,14 @@ Status Agent::run_with_scheduler(const JobMsg& job, WorkerCallbacks callbacks,
   return workers;
 }
 
+// The JOB, and before it the FILE frames (the scheduler and its libraries):
+// each file is checked and put in place, or the job is refused. The deadline
+// restarts with every FILE frame, so a large transfer under TCG is not cut
+// short while it progresses.
 Result<JobMsg> Agent::receive_job(Port& control) {
   FrameDecoder decoder;
+  FileReceiver files;
+  uint64_t first_file_ns = 0;
   uint64_t deadline = monotonic_ns() + uint64_t(job_timeout_ms_) * 1000000ull;
   for (;;) {
     uint64_t now = monotonic_ns();
@@ -294,7 +302,21 @@ Result<JobMsg> Agent::receive_job(Port& control) {
                       std::to_string(job_timeout_ms_) + " ms",
                   "the host must write a 'job' frame to the control port after 'hello'");
     if (!frame) return fail(frame.error().context("waiting for the job"));
-    if (frame->type == MsgType::Job) return decode_payload<JobMsg>(*frame);
+    if (frame->type == MsgType::File) {
+      if (first_file_ns == 0) first_file_ns = monotonic_ns();
+      auto chunk = decode_payload<FileMsg>(*frame);
+      if (!chunk) return fail(chunk.error().context("refusing the job"));
+      if (auto ok = files.accept(*chunk); !ok) return fail(ok.error().context("refusing the job"));
+      deadline = monotonic_ns() + uint64_t(job_timeout_ms_) * 1000000ull;
+      continue;
+    }
+    if (frame->type == MsgType::Job) {
+      if (auto ok = files.finish(); !ok) return fail(ok.error().context("refusing the job"));
+      if (files.files() > 0)
+        log("debug", "received " + std::to_string(files.files()) + " files (" + std::to_string(files.bytes()) +
+                         " bytes) in " + std::to_string((monotonic_ns() - first_file_ns) / 1000000) + " ms");
+      return decode_payload<JobMsg>(*frame);
+    }
     log("warn", "ignoring a '" + msg_type_name(frame->type) + "' frame before the job");
   }
 }

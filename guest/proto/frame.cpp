@@ -61,6 +61,7 @@ std::string msg_type_name(MsgType type) {
     case MsgType::RepeatEnd: return "repeat_end";
     case MsgType::VerifierResult: return "verifier_result";
     case MsgType::Step: return "step";
+    case MsgType::File: return "file";
   }
   return "type-" + std::to_string(static_cast<uint16_t>(type));
 }

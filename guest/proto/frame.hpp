@@ -45,6 +45,7 @@ enum class MsgType : uint16_t {
   RepeatEnd = 42,       // guest -> host: repetition N ended; whether another follows in this VM
   VerifierResult = 43,  // guest -> host: one BPF object's load, per program (JOB version 4)
   Step = 44,            // guest -> host: one step of the scenario done, or why not (JOB version 5)
+  File = 45,            // host -> guest: a chunk of a file (the scheduler, its libraries), before the JOB
 };
 
 // "hello", "job", ...; "type-<n>" for values this build does not know.

@@ -10,3 +10,4 @@ ktstr_unit_test(test_host_lock SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_host_lock.
 ktstr_unit_test(test_build_log SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_build_log.cpp LIBS ktstr_core)
 ktstr_unit_test(test_seed SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_seed.cpp LIBS ktstr_core)
 ktstr_unit_test(test_run_result_json SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_run_result_json.cpp LIBS ktstr_core)
+ktstr_unit_test(test_sha256 SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_sha256.cpp LIBS ktstr_core)

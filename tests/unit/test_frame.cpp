@@ -550,7 +550,9 @@ TEST(ProtoSched, NewTypesHaveNamesAndKeepTheirNumbers) {
   EXPECT_EQ(static_cast<uint16_t>(MsgType::VerifierResult), 43);
   EXPECT_EQ(static_cast<uint16_t>(MsgType::Step), 44);
   EXPECT_EQ(msg_type_name(MsgType::Step), "step");
-  EXPECT_FALSE(is_known_msg_type(45));
+  EXPECT_EQ(static_cast<uint16_t>(MsgType::File), 45);
+  EXPECT_EQ(msg_type_name(MsgType::File), "file");
+  EXPECT_FALSE(is_known_msg_type(46));
 }
 
 TEST(ProtoSched, JobCarriesSchedulerMapWritesAndMonitorInterval) {

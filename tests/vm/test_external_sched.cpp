@@ -7,7 +7,9 @@
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <filesystem>
 #include <stdexcept>
 #include <string>
 
@@ -35,7 +37,7 @@ TempDir temp_dir() {
 }
 
 // `ktstr test <spec>` in the store's private cache: a bad scheduler fails
-// while the initramfs is assembled, which comes before the VM boots. (ktstr
+// while its files for the guest are gathered, before the VM boots. (ktstr
 // resolves the kernel first, so the store needs one even for these checks.)
 Completed ktstr_test_no_boot(const VmStore& store, const std::string& spec) {
   return store.ktstr({"test", spec});
@@ -77,6 +79,20 @@ TEST(ExternalSched, MissingLibraryIsNamedBeforeBoot) {
   EXPECT_EQ(r.status, 2) << r.err;
   EXPECT_NE(r.err.find("'libktstr_tinydep.so'"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find(copy), std::string::npos) << r.err;
+}
+
+TEST(ExternalSched, OversizedSchedulerIsRefusedBeforeBoot) {
+  // The guest takes at most 32 MiB per file (guest/proto/file_messages.hpp):
+  // ktstr says so before booting instead of letting the agent refuse it.
+  KTSTR_VM_STORE(store);
+  TempDir dir = temp_dir();
+  std::string copy = dir.path() + "/scx_tiny_big";
+  ASSERT_TRUE(copy_file_atomic(kTiny, copy, 0755).has_value());
+  ASSERT_EQ(::truncate(copy.c_str(), (32 << 20) + 1), 0);  // zeros past the ELF's segments
+  auto r = ktstr_test_no_boot(store, write_spec(dir.path(), "ext_big", copy, "duration_s = 2\n"));
+  EXPECT_EQ(r.status, 2) << r.err;
+  EXPECT_NE(r.err.find("more than the 32 MiB a VM takes per file"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("strip"), std::string::npos) << r.err;
 }
 
 TEST(ExternalSched, RunsByPathWithItsArgsAndLibraries) {
@@ -123,6 +139,29 @@ TEST(ExternalSched, MapWriteCrashesItWithItsOwnMessage) {
   auto show = store.ktstr({"crash", "show", t["crash_id"].get<std::string>()});
   EXPECT_EQ(show.status, 0) << show.err;
   EXPECT_NE(show.out.find("tiny: told to fail"), std::string::npos);
+}
+
+// The scheduler travels to the running VM (FILE frames before the JOB), so
+// the initramfs is the agent's alone: a run of the fixture and a run of
+// scx_tiny boot the same image, and the store's initramfs cache holds one.
+TEST(ExternalSched, TwoSchedulersBootOneInitramfs) {
+  KTSTR_VM_STORE(store);
+  TempDir dir = temp_dir();
+  int status = -1;
+  std::string fixture_spec = dir.path() + "/one_image_fixture.toml";
+  ASSERT_TRUE(write_file_atomic(fixture_spec, "[[test]]\nname = \"one_image_fixture\"\nscheduler = \"scx-ktstr\"\n"
+                                              "topology = \"1n1l2c1t\"\nscenario = \"steady\"\nduration_s = 2\n")
+                  .has_value());
+  auto fixture = store.test_json(fixture_spec, &status);
+  EXPECT_EQ(fixture["status"], "pass") << fixture.dump(1).substr(0, 4000);
+  EXPECT_TRUE(fixture["sched"].value("attached", false));
+  auto tiny = store.test_json(write_spec(dir.path(), "one_image_tiny", kTiny, "scenario = \"steady\"\nduration_s = 2\n"), &status);
+  EXPECT_EQ(tiny["status"], "pass") << tiny.dump(1).substr(0, 4000);
+  EXPECT_NE(tiny["sched"].value("log", "").find("scx_tiny: attached"), std::string::npos);
+  std::vector<std::string> images;
+  for (auto& e : std::filesystem::directory_iterator(store.path() + "/cache/artifacts/initramfs"))
+    images.push_back(e.path().filename().string());
+  EXPECT_EQ(images.size(), 1u) << ::testing::PrintToString(images);
 }
 
 }  // namespace
