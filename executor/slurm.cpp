@@ -68,30 +68,41 @@ Result<std::string> SlurmExecutor::submit(const std::vector<WorkUnit>& units) {
   return job_id_;
 }
 
-Result<std::vector<size_t>> SlurmExecutor::queued() const {
-  // --array: one line per array task, pending ones included; %K: its index.
-  auto r = run({"squeue", "--noheader", "--array", "--jobs=" + job_id_, "--format=%K"}, with_env(opts_.env_extra),
-               std::chrono::seconds(30));
-  if (!r) return tl::unexpected(r.error());
-  // A job that left the queue entirely is "Invalid job id" to squeue.
-  if (!r->ok() && r->err.find("Invalid job id") == std::string::npos)
-    return fail("squeue failed (status " + std::to_string(r->status) + "): " + first_line(r->err));
-  std::vector<size_t> out;
-  for (std::string_view view : split_lines(r->out)) {
+Result<SlurmQueue> parse_squeue_tasks(const std::string& out, size_t units) {
+  SlurmQueue q;
+  for (std::string_view view : split_lines(out)) {
     std::string line(view);
     if (line.empty()) continue;
+    size_t bar1 = line.find('|'), bar2 = bar1 == std::string::npos ? bar1 : line.find('|', bar1 + 1);
+    std::string index = line.substr(0, bar1);
+    std::string state = bar1 == std::string::npos ? "" : line.substr(bar1 + 1, bar2 - bar1 - 1);
+    std::string reason = bar2 == std::string::npos ? "" : line.substr(bar2 + 1);
     // A pending array record may still be a range ("3-7" or "3-7%2").
-    std::string l = line.substr(0, line.find('%'));
+    std::string l = index.substr(0, index.find('%'));
     size_t dash = l.find('-');
     try {
       size_t lo = std::stoul(l.substr(0, dash));
       size_t hi = dash == std::string::npos ? lo : std::stoul(l.substr(dash + 1));
-      for (size_t i = lo; i <= hi && i < units_; ++i) out.push_back(i);
+      for (size_t i = lo; i <= hi && i < units; ++i) q.indices.push_back(i);
     } catch (const std::exception&) {
       return fail("squeue printed an unexpected array index: '" + line + "'");
     }
+    if (state == "PENDING" && (reason == "PartitionConfig" || reason == "BadConstraints") && q.never_starts.empty())
+      q.never_starts = reason;
   }
-  return out;
+  return q;
+}
+
+Result<SlurmQueue> SlurmExecutor::queued() const {
+  // --array: one line per array task, pending ones included; %K its index,
+  // %T its state, %r why it is pending.
+  auto r = run({"squeue", "--noheader", "--array", "--jobs=" + job_id_, "--format=%K|%T|%r"},
+               with_env(opts_.env_extra), std::chrono::seconds(30));
+  if (!r) return tl::unexpected(r.error());
+  // A job that left the queue entirely is "Invalid job id" to squeue.
+  if (!r->ok() && r->err.find("Invalid job id") == std::string::npos)
+    return fail("squeue failed (status " + std::to_string(r->status) + "): " + first_line(r->err));
+  return parse_squeue_tasks(r->out, units_);
 }
 
 Result<std::vector<UnitOutcome>> SlurmExecutor::wait(const std::function<void(const UnitOutcome&)>& on_finished,
@@ -134,11 +145,22 @@ Result<std::vector<UnitOutcome>> SlurmExecutor::wait(const std::function<void(co
       last_queue_check = now;
       auto q = queued();
       if (!q) return tl::unexpected(q.error());
+      if (!q->never_starts.empty()) {
+        // Waiting would be forever: cancel, and say why for every unit left.
+        (void)cancel();
+        for (size_t i = 0; i < units_; ++i)
+          if (!got[i])
+            finish(UnitOutcome{.index = i, .log_path = log_path(opts_.job_dir, i),
+                               .error = "Slurm will never start job " + job_id_ + " (pending, reason " +
+                                        q->never_starts + ": no node of the partition has the CPUs or memory "
+                                        "a task asks for); it was cancelled"});
+        break;
+      }
       // Read status files after the queue: a task writes its status before
       // it leaves the queue, so one missing now is lost for good.
       if (auto st = collect(); !st) return tl::unexpected(st.error());
       for (size_t i = 0; i < units_; ++i)
-        if (!got[i] && std::find(q->begin(), q->end(), i) == q->end())
+        if (!got[i] && std::find(q->indices.begin(), q->indices.end(), i) == q->indices.end())
           finish(UnitOutcome{.index = i, .log_path = log_path(opts_.job_dir, i),
                              .error = "task " + std::to_string(i) + " of Slurm job " + job_id_ +
                                       " left the queue without a result (see " + opts_.job_dir + "/slurm-" +

@@ -30,6 +30,17 @@ struct SlurmOptions {
   std::function<bool()> stop;
 };
 
+// What squeue says of a job's array tasks (`--array --format=%K|%T|%r`):
+// the indices still queued or running, and a pending task's reason when it
+// is one Slurm gives for a job that can never start (PartitionConfig: it
+// asks for more CPUs or memory than any node of the partition has;
+// BadConstraints), so the submitter does not wait forever.
+struct SlurmQueue {
+  std::vector<size_t> indices;
+  std::string never_starts;  // the reason, else empty
+};
+Result<SlurmQueue> parse_squeue_tasks(const std::string& out, size_t units);
+
 class SlurmExecutor {
  public:
   explicit SlurmExecutor(SlurmOptions opts) : opts_(std::move(opts)) {}
@@ -49,8 +60,8 @@ class SlurmExecutor {
   const std::string& job_id() const { return job_id_; }
 
  private:
-  // Array indices squeue still lists for the job.
-  Result<std::vector<size_t>> queued() const;
+  // What squeue still lists for the job.
+  Result<SlurmQueue> queued() const;
 
   SlurmOptions opts_;
   std::string job_id_;

@@ -17,6 +17,23 @@ namespace {
 
 const std::string kKtstr = std::string(KTSTR_BINARY_DIR) + "/bin/ktstr";
 
+TEST(SlurmQueue, TasksRangesAndAReasonThatNeverStarts) {
+  auto q = parse_squeue_tasks("0|RUNNING|None\n2-4%2|PENDING|JobArrayTaskLimit\n", 4);
+  ASSERT_TRUE(q);
+  EXPECT_EQ(q->indices, (std::vector<size_t>{0, 2, 3}));  // 4 is past the units
+  EXPECT_EQ(q->never_starts, "");
+  q = parse_squeue_tasks("0-1|PENDING|PartitionConfig\n", 2);
+  ASSERT_TRUE(q);
+  EXPECT_EQ(q->indices, (std::vector<size_t>{0, 1}));
+  EXPECT_EQ(q->never_starts, "PartitionConfig");
+  // Waiting for resources or a down node may end: not "never".
+  for (const char* reason : {"Resources", "Priority", "ReqNodeNotAvail, UnavailableNodes:n1"})
+    EXPECT_EQ(parse_squeue_tasks(std::string("0|PENDING|") + reason + "\n", 1)->never_starts, "") << reason;
+  EXPECT_EQ(parse_squeue_tasks("0|RUNNING|PartitionConfig\n", 1)->never_starts, "");
+  EXPECT_FALSE(parse_squeue_tasks("x|PENDING|None\n", 1));
+  EXPECT_TRUE(parse_squeue_tasks("", 3)->indices.empty());
+}
+
 TEST(SlurmJobId, ParsableOutputWithAndWithoutCluster) {
   EXPECT_EQ(parse_sbatch_job_id("1234\n").value(), "1234");
   EXPECT_EQ(parse_sbatch_job_id("77;ktstr\n").value(), "77");
@@ -156,6 +173,25 @@ TEST_F(SlurmExecutorTest, PastItsTimeoutTheJobIsCancelled) {
   auto q = slurm_->client({"squeue", "--noheader", "--jobs=" + *id});
   ASSERT_TRUE(q);
   EXPECT_EQ(q->out.find("sleep"), std::string::npos);
+}
+
+TEST_F(SlurmExecutorTest, AJobNoNodeCanRunEndsInsteadOfWaitingForever) {
+  SlurmExecutor ex(options());
+  WorkUnit big{"big", {"/bin/echo", "never"}};
+  big.cpus = 512;  // more than the one node has: pending with reason PartitionConfig
+  auto id = ex.submit({big});
+  ASSERT_TRUE(id) << id.error().msg;
+  auto started = std::chrono::steady_clock::now();
+  auto out = ex.wait({}, std::chrono::minutes(2));
+  ASSERT_TRUE(out) << out.error().msg;
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(60));  // not the 2 min timeout
+  ASSERT_EQ(out->size(), 1u);
+  EXPECT_EQ((*out)[0].status, -1);
+  EXPECT_NE((*out)[0].error.find("will never start"), std::string::npos) << (*out)[0].error;
+  EXPECT_NE((*out)[0].error.find("PartitionConfig"), std::string::npos) << (*out)[0].error;
+  auto q = slurm_->client({"squeue", "--noheader", "--jobs=" + *id});
+  ASSERT_TRUE(q);
+  EXPECT_EQ(q->out.find(*id), std::string::npos) << q->out;  // cancelled
 }
 
 }  // namespace
