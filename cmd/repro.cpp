@@ -3,6 +3,7 @@
 #include "core/crash_parse.hpp"
 #include "core/fs.hpp"
 #include "core/report.hpp"
+#include "core/run_result_json.hpp"
 #include "core/spec.hpp"
 #include "db/crashes.hpp"
 #include "db/repros.hpp"
@@ -142,12 +143,9 @@ bool died_after_workload_start(const SchedulerRun& sched) { return sched.workloa
 
 bool crashed_after_workload_start(const CrashRecord& crash) {
   auto j = nlohmann::json::parse(crash.result_json, nullptr, false);
-  if (!j.is_object() || !j.contains("sched") || !j["sched"].is_object()) return false;
-  const auto& s = j["sched"];
-  auto started = s.find("workload_started");
-  auto exit_t = s.find("exit_t_s");
-  return started != s.end() && started->is_boolean() && started->get<bool>() && exit_t != s.end() &&
-         exit_t->is_number() && exit_t->get<double>() > 0;
+  if (j.is_discarded()) return false;
+  auto run = run_result_from_json(j);
+  return run && run->sched && died_after_workload_start(*run->sched);
 }
 
 std::optional<uint64_t> recorded_seed(const CrashRecord& crash) {
