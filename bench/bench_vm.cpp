@@ -7,15 +7,20 @@
 //  4. `--repeat 10` of the crash demo against 10 fresh boots of it (target:
 //     <= 1 bare boot + 10 x 3.5 s);
 //  5. four short tests at `--jobs 1` against `--jobs 2`, side by side:
-//     tests per minute and their ratio.
+//     tests per minute and their ratio;
+//  6. snapshots: the 2 s test booted (KTSTR_SNAPSHOT=off) against restored
+//     from its snapshot, interleaved, and the one run that saves it.
+// Every section but 6 runs as a user would, so with snapshots on (the default).
 // Target: ktstr wall <= 1.3 x bare boot + 2 s; peak RSS < 50 MB.
-// `--only SECTIONS` (boot,crash,repro,memory,repeat,jobs) runs some of them.
+// `--only SECTIONS` (boot,crash,repro,memory,repeat,jobs,snapshot) runs some of them.
 #include "core/fs.hpp"
 #include "core/subprocess.hpp"
 #include "guest/initramfs/initramfs.hpp"
 #include "guest/vm/vm.hpp"
 
 #include <nlohmann/json.hpp>
+
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -31,10 +36,13 @@ namespace {
 
 std::string bin_dir() { return exe_dir(); }
 
-Result<nlohmann::json> ktstr_json(std::vector<std::string> args, double* wall_s) {
+Result<nlohmann::json> ktstr_json(std::vector<std::string> args, double* wall_s,
+                                  std::vector<std::string> env = {}) {
   args.insert(args.begin(), {bin_dir() + "/ktstr", "test", "--json"});
+  SpawnOptions opts;
+  opts.env_extra = std::move(env);
   auto t0 = Clock::now();
-  auto r = run(args, {}, std::chrono::minutes(10));
+  auto r = run(args, opts, std::chrono::minutes(10));
   *wall_s = std::chrono::duration<double>(Clock::now() - t0).count();
   if (!r) return tl::unexpected(r.error());
   try {
@@ -54,7 +62,8 @@ constexpr const char* kUsage =
     "(minutes under TCG). Uses ktstr's default kernel (see 'ktstr kernel list').\n"
     "\n"
     "  REPS        repetitions of each measurement (1-100, default 3)\n"
-    "  --only S    comma-separated sections: boot, crash, repro, memory, repeat, jobs\n"
+    "  --only S    comma-separated sections: boot, crash, repro, memory, repeat, jobs,\n"
+    "              snapshot\n"
     "              (default: all; the bare boot is always measured)\n"
     "  -h, --help  show this help\n"
     "\n"
@@ -63,7 +72,7 @@ constexpr const char* kUsage =
     "  bzImage path), interleaved, N times each (default 5): mean and best, and each\n"
     "  kernel's mean against the first's (e.g. a built kernel against the cloud one).\n";
 
-const std::vector<std::string> kSections = {"boot", "crash", "repro", "memory", "repeat", "jobs"};
+const std::vector<std::string> kSections = {"boot", "crash", "repro", "memory", "repeat", "jobs", "snapshot"};
 std::vector<std::string> g_only;  // empty: every section
 
 bool section(const std::string& name) {
@@ -188,6 +197,54 @@ int bench_jobs(int reps) {
   std::printf("jobs: %d tests (1n1l1c1t, 2 s) --jobs 1 %.1f tests/min, --jobs 2 %.1f tests/min; "
               "throughput ratio 2 jobs / 1 job %.2f\n",
               kTests, kTests * reps * 60 / total[0], kTests * reps * 60 / total[1], total[0] / total[1]);
+  return 0;
+}
+
+// The 2 s test booted against restored from a snapshot, interleaved; first
+// the run that saves the snapshot (its own snapshot directory, so the
+// user's cache is neither used nor filled).
+int bench_snapshot(int reps, const std::string& topo) {
+  auto dir = TempDir::create("ktstr-bench-snap");
+  if (!dir) return 1;
+  const std::vector<std::string> test = {"--scenario", "steady", "--topo", topo, "--duration", "2"};
+  const std::string snapshots = dir->path() + "/snapshots";
+  const std::vector<std::string> on = {"KTSTR_SNAPSHOT_DIR=" + snapshots};
+  const std::vector<std::string> off = {"KTSTR_SNAPSHOT=off"};
+  auto one = [&](const std::vector<std::string>& env, double* wall, double* boot, bool* restored) {
+    auto doc = ktstr_json(test, wall, env);
+    if (!doc || (*doc)["summary"]["failed"] != 0 || (*doc)["tests"].empty()) return false;
+    *boot = (*doc)["tests"][0]["vm"].value("boot_s", 0.0);
+    *restored = (*doc)["tests"][0]["vm"].value("restored", false);
+    return true;
+  };
+  double save_wall = 0, save_boot = 0;
+  bool restored = false;
+  if (!one(on, &save_wall, &save_boot, &restored) || restored) {
+    std::fprintf(stderr, "bench: the first run with snapshots on failed or found a snapshot\n");
+    return 1;
+  }
+  double total_wall[2] = {0, 0}, total_boot[2] = {0, 0};
+  for (int i = 0; i < reps; ++i) {
+    double wall[2], boot[2];
+    for (int k = 0; k < 2; ++k) {
+      int which = (i + k) % 2;  // 0: booted, 1: restored
+      if (!one(which ? on : off, &wall[which], &boot[which], &restored) || restored != (which == 1)) {
+        std::fprintf(stderr, "bench: snapshot run %d (%s) failed or was %srestored\n", i + 1,
+                     which ? "snapshots on" : "snapshots off", restored ? "" : "not ");
+        return 1;
+      }
+      total_wall[which] += wall[which];
+      total_boot[which] += boot[which];
+    }
+    std::printf("snapshot run %d: booted %.2fs (boot %.2fs), restored %.2fs (restore %.2fs)\n", i + 1, wall[0],
+                boot[0], wall[1], boot[1]);
+  }
+  double booted = total_wall[0] / reps, rest = total_wall[1] / reps;
+  std::printf("snapshot: 'ktstr test' (2 s scenario) booted %.2fs, restored %.2fs, ratio %.2f; QEMU start to the "
+              "agent waiting: boot %.2fs, restore %.2fs, ratio %.2f; the run that saved the snapshot %.2fs "
+              "(%.2f x booted)\n",
+              booted, rest, rest / booted, total_boot[0] / reps, total_boot[1] / reps, total_boot[1] / total_boot[0],
+              save_wall, save_wall / booted);
   return 0;
 }
 
@@ -413,6 +470,7 @@ int main(int argc, char** argv) {
 
   if (section("repeat") && bench_repeat(bare) != 0) return 1;
   if (section("jobs") && bench_jobs(reps) != 0) return 1;
+  if (section("snapshot") && bench_snapshot(reps, topo) != 0) return 1;
 
   // Smallest memory at which every canned scenario passes.
   if (!section("memory")) return 0;

@@ -3,6 +3,7 @@
 #include "core/fs.hpp"
 #include "core/scenario.hpp"
 #include "guest/initramfs/initramfs.hpp"
+#include "guest/vm/snapshot.hpp"
 #include "guest/proto/file_messages.hpp"
 #include "guest/proto/messages.hpp"
 
@@ -241,6 +242,10 @@ Result<VmRunPlan> prepare_run(const std::string& artifacts_dir, const TestSpec& 
   cfg.memory_mb = opts.memory_mb.value_or(spec.memory_mb);
   cfg.verbose_console = opts.verbose;
   cfg.ports = {kControlPort, kResultsPort, kSchedPort};
+  // The agent opens the control port when it starts to wait for the job:
+  // the moment to snapshot, and where a restored guest resumes.
+  cfg.snapshot_dir = default_snapshot_dir();
+  cfg.snapshot_ready_port = kControlPort;
   // The agent is quiet while workers run, so the no-output watchdog must
   // outlast the scenario; a spec can tighten it.
   // A scheduler run is also quiet while it attaches (up to the attach
@@ -278,6 +283,7 @@ void fill_run_result(RunResult& r, const TestSpec& spec, const ResultCollector& 
   r.vm_exit_code = outcome.qemu_status;
   r.wall_s = outcome.wall_time.count() / 1000.0;
   r.boot_s = outcome.boot_time ? outcome.boot_time->count() / 1000.0 : 0;
+  r.restored = outcome.restored;
   r.console_tail = outcome.console_tail;
   r.stage = collector.stage();
   for (auto& [name, t_ms] : collector.stage_times()) r.stage_t_s.emplace_back(name, collector.test_seconds(t_ms));

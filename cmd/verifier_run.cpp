@@ -4,6 +4,7 @@
 #include "core/fs.hpp"
 #include "core/text.hpp"
 #include "guest/initramfs/initramfs.hpp"
+#include "guest/vm/snapshot.hpp"
 #include "guest/proto/file_messages.hpp"
 
 #include <sys/stat.h>
@@ -161,6 +162,8 @@ Result<VerifierRun> run_verifier(db::Store& store, const KernelRecord& kernel, c
   cfg.memory_mb = opts.memory_mb.value_or(256);
   cfg.verbose_console = opts.verbose;
   cfg.ports = {kControlPort, kResultsPort};
+  cfg.snapshot_dir = default_snapshot_dir();
+  cfg.snapshot_ready_port = kControlPort;
   // Loading is quiet: a verifier at its instruction limit takes seconds
   // under KVM and much longer under TCG.
   cfg.no_output_timeout = std::chrono::seconds(240);

@@ -21,7 +21,8 @@ nlohmann::json to_json(const RunResult& r) {
   j["accel"] = r.accel;
   j["memory_mb"] = r.memory_mb;
   j["stage"] = r.stage;
-  j["vm"] = {{"end", r.vm_end}, {"exit_code", r.vm_exit_code}, {"wall_s", r.wall_s}, {"boot_s", r.boot_s}};
+  j["vm"] = {{"end", r.vm_end}, {"exit_code", r.vm_exit_code}, {"wall_s", r.wall_s}, {"boot_s", r.boot_s},
+             {"restored", r.restored}};
   if (!r.stage_t_s.empty()) {
     auto& st = j["stage_t_s"] = nlohmann::json::object();
     for (auto& [name, t] : r.stage_t_s) st[name] = t;
@@ -196,7 +197,8 @@ std::string render_diagnostics(const RunResult& r, const ReportOptions& opt) {
   o << "--- diagnostics ---\n";
   o << "init stage: " << (r.stage.empty() ? "none (the agent never reported)" : r.stage) << "\n";
   o << "VM exit code: " << r.vm_exit_code << " (" << (r.vm_end.empty() ? "unknown" : r.vm_end) << ")\n";
-  if (!r.accel.empty()) o << fmt::format("VM: {} accel, {} MB, boot {:.1f}s, wall {:.1f}s\n", r.accel, r.memory_mb, r.boot_s, r.wall_s);
+  if (!r.accel.empty()) o << fmt::format("VM: {} accel, {} MB, {} {:.1f}s, wall {:.1f}s\n", r.accel, r.memory_mb,
+                                        r.restored ? "restored from a snapshot in" : "boot", r.boot_s, r.wall_s);
   if (r.repetition)
     o << fmt::format("repetition {}: VM {}, repetition {} in that boot\n", r.repetition, r.repeat_vm, r.vm_repetition);
   if (r.seed) o << fmt::format("seed: {} (KTSTR_SEED; 'ktstr test --seed {}' runs it again)\n", *r.seed, *r.seed);

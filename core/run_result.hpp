@@ -138,6 +138,7 @@ struct RunResult {
   int vm_exit_code = 0;
   double wall_s = 0;             // whole run, host side
   double boot_s = 0;             // QEMU start to the agent's first frame
+  bool restored = false;         // the VM was restored from a snapshot, not booted (boot_s: the restore)
   // `--repeat N`: which repetition (1-based; 0 = not a repeat run), in which
   // VM of the run (1-based) and which repetition within that VM. wall_s is
   // then the repetition's own time (guest clock), boot_s the VM's boot for

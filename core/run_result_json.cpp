@@ -430,6 +430,7 @@ RunResult read_run(const In& in) {
     v.get("exit_code", r.vm_exit_code);
     v.get("wall_s", r.wall_s);
     v.get("boot_s", r.boot_s);
+    v.get("restored", r.restored);
   });
   in.pairs("stage_t_s", r.stage_t_s);
   in.object("repeat", [&](const In& p) {

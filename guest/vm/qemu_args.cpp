@@ -104,7 +104,7 @@ std::vector<std::string> qemu_argv(const VmConfig& cfg, Accel accel) {
     for (size_t i = 0; i < cfg.ports.size(); ++i) {
       std::string id = "port" + std::to_string(i);
       a.insert(a.end(), {"-chardev", "socket,id=" + id + ",path=" + opt_escape(port_socket_path(cfg.work_dir, i))});
-      a.insert(a.end(), {"-device", "virtserialport,bus=vser0.0,chardev=" + id + ",name=" + opt_escape(cfg.ports[i])});
+      a.insert(a.end(), {"-device", "virtserialport,bus=vser0.0,id=v" + id + ",chardev=" + id + ",name=" + opt_escape(cfg.ports[i])});
     }
   }
   return a;

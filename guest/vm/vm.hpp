@@ -51,6 +51,15 @@ struct VmOutcome {
     std::chrono::milliseconds after{0};      // QEMU start to the KVM attempt being ended
   };
   std::optional<AbandonedKvm> kvm_abandoned;
+
+  // Snapshots (VmConfig::snapshot_dir): whether the guest was restored
+  // instead of booted, whether this run saved a snapshot, how long the
+  // restore (QEMU start to the agent waiting) or the save took, and why a
+  // wanted snapshot was not used or not saved.
+  bool restored = false;
+  bool snapshot_saved = false;
+  std::optional<std::chrono::milliseconds> snapshot_time;
+  std::string snapshot_note;
 };
 
 // Lines on QEMU's stdout/stderr that say KVM cannot run this guest (QEMU then

@@ -40,6 +40,13 @@ struct VmConfig {
   bool keep_work_dir = false;        // only for a temporary work_dir
   std::string qemu_binary = default_qemu_binary();
 
+  // Snapshots (snapshot.hpp): with a directory set, a TCG VM is restored
+  // from the snapshot for its configuration instead of booting, or, when
+  // there is none, saves one the moment the guest opens `snapshot_ready_port`
+  // (the agent then waits for its job). Empty: always boot.
+  std::string snapshot_dir;
+  std::string snapshot_ready_port;
+
   // Guest output is untrusted: caps on what the host keeps.
   size_t console_tail_bytes = 64 * 1024;       // kept in memory (VmOutcome::console_tail)
   size_t max_console_bytes = 64 * 1024 * 1024; // console.txt stops growing here

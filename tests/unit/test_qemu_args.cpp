@@ -108,8 +108,8 @@ TEST(QemuArgs, PortsAreSocketsWithNames) {
   auto devices = values_of(argv, "-device");
   ASSERT_EQ(devices.size(), 3u);
   EXPECT_EQ(devices[0].rfind("virtio-serial-pci", 0), 0u);
-  EXPECT_EQ(devices[1], "virtserialport,bus=vser0.0,chardev=port0,name=ktstr.control");
-  EXPECT_EQ(devices[2], "virtserialport,bus=vser0.0,chardev=port1,name=ktstr.results");
+  EXPECT_EQ(devices[1], "virtserialport,bus=vser0.0,id=vport0,chardev=port0,name=ktstr.control");
+  EXPECT_EQ(devices[2], "virtserialport,bus=vser0.0,id=vport1,chardev=port1,name=ktstr.results");
   auto chardevs = values_of(argv, "-chardev");
   ASSERT_EQ(chardevs.size(), 3u);
   EXPECT_EQ(chardevs[1], "socket,id=port0,path=" + port_socket_path("/run/w", 0));

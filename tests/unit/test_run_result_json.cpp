@@ -116,6 +116,7 @@ RunResult rich_run() {
   r.vm_exit_code = 0;
   r.wall_s = 7.5;
   r.boot_s = 4.25;
+  r.restored = true;
   r.repetition = 3;
   r.repeat_vm = 2;
   r.vm_repetition = 1;

@@ -4,7 +4,9 @@
  *           ktstr.test.in back as "echo:<line>", report the topology, power off
  *   hang  - write "ready" to ktstr.test.out, then nothing, and never exit
  *           (the host watchdog must fire)
- *   exit  - return from PID 1, which panics the kernel */
+ *   exit  - return from PID 1, which panics the kernel
+ *   tick  - like echo, but after opening ktstr.test.in write "tick N" five
+ *           times, 100 ms apart (a restored guest's timers must run) */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -113,6 +115,15 @@ int main(void) {
   write_all(out, "hello from the guest\n");
   report_topology(out);
   int in = open_port("ktstr.test.in", O_RDONLY);
+  if (strcmp(mode, "tick") == 0) {
+    for (int i = 1; i <= 5; ++i) {
+      struct timespec ts = {0, 100 * 1000 * 1000};
+      nanosleep(&ts, NULL);
+      char tick[32];
+      snprintf(tick, sizeof tick, "tick %d\n", i);
+      write_all(out, tick);
+    }
+  }
   char line[256];
   size_t len = 0;
   while (in >= 0 && len < sizeof line - 1) {
