@@ -299,6 +299,7 @@ void fill_run_result(RunResult& r, const TestSpec& spec, const ResultCollector& 
                             std::to_string(outcome.kvm_abandoned->after.count()) + " ms (" +
                             outcome.kvm_abandoned->evidence + "); the VM ran under TCG");
   r.diagnostics.insert(r.diagnostics.end(), notes.begin(), notes.end());
+  if (!outcome.snapshot_note.empty()) r.diagnostics.push_back("snapshot: " + outcome.snapshot_note);
   if (auto sched = collector.sched_run()) {
     sched->name = spec.scheduler;
     sched->args = spec.sched_args;

@@ -146,6 +146,13 @@ Status Agent::run() {
   auto job = receive_job(*control);
   if (!job) return fail(job.error());
   stage(stage::kJobReceived, boottime_ms());
+  if (job->seed) {
+    // A guest restored from a snapshot starts with the snapshot's random
+    // state: every restored run would draw the same numbers (addresses,
+    // hash seeds). The run's seed, mixed in and reseeded, makes runs differ
+    // and a run with the same --seed draw alike.
+    if (std::string err = reseed_kernel_rng(*job->seed); !err.empty()) log("warn", "reseeding the kernel RNG: " + err);
+  }
   if (job->verbose) verbose_ = true;
   if (auto valid = validate_job(*job); !valid) return fail(valid.error().context("invalid job"));
   {

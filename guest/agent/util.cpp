@@ -5,6 +5,8 @@
 #include <cstring>
 #include <ctime>
 #include <fcntl.h>
+#include <linux/random.h>
+#include <sys/ioctl.h>
 #include <sstream>
 #include <unistd.h>
 
@@ -52,6 +54,18 @@ std::string write_text(const std::string& path, const std::string& data) {
 }
 
 std::string errno_text(int err) { return std::strerror(err); }
+
+std::string reseed_kernel_rng(uint64_t seed) {
+  int fd = ::open("/dev/urandom", O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return "opening /dev/urandom: " + errno_text(errno);
+  unsigned char bytes[8];
+  for (int i = 0; i < 8; ++i) bytes[i] = static_cast<unsigned char>(seed >> (8 * i));
+  std::string err;
+  if (::write(fd, bytes, sizeof bytes) != static_cast<ssize_t>(sizeof bytes)) err = "writing /dev/urandom: " + errno_text(errno);
+  else if (::ioctl(fd, RNDRESEEDCRNG) != 0) err = "RNDRESEEDCRNG: " + errno_text(errno);
+  ::close(fd);
+  return err;
+}
 
 uint64_t monotonic_ns() {
   timespec ts{};

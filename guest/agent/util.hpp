@@ -19,6 +19,9 @@ std::string write_text(const std::string& path, const std::string& data);
 std::string errno_text(int err);
 
 uint64_t monotonic_ns();
+// Mix `seed` into the kernel's entropy pool and reseed its CRNG
+// (RNDRESEEDCRNG); an error text, or empty.
+std::string reseed_kernel_rng(uint64_t seed);
 uint64_t boottime_ms();  // time since the kernel booted
 void sleep_ms(unsigned ms);
 

@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -433,6 +434,19 @@ struct Vm::State {
     return {};
   }
 
+  // `cont`. QEMU announces a finished migration (the MIGRATION event) a
+  // moment before it leaves the finish-migrate state, and refuses `cont`
+  // until then ("Migration is not finalized yet"): ask again until it takes it.
+  Status resume(Clock::time_point deadline) {
+    for (;;) {
+      auto resumed = qmp->execute("cont", nlohmann::json::object(), deadline);
+      if (resumed) return {};
+      if (resumed.error().msg.find("not finalized") == std::string::npos || Clock::now() >= deadline)
+        return tl::unexpected(resumed.error());
+      ::poll(nullptr, 0, 5);
+    }
+  }
+
   // kRestore, QMP ready: load the state, hand the caller what the guest
   // wrote before the snapshot, then let the caller's sends through.
   void restore(Vm& vm) {
@@ -443,8 +457,7 @@ struct Vm::State {
     ::close(fd);
     if (!loaded) return restore_give_up(loaded.error().msg);
     // The state was saved from a paused guest, and QEMU restores that run state.
-    if (auto resumed = qmp->execute("cont", nlohmann::json::object(), deadline); !resumed)
-      return restore_give_up(resumed.error().msg);
+    if (auto resumed = resume(deadline); !resumed) return restore_give_up(resumed.error().msg);
     touch_snapshot(snap->dir);
     restored = true;
     snapshot_time = std::chrono::duration_cast<milliseconds>(Clock::now() - start);
@@ -480,10 +493,16 @@ struct Vm::State {
       snapshot_time = took;
       return {};
     }();
-    auto resumed = qmp->execute("cont", nlohmann::json::object(), Clock::now() + kSnapshotDeadline);
+    auto resumed = resume(Clock::now() + kSnapshotDeadline);
     if (!saved) snapshot_give_up("saving the snapshot failed: " + saved.error().msg);
     else snapshot_saved = true;
-    if (!resumed) spdlog::warn("vm: QEMU did not resume the guest after the snapshot: {}", resumed.error().msg);
+    if (!resumed) {
+      // A guest left paused would only end at the watchdog: end it now, and say why.
+      snapshot_note = "QEMU did not resume the guest after the snapshot: " + resumed.error().msg;
+      spdlog::warn("vm: {}", snapshot_note);
+      kill_qemu();
+      return;
+    }
     spdlog::debug("vm: snapshot {} {} in {} ms", snap_key.substr(0, 12), snapshot_saved ? "saved" : "not saved",
                   std::chrono::duration_cast<milliseconds>(Clock::now() - t0).count());
     last_output = Clock::now();
@@ -531,6 +550,18 @@ struct Vm::State {
     }
     snap = find_snapshot(cfg.snapshot_dir, snap_key, static_cast<uint32_t>(ports.size() + 1));
     snap_mode = snap ? SnapMode::kRestore : SnapMode::kCreate;
+    if (snap_mode == SnapMode::kCreate) {
+      // The vmstate is at most the guest's memory; leave the disk room to spare.
+      uint64_t need = (uint64_t(cfg.memory_mb) << 20) + (1ull << 30);
+      struct statvfs fs{};
+      if (!make_dirs(cfg.snapshot_dir, 0700) || ::statvfs(cfg.snapshot_dir.c_str(), &fs) != 0 ||
+          uint64_t(fs.f_bavail) * fs.f_frsize < need) {
+        snapshot_note = "no snapshot saved: '" + cfg.snapshot_dir + "' has less than " + std::to_string(need >> 20) +
+                        " MiB free (or cannot be created)";
+        snap_mode = SnapMode::kOff;
+        return {};
+      }
+    }
     qmp_socket_path = cfg.work_dir + "/qmp.sock";
     auto lfd = listen_unix(qmp_socket_path);
     if (!lfd) return fail(lfd.error());
@@ -686,6 +717,10 @@ Result<VmOutcome> Vm::attempt(Accel accel, bool may_fall_back) {
     }
     if (s.restore_failed) {
       killed_for = VmEnd::kQemuFailedToStart;
+      break;
+    }
+    if (s.pid < 0) {  // ended by a snapshot step that could not resume the guest
+      killed_for = VmEnd::kQemuFailed;
       break;
     }
     if (s.console_over_limit) {
