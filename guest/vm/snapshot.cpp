@@ -1,6 +1,7 @@
 #include "guest/vm/snapshot.hpp"
 
 #include "core/fs.hpp"
+#include "core/subprocess.hpp"
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -11,8 +12,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstdlib>
+#include <cerrno>
 #include <cstring>
 #include <ctime>
 
@@ -41,22 +42,6 @@ Result<std::string> file_identity(const std::string& path) {
   if (::stat(path.c_str(), &st) != 0) return fail("cannot stat '" + path + "': " + std::strerror(errno));
   return path + " " + std::to_string(st.st_size) + " " + std::to_string(st.st_mtim.tv_sec) + "." +
          std::to_string(st.st_mtim.tv_nsec) + " " + std::to_string(st.st_ino);
-}
-
-// argv[0] as exec would find it.
-std::string resolve_binary(const std::string& name) {
-  if (name.find('/') != std::string::npos) return name;
-  const char* path = std::getenv("PATH");
-  std::string dirs = path ? path : "/usr/bin:/bin";
-  size_t start = 0;
-  while (start <= dirs.size()) {
-    size_t end = dirs.find(':', start);
-    if (end == std::string::npos) end = dirs.size();
-    std::string candidate = dirs.substr(start, end - start) + "/" + name;
-    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
-    start = end + 1;
-  }
-  return name;
 }
 
 std::string cut_work_dir(std::string arg, const std::string& work_dir) {
@@ -115,7 +100,8 @@ Result<std::vector<ReplayChunk>> decode_replay(std::string_view data, uint32_t c
 Result<std::string> snapshot_key(const std::vector<std::string>& argv, const std::string& work_dir) {
   if (argv.empty()) return fail("no QEMU command line to key a snapshot on");
   std::string text(kKeyFormat);
-  auto binary = file_identity(resolve_binary(argv[0]));
+  std::string exe = find_in_path(argv[0]);
+  auto binary = file_identity(exe.empty() ? argv[0] : exe);
   if (!binary) return tl::unexpected(binary.error());
   text += "\nbinary " + *binary;
   for (size_t i = 1; i < argv.size(); ++i) {
