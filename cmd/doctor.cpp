@@ -5,6 +5,7 @@
 #include "core/subprocess.hpp"
 #include "db/store.hpp"
 #include "guest/vm/accel.hpp"
+#include "guest/vm/snapshot.hpp"
 #include "guest/vm/vm_config.hpp"
 
 #include <bpf/libbpf_version.h>
@@ -101,6 +102,13 @@ DoctorReport collect_doctor(const std::string& cache_dir) {
   }
 
   r.store_path = cache_dir;
+  r.snapshot_dir = default_snapshot_dir();
+  if (!r.snapshot_dir.empty()) {
+    SnapshotUsage u = snapshot_usage(r.snapshot_dir);
+    r.snapshots = u.snapshots;
+    r.snapshot_bytes = u.bytes;
+    r.snapshots_restore_failed = u.restore_failed;
+  }
   std::string db_path = cache_dir + "/ktstr.db";
   r.store_exists = path_exists(db_path);
   r.store_schema_supported = db::Store::schema_version();
@@ -224,6 +232,15 @@ std::string render_doctor(const DoctorReport& r) {
                       (r.store_schema >= 0 ? std::to_string(r.store_schema) : std::string("unknown")) +
                       " (this ktstr: " + std::to_string(r.store_schema_supported) + ")");
   }
+  if (r.snapshot_dir.empty()) {
+    line("snapshots", "off (KTSTR_SNAPSHOT=off): every VM boots");
+  } else {
+    line("snapshots", r.snapshot_dir + ", " + std::to_string(r.snapshots) + " (" + human_bytes(r.snapshot_bytes) + ")" +
+                          (r.snapshots_restore_failed
+                               ? ", " + std::to_string(r.snapshots_restore_failed) +
+                                     " configuration(s) off after a failed restore (*.restore-failed)"
+                               : std::string()));
+  }
   if (r.kernels.empty()) {
     line("kernels", "none cached");
   } else {
@@ -272,6 +289,8 @@ nlohmann::json doctor_json(const DoctorReport& r) {
           {"store", {{"path", r.store_path}, {"exists", r.store_exists}, {"bytes", r.store_bytes},
                      {"schema_version", r.store_schema}, {"schema_supported", r.store_schema_supported},
                      {"error", r.store_error}}},
+          {"snapshots", {{"dir", r.snapshot_dir}, {"count", r.snapshots}, {"bytes", r.snapshot_bytes},
+                         {"restore_failed", r.snapshots_restore_failed}}},
           {"kernels", kernels},
           {"libbpf", {{"version", r.libbpf_version}}},
           {"bpftool", tool(r.bpftool)},

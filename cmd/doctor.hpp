@@ -53,6 +53,10 @@ struct DoctorReport {
   int store_schema = -1;        // PRAGMA user_version; -1 unknown
   int store_schema_supported = 0;
   uint64_t store_bytes = 0;     // ktstr.db* plus artifacts/
+  std::string snapshot_dir;     // empty: KTSTR_SNAPSHOT=off
+  size_t snapshots = 0;
+  uint64_t snapshot_bytes = 0;
+  size_t snapshots_restore_failed = 0;
   std::vector<DoctorKernel> kernels;
   // BPF toolchain.
   std::string libbpf_version;   // compiled in: "1.5"

@@ -197,6 +197,27 @@ Status PendingSnapshot::commit(const std::vector<ReplayChunk>& replay, std::chro
   return {};
 }
 
+SnapshotUsage snapshot_usage(const std::string& snapshot_dir) {
+  SnapshotUsage u;
+  DIR* d = ::opendir(snapshot_dir.c_str());
+  if (!d) return u;
+  while (dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name == "." || name == ".." || name.rfind(kTmpPrefix, 0) == 0) continue;
+    std::string path = snapshot_dir + "/" + name;
+    struct stat st{};
+    if (::lstat(path.c_str(), &st) != 0) continue;
+    if (S_ISDIR(st.st_mode)) {
+      ++u.snapshots;
+      u.bytes += tree_bytes(path);
+    } else if (name.size() > 15 && name.substr(name.size() - 15) == ".restore-failed") {
+      ++u.restore_failed;
+    }
+  }
+  ::closedir(d);
+  return u;
+}
+
 void touch_snapshot(const std::string& dir) { (void)::utimensat(AT_FDCWD, dir.c_str(), nullptr, 0); }
 
 void evict_snapshots(const std::string& snapshot_dir, size_t max_count, uint64_t max_bytes) {

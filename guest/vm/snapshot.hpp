@@ -90,6 +90,14 @@ class PendingSnapshot {
 void evict_snapshots(const std::string& snapshot_dir, size_t max_count = kMaxSnapshots,
                      uint64_t max_bytes = kMaxSnapshotBytes);
 
+// What a snapshot directory holds, for `ktstr doctor`.
+struct SnapshotUsage {
+  size_t snapshots = 0;
+  uint64_t bytes = 0;
+  size_t restore_failed = 0;  // configurations turned off by a failed restore
+};
+SnapshotUsage snapshot_usage(const std::string& snapshot_dir);
+
 // Mark a snapshot as just used (its directory's mtime).
 void touch_snapshot(const std::string& dir);
 

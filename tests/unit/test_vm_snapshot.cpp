@@ -149,6 +149,11 @@ TEST_F(SnapshotDir, EvictsTheLeastRecentlyUsed) {
   EXPECT_TRUE(path_exists(dir_ + "/d"));
   EXPECT_FALSE(path_exists(dir_ + "/b"));
   EXPECT_FALSE(path_exists(dir_ + "/c"));
+  auto usage = snapshot_usage(dir_);
+  EXPECT_EQ(usage.snapshots, 2u);
+  EXPECT_GE(usage.bytes, 2u * 8192);
+  ASSERT_TRUE(write_file_atomic(dir_ + "/zz.restore-failed", "why"));
+  EXPECT_EQ(snapshot_usage(dir_).restore_failed, 1u);
   // By size: the newest stays even alone over the limit.
   evict_snapshots(dir_, 8, 1);
   EXPECT_TRUE(path_exists(dir_ + "/a"));
