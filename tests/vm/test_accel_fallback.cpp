@@ -111,8 +111,10 @@ class AccelFallback : public ::testing::Test {
     return cfg;
   }
 
-  VmOutcome run_echo(std::string& received, int& announced) {
+  VmOutcome run_echo(std::string& received, int& announced, const std::string& snapshot_dir = "") {
     auto cfg = echo_config();
+    cfg.snapshot_dir = snapshot_dir;
+    cfg.snapshot_ready_port = kInPort;
     VmCallbacks cb;
     cb.on_port_connected = [&](Vm& vm, const std::string& port) {
       if (port != kInPort) return;
@@ -148,7 +150,9 @@ TEST_F(AccelFallback, KvmErrorEndsTheAttemptAndTcgRetryPasses) {
 
   std::string received;
   int announced = 0;
-  auto outcome = run_echo(received, announced);
+  // Snapshots on: the TCG retry saves one, holding back what the caller sent
+  // during the KVM attempt until the guest is ready.
+  auto outcome = run_echo(received, announced, dir_->path() + "/snapshots");
   spdlog::set_default_logger(previous);
 
   // The KVM attempt: one fake QEMU, ended within seconds, and gone.
@@ -165,6 +169,7 @@ TEST_F(AccelFallback, KvmErrorEndsTheAttemptAndTcgRetryPasses) {
   EXPECT_EQ(outcome.end, VmEnd::kPoweredOff) << outcome.console_tail << outcome.qemu_log_tail;
   EXPECT_EQ(announced, 1);
   EXPECT_NE(received.find("echo:ping 42\n"), std::string::npos) << received;
+  EXPECT_TRUE(outcome.snapshot_saved) << outcome.snapshot_note;
   EXPECT_EQ(outcome.qemu_log_tail.find("KVM internal error"), std::string::npos) << "the TCG run's log, not KVM's";
   std::cout << "[ accel   ] KVM attempt abandoned after " << outcome.kvm_abandoned->after.count()
             << " ms; TCG run " << outcome.wall_time.count() << " ms (boot to first port byte "
