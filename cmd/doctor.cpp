@@ -46,15 +46,6 @@ DoctorTool find_tool(const std::string& name, const std::vector<std::string>& ca
   return t;
 }
 
-uint64_t tree_bytes(const std::string& path) {
-  std::error_code ec;
-  uint64_t total = 0;
-  for (auto it = std::filesystem::recursive_directory_iterator(path, ec);
-       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
-    if (it->is_regular_file(ec)) total += it->file_size(ec);
-  }
-  return total;
-}
 
 std::string mode_string(const struct stat& st) {
   std::string m = S_ISCHR(st.st_mode) ? "c" : S_ISDIR(st.st_mode) ? "d" : "-";

@@ -210,4 +210,14 @@ std::string exe_dir() {
   return p.parent_path().string();
 }
 
+uint64_t tree_bytes(const std::string& path) {
+  std::error_code ec;
+  uint64_t total = 0;
+  for (auto it = std::filesystem::recursive_directory_iterator(path, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_regular_file(ec)) total += it->file_size(ec);
+  }
+  return total;
+}
+
 }  // namespace ktstr

@@ -46,6 +46,9 @@ class TempDir {
 
 Status remove_tree(const std::string& path);
 
+// Bytes of the regular files under `path`, recursively (0 when it is missing).
+uint64_t tree_bytes(const std::string& path);
+
 // $KTSTR_CACHE_DIR, else $XDG_CACHE_HOME/ktstr, else ~/.cache/ktstr.
 std::string cache_dir();
 

@@ -50,18 +50,6 @@ std::string cut_work_dir(std::string arg, const std::string& work_dir) {
   return arg;
 }
 
-uint64_t tree_bytes(const std::string& dir) {
-  uint64_t total = 0;
-  DIR* d = ::opendir(dir.c_str());
-  if (!d) return 0;
-  while (dirent* e = ::readdir(d)) {
-    struct stat st{};
-    std::string p = dir + "/" + e->d_name;
-    if (::lstat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode)) total += static_cast<uint64_t>(st.st_blocks) * 512;
-  }
-  ::closedir(d);
-  return total;
-}
 
 }  // namespace
 

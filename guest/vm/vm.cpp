@@ -287,17 +287,26 @@ struct Vm::State {
     }
   }
 
-  void accept_on(Vm& vm, Channel& c) {
-    if (snap_mode != SnapMode::kOff && !qmp) accept_qmp(vm, false);
-    int fd = ::accept4(c.listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (fd < 0) return;
+  // QEMU's connection on a listening socket: its fd; kNonePending; or
+  // kRefused when the peer is not QEMU (closed, with a warning).
+  static constexpr int kNonePending = -1, kRefused = -2;
+  int accept_from_qemu(int listen_fd, const std::string& socket_path) {
+    int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    if (fd < 0) return kNonePending;
     ucred cred{};
     socklen_t len = sizeof cred;
     if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || cred.pid != pid) {
-      spdlog::warn("vm: refused a connection to '{}' from pid {}, not QEMU", c.socket_path, cred.pid);
+      spdlog::warn("vm: refused a connection to '{}' from pid {}, not QEMU", socket_path, cred.pid);
       ::close(fd);
-      return;
+      return kRefused;
     }
+    return fd;
+  }
+
+  void accept_on(Vm& vm, Channel& c) {
+    if (snap_mode != SnapMode::kOff && !qmp) accept_qmp(vm, false);
+    int fd = accept_from_qemu(c.listen_fd, c.socket_path);
+    if (fd < 0) return;
     c.fd = fd;
     // One connection per channel: the socket file has done its job.
     close_fd(c.listen_fd);
@@ -317,6 +326,7 @@ struct Vm::State {
     if (!recording) return;
     replay_bytes += n;
     if (replay_bytes > kMaxReplayBytes) {
+      // Stop recording only: the checkpoint still pauses and resumes, then says why nothing was saved.
       recording = false;
       replay.clear();
       snapshot_note = "the guest wrote more than " + std::to_string(kMaxReplayBytes) + " bytes before its agent was ready";
@@ -363,14 +373,20 @@ struct Vm::State {
 
   // --- snapshots ---------------------------------------------------------
 
-  // Stop snapshotting for this attempt (the run itself goes on).
-  void snapshot_give_up(const std::string& why) {
-    if (snapshot_note.empty()) snapshot_note = why;
-    spdlog::debug("vm: no snapshot: {}", why);
+  // The snapshot step of this attempt is over (done or not): stop recording
+  // and let the caller's held bytes go.
+  void leave_snapshot_mode() {
     snap_mode = SnapMode::kOff;
     recording = false;
     replay.clear();
     release_sends();
+  }
+
+  // Stop snapshotting for this attempt (the run itself goes on).
+  void snapshot_give_up(const std::string& why) {
+    if (snapshot_note.empty()) snapshot_note = why;
+    spdlog::debug("vm: no snapshot: {}", why);
+    leave_snapshot_mode();
   }
 
   // The restore cannot go on: this QEMU is ended and run() boots instead.
@@ -385,18 +401,12 @@ struct Vm::State {
   // `wait` false, a connection not already pending means there will be none.
   void accept_qmp(Vm& vm, bool wait) {
     if (qmp_listen_fd < 0) return;
-    int fd = ::accept4(qmp_listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-    if (fd < 0) {
-      if (wait) return;
+    int fd = accept_from_qemu(qmp_listen_fd, qmp_socket_path);
+    if (fd == kRefused || (fd == kNonePending && wait)) return;
+    if (fd == kNonePending) {
       close_fd(qmp_listen_fd);
       if (snap_mode == SnapMode::kRestore) restore_give_up("QEMU did not connect its QMP socket");
       else snapshot_give_up("QEMU did not connect its QMP socket");
-      return;
-    }
-    ucred cred{};
-    socklen_t len = sizeof cred;
-    if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || cred.pid != pid) {
-      ::close(fd);
       return;
     }
     close_fd(qmp_listen_fd);
@@ -467,8 +477,7 @@ struct Vm::State {
       if (c.channel == 0) on_console_bytes(vm, c.bytes.data(), c.bytes.size());
       else on_port_bytes(vm, ports[c.channel - 1], c.bytes.data(), c.bytes.size());
     }
-    snap_mode = SnapMode::kOff;
-    release_sends();
+    leave_snapshot_mode();
   }
 
   // kCreate: the guest opened the ready port, so its agent is about to wait
@@ -506,10 +515,7 @@ struct Vm::State {
     spdlog::debug("vm: snapshot {} {} in {} ms", snap_key.substr(0, 12), snapshot_saved ? "saved" : "not saved",
                   std::chrono::duration_cast<milliseconds>(Clock::now() - t0).count());
     last_output = Clock::now();
-    snap_mode = SnapMode::kOff;
-    recording = false;
-    replay.clear();
-    release_sends();
+    leave_snapshot_mode();
   }
 
   // kCreate: QMP events while the guest boots; the ready port opening is the moment.
