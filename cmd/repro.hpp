@@ -10,6 +10,7 @@
 #include "core/result.hpp"
 #include "db/store.hpp"
 
+#include <optional>
 #include <string>
 
 namespace ktstr::cmd {
@@ -40,13 +41,25 @@ Result<ReproResult> run_repro(db::Store& store, const CrashRecord& crash, const 
 // from the kernel's BTF, one VM with `seed`, the outcome judged against
 // `signature_key`. The result's crash_id is left empty: the crash is
 // recorded (and named) by whoever writes the store.
-// `after_workload_start`: the crashed run's scheduler died after its
-// workload had started (died_after_workload_start), so the kernel probes
-// may attach while the scheduler loads (ProbePlan::kernel_probes_parallel).
+// `crashed`: the crashed run's scheduler, which sets when the probes
+// attach (plan_probe_timing); none for a crash record without one.
 Result<ReproResult> replay_crash(const std::string& artifacts_dir, const TestSpec& spec, const KernelRecord& kernel,
-                                 const SchedExit& exit, std::optional<uint64_t> seed, bool after_workload_start,
-                                 const std::string& signature_key, const PipelineOptions& opts);
-bool died_after_workload_start(const SchedulerRun& sched);
+                                 const SchedExit& exit, std::optional<uint64_t> seed,
+                                 const std::optional<SchedulerRun>& crashed, const std::string& signature_key,
+                                 const PipelineOptions& opts);
+
+// How far into the workload a crash must come for the replay to start the
+// workload as soon as the scheduler is enabled, with the probes attaching
+// meanwhile (ProbePlan::probes_during_workload): their work is about
+// kProbeAttachFactor times what the scheduler's own load and attach took in
+// the crashed run (a measure of this host and its load), plus a margin.
+inline constexpr double kProbeAttachFactor = 2.5;
+inline constexpr double kProbeMarginS = 0.5;
+inline constexpr double kMinProbeHeadroomS = 1.0;
+double probe_headroom_s(const SchedulerRun& crashed);
+// Sets the plan's kernel_probes_parallel (the crashed run's scheduler died
+// after its workload began) and probes_during_workload (that far into it).
+void plan_probe_timing(ProbePlan& plan, const std::optional<SchedulerRun>& crashed);
 
 // Stores `result.repro`, the auto-repro of the crash just recorded as
 // `result.crash_id` (repros table), and refreshes the crash's stored report

@@ -148,6 +148,15 @@ nlohmann::json probe_plan_json(const ProbePlan& plan) {
       {"history_per_task", plan.history_per_task},
       {"max_events", plan.max_events}};
   if (plan.kernel_probes_parallel) j["kernel_probes_parallel"] = true;
+  if (plan.probes_during_workload) j["probes_during_workload"] = true;
+  if (!plan.ops_args.empty()) {
+    nlohmann::json ops = nlohmann::json::array();
+    for (const auto& f : plan.ops_args) {
+      std::vector<std::string> args(f.args.begin(), f.args.begin() + std::min(f.args.size(), kMaxProbeArgs));
+      ops.push_back({{"name", f.name}, {"args", args}});
+    }
+    j["ops_args"] = ops;
+  }
   return j;
 }
 

@@ -62,6 +62,13 @@ struct ProbePlan {
   // The agent attaches the kernel probes while the scheduler loads (the
   // crash came after the workload started); on the wire only when true.
   bool kernel_probes_parallel = false;
+  // The workload starts once the scheduler is enabled and the probes finish
+  // attaching while it runs (the crash came well into the workload); on the
+  // wire only when true.
+  bool probes_during_workload = false;
+  // sched_ext_ops members and their callbacks' argument kinds (kernel BTF),
+  // for struct_ops programs; on the wire only when not empty.
+  std::vector<ProbeFunction> ops_args;
 };
 
 // The wire form: {"kernel_functions":[{"name","args"}], "bpf_programs", "trigger":{...}, ...}.

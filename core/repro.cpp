@@ -354,6 +354,7 @@ json to_json(const ReproResult& r) {
                  {"program_probes_s", r.timing.program_probes_s},
                  {"boot_s", r.timing.boot_s},
                  {"events_bytes", r.timing.events_bytes}};
+  if (r.timing.probes_set_s) j["timing"]["probes_set_s"] = *r.timing.probes_set_s;
   for (auto& [name, ms] : r.timing.guest_ms) j["timing"]["guest_ms"][name] = ms;
   return j;
 }

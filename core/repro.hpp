@@ -152,6 +152,9 @@ struct ReproResult {
     // The guest's own attach breakdown (PROBE_SETUP timing_ms): filter_scan,
     // kprobes, trigger, kernel_total, programs. At most 16 entries.
     std::vector<std::pair<std::string, uint64_t>> guest_ms;
+    // When the probes were all set, in seconds from the workload's start
+    // (negative: before it); absent when the guest did not say.
+    std::optional<double> probes_set_s;
   } timing;
   // "same" (reproduced), "no_crash", "different"
   std::string outcome;

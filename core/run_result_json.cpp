@@ -244,6 +244,14 @@ ReproResult read_repro(const In& in) {
     });
     p.get("history_per_task", r.plan.history_per_task);
     p.get("max_events", r.plan.max_events);
+    p.get("kernel_probes_parallel", r.plan.kernel_probes_parallel);
+    p.get("probes_during_workload", r.plan.probes_during_workload);
+    p.each("ops_args", [&](const In& f) {
+      ProbeFunction pf;
+      f.get("name", pf.name);
+      f.get("args", pf.args);
+      r.plan.ops_args.push_back(std::move(pf));
+    });
   });
   in.object("pipeline", [&](const In& p) {
     ProbeAccounting& a = r.accounting;
@@ -292,6 +300,11 @@ ReproResult read_repro(const In& in) {
     t.get("program_probes_s", r.timing.program_probes_s);
     t.get("boot_s", r.timing.boot_s);
     t.get("events_bytes", r.timing.events_bytes);
+    if (t.has("probes_set_s")) {
+      double s = 0;
+      t.get("probes_set_s", s);
+      r.timing.probes_set_s = s;
+    }
     t.pairs("guest_ms", r.timing.guest_ms);
   });
   return r;

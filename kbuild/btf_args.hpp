@@ -18,9 +18,18 @@ struct BtfArg {
   bool operator==(const BtfArg&) const = default;
 };
 
-// Parses the vmlinux once and looks up each function (BTF_KIND_FUNC ->
-// FUNC_PROTO). Functions BTF does not know are absent from the map.
-// Error when the file cannot be parsed.
+struct BtfProbeArgs {
+  // Each function BTF knows (BTF_KIND_FUNC -> FUNC_PROTO); the rest are absent.
+  std::map<std::string, std::vector<BtfArg>> functions;
+  // Each function-pointer member of struct sched_ext_ops (the callbacks a
+  // struct_ops scheduler implements), by member name; empty when the kernel
+  // has no sched_ext.
+  std::map<std::string, std::vector<BtfArg>> ops;
+};
+
+// Parses the vmlinux once. Error when the file cannot be parsed.
+Result<BtfProbeArgs> btf_probe_args(const std::string& vmlinux_path, const std::vector<std::string>& functions);
+// The same, functions only.
 Result<std::map<std::string, std::vector<BtfArg>>> btf_function_args(const std::string& vmlinux_path,
                                                                      const std::vector<std::string>& functions);
 

@@ -108,6 +108,7 @@ class Agent {
   unsigned job_timeout_ms_ = kDefaultJobTimeoutMs;
   Port results_;
   bool send_failed_ = false;
+  PreloadedProbes preloaded_probes_;  // for the first job with probes
 };
 
 Status Agent::run() {
@@ -137,6 +138,11 @@ Status Agent::run() {
   log("debug", std::string("results port: ") + *results_dev);
   if (auto sched = find_port_device(kSchedPort)) log("debug", std::string("scheduler port: ") + *sched);
 
+  if (cmdline_value(cmdline, kPreloadProbesParam).value_or("0") == "1") {
+    // Before the control port opens: a snapshot taken there includes it.
+    preloaded_probes_ = preload_kernel_probes(kPreloadTriggerTracepoint);
+    log("debug", "probes preloaded: " + preload_summary(*preloaded_probes_));
+  }
   auto control_dev = find_port_device(kControlPort);
   if (!control_dev)
     return fail(std::string("virtio-serial port '") + kControlPort + "' not found",
@@ -255,18 +261,28 @@ Status Agent::run_with_scheduler(const JobMsg& job, WorkerCallbacks callbacks,
   };
   sink.log = [this](const std::string& level, const std::string& text) { log(level, text); };
   // Crash probes (auto-repro): kernel side before the scheduler exists, or
-  // while it loads when the crash to replay came after the workload began.
+  // while it loads when the crash to replay came after the workload began;
+  // the scheduler's programs as they load; the workload waits for them. A
+  // crash well into the workload (probes_during_workload): all of them once
+  // the workload runs, so the scheduler loads and the workload starts as in
+  // the crashed run.
   std::unique_ptr<ProbeRunner> probes;
   if (job.probes) {
-    probes = std::make_unique<ProbeRunner>(*job.probes, ProbeSink{sink.send, sink.log});
-    if (job.probes->kernel_probes_parallel) probes->attach_kernel_async();
-    else probes->attach_kernel();
-    sink.attach_poll = [&probes] { probes->poll_programs(); };
+    probes = std::make_unique<ProbeRunner>(*job.probes, ProbeSink{sink.send, sink.log}, "/sys/kernel/tracing",
+                                           std::move(preloaded_probes_));
+    probes->start();
   }
-  SchedSession session(job, sink);
+  SchedLimits limits;
+  // A replay needs nothing of the workers after the death, only the
+  // probes' tail after the trigger: the run ends that much sooner.
+  if (job.probes) limits.grace_ms = kProbeTriggerTailMs;
+  SchedSession session(job, sink, SchedPaths{}, limits);
   if (auto started = session.start(); !started) return started;
   AttachOutcome attach = session.wait_attached();
-  if (probes) probes->programs_ready();
+  if (probes) {
+    probes->scheduler_settled();
+    if (!job.probes->probes_during_workload) probes->send_setup();
+  }
   if (attach != AttachOutcome::kEnabled) {
     if (probes) probes->finish();
     session.finish();
@@ -274,12 +290,16 @@ Status Agent::run_with_scheduler(const JobMsg& job, WorkerCallbacks callbacks,
     return {};
   }
   session.map_writes_due();
-  callbacks.started = [this, &session] {
+  callbacks.started = [this, &session, &probes] {
     stage(stage::kWorkersStarted, boottime_ms());
     session.workload_started();
+    if (probes) probes->launch();
   };
   callbacks.tick = [&session, &probes] {
-    if (probes) probes->tick();
+    // Once the scheduler has died the run winds down: the ticks still take
+    // in the events (that work overlaps the grace period), and they go out
+    // after the workers (finish), not in a tick that would delay the end.
+    if (probes) probes->tick(/*may_send=*/!session.died());
     return session.tick();
   };
   Status workers = run_workers(job, options, callbacks);

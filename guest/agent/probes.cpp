@@ -9,8 +9,10 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstdarg>
 #include <cstring>
+#include <functional>
 #include <fcntl.h>
 #include <map>
 #include <set>
@@ -21,12 +23,13 @@ namespace ktstr::agent {
 
 namespace {
 
-constexpr uint64_t kTriggerTailNs = 300ull * 1000000;  // keep collecting after the trigger
+constexpr uint64_t kTriggerTailNs = uint64_t(kProbeTriggerTailMs) * 1000000;
 constexpr size_t kMaxDiscovered = 256;
+constexpr unsigned kProgramPollMs = 10;  // new struct_ops programs, while the scheduler loads
 
 // libbpf's last warning, for error messages (its output would otherwise go to
 // the console as verifier logs).
-// Thread-local: attach_kernel_async loads objects on a thread of its own.
+// Thread-local: the kernel side and the programs load on threads of their own.
 thread_local std::string g_libbpf_last;
 
 int libbpf_print(enum libbpf_print_level level, const char* fmt, va_list args) {
@@ -47,6 +50,14 @@ std::string bpf_error(const char* what, int err) {
   if (!g_libbpf_last.empty()) text += " (libbpf: " + g_libbpf_last.substr(0, 200) + ")";
   g_libbpf_last.clear();
   return text;
+}
+
+// Whether struct_ops program `prog` implements sched_ext_ops member
+// `member`: its name ends in "_<member>" ("ktstr_dispatch" -> dispatch).
+bool implements_member(const std::string& prog, const std::string& member) {
+  return !member.empty() && member.size() < prog.size() &&
+         prog.compare(prog.size() - member.size(), member.size(), member) == 0 &&
+         prog[prog.size() - member.size() - 1] == '_';
 }
 
 // Only the named programs load in this instance of the object.
@@ -156,6 +167,105 @@ std::vector<ExitPathFunction> exit_kind_functions(const btf* b, size_t max) {
   return out;
 }
 
+struct KernelProbeObject {
+  ktstr_probes* obj = nullptr;
+  int events_fd = -1, funcs_fd = -1;
+  std::string tracepoint;  // the trigger asked for ("" = none)
+  bool with_trigger = false;  // tp_btf/<tracepoint> loaded
+  std::string tp_error;    // why it did not
+  int err = 0;             // nothing loaded: -errno, and `error`
+  std::string error;
+  uint64_t load_ms = 0;
+  ~KernelProbeObject() {
+    if (obj) ktstr_probes__destroy(obj);
+    for (int fd : {events_fd, funcs_fd})
+      if (fd >= 0) ::close(fd);
+  }
+};
+
+namespace {
+
+// Shares the ring buffer and the kprobe arg map with a new instance.
+int share_maps(const KernelProbeObject& k, ktstr_probes* skel) {
+  int err = bpf_map__reuse_fd(skel->maps.events, k.events_fd);
+  if (!err) err = bpf_map__reuse_fd(skel->maps.kprobe_funcs, k.funcs_fd);
+  return err;
+}
+
+// Creates the shared maps as the opened object `o` declares them; 0 or
+// -errno.
+int create_shared_maps(KernelProbeObject& k, ktstr_probes* o) {
+  auto create = [](const bpf_map* m) {
+    LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = bpf_map__map_flags(m));
+    return bpf_map_create(bpf_map__type(m), bpf_map__name(m), bpf_map__key_size(m), bpf_map__value_size(m),
+                          bpf_map__max_entries(m), &opts);
+  };
+  k.events_fd = create(o->maps.events);
+  int err = k.events_fd < 0 ? -errno : 0;
+  if (!err) {
+    k.funcs_fd = create(o->maps.kprobe_funcs);
+    if (k.funcs_fd < 0) err = -errno;
+  }
+  return err;
+}
+
+// One object load for kprobe.multi and the tp_btf trigger (each load parses
+// the kernel's BTF and verifies its programs: the bulk of the attach time
+// under TCG). A tracepoint this kernel lacks fails the load (6.17: ESRCH):
+// then again without it. The shared maps are made first, and `maps_made`
+// is told: other instances can use them while this one still loads.
+void load_kernel_object(KernelProbeObject& k, const std::function<void()>& maps_made) {
+  uint64_t t0 = monotonic_ns();
+  k.with_trigger = !k.tracepoint.empty();
+  int err = 0;
+  for (;;) {
+    k.obj = ktstr_probes__open();
+    err = k.obj ? 0 : -errno;
+    if (err) break;
+    ktstr_probes* o = k.obj;
+    if (k.events_fd < 0) {
+      err = create_shared_maps(k, o);
+      if (err) {
+        k.error = bpf_error("creating the probe maps", err);
+        break;
+      }
+      if (maps_made) maps_made();
+    }
+    if (k.with_trigger) autoload_only(o, {o->progs.probe_kprobe_multi, o->progs.probe_trigger_tp});
+    else autoload_only(o, {o->progs.probe_kprobe_multi});
+    err = share_maps(k, o);
+    if (!err && k.with_trigger && k.tracepoint != "sched_ext_exit")
+      err = bpf_program__set_attach_target(o->progs.probe_trigger_tp, 0, k.tracepoint.c_str());
+    if (!err) err = ktstr_probes__load(o);
+    if (!err || !k.with_trigger) break;
+    k.tp_error = bpf_error(("loading tp_btf/" + k.tracepoint).c_str(), err);
+    ktstr_probes__destroy(o);
+    k.obj = nullptr;
+    k.with_trigger = false;
+  }
+  k.err = err;
+  if (err && k.error.empty()) k.error = bpf_error("loading the probe object", err);
+  k.load_ms = (monotonic_ns() - t0) / 1000000;
+}
+
+}  // namespace
+
+void KernelProbeObjectDeleter::operator()(KernelProbeObject* k) const { delete k; }
+
+PreloadedProbes preload_kernel_probes(const std::string& tracepoint) {
+  libbpf_set_print(libbpf_print);
+  PreloadedProbes k(new KernelProbeObject);
+  k->tracepoint = tracepoint;
+  load_kernel_object(*k, nullptr);
+  return k;
+}
+
+std::string preload_summary(const KernelProbeObject& k) {
+  if (k.err) return k.error;
+  return "kprobe.multi" + std::string(k.with_trigger ? " and tp_btf/" + k.tracepoint : "") + " loaded in " +
+         std::to_string(k.load_ms) + " ms" + (k.tp_error.empty() ? "" : " (" + k.tp_error + ")");
+}
+
 struct ProbeRunner::Impl {
   struct Target {
     std::string name;
@@ -165,8 +275,9 @@ struct ProbeRunner::Impl {
   // The ring buffer and the arg-kind map, made before any object loads and
   // shared by every instance, so the scheduler's programs can be probed
   // while the kernel object still loads on its own thread.
-  int events_fd = -1, funcs_fd = -1;
-  ktstr_probes* kprobe_obj = nullptr;  // kprobe.multi and the tp_btf trigger
+  // kprobe.multi, the tp_btf trigger and the shared maps (the ring buffer
+  // and the arg-kind map): preloaded, or loaded by attach_kernel.
+  std::unique_ptr<KernelProbeObject> kernel;
   ktstr_probes* single_obj = nullptr;   // probe_kprobe, loaded only when a single kprobe is needed
   bool single_tried = false;
   std::vector<ktstr_probes*> fentry_objs;
@@ -180,7 +291,7 @@ struct ProbeRunner::Impl {
   std::set<uint32_t> seen_prog_ids;
   uint32_t baseline_id = 0;
   btf* vmlinux = nullptr;
-  bool vmlinux_tried = false;
+  std::once_flag vmlinux_once;  // both threads may ask
 
   ~Impl() {
     if (rb) ring_buffer__free(rb);
@@ -188,45 +299,18 @@ struct ProbeRunner::Impl {
     for (bpf_link* l : fentry_links) bpf_link__destroy(l);
     for (ktstr_probes* o : fentry_objs) ktstr_probes__destroy(o);
     if (single_obj) ktstr_probes__destroy(single_obj);
-    if (kprobe_obj) ktstr_probes__destroy(kprobe_obj);
-    for (int fd : {events_fd, funcs_fd})
-      if (fd >= 0) ::close(fd);
     if (vmlinux) btf__free(vmlinux);
   }
 
   static int on_event(void* ctx, void* data, size_t size);
 
   const btf* vmlinux_btf() {
-    if (!vmlinux_tried) {
-      vmlinux_tried = true;
-      vmlinux = btf__load_vmlinux_btf();
-    }
+    std::call_once(vmlinux_once, [this] { vmlinux = btf__load_vmlinux_btf(); });
     return vmlinux;
   }
 
-  // Creates the shared maps as the opened object `o` declares them; 0 or
-  // -errno.
-  int create_shared_maps(ktstr_probes* o) {
-    auto create = [](const bpf_map* m) {
-      LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = bpf_map__map_flags(m));
-      return bpf_map_create(bpf_map__type(m), bpf_map__name(m), bpf_map__key_size(m), bpf_map__value_size(m),
-                            bpf_map__max_entries(m), &opts);
-    };
-    events_fd = create(o->maps.events);
-    int err = events_fd < 0 ? -errno : 0;
-    if (!err) {
-      funcs_fd = create(o->maps.kprobe_funcs);
-      if (funcs_fd < 0) err = -errno;
-    }
-    return err;
-  }
-
   // Shares the ring buffer and the kprobe arg map with a new instance.
-  int reuse_maps(ktstr_probes* skel) {
-    int err = bpf_map__reuse_fd(skel->maps.events, events_fd);
-    if (!err) err = bpf_map__reuse_fd(skel->maps.kprobe_funcs, funcs_fd);
-    return err;
-  }
+  int reuse_maps(ktstr_probes* skel) { return share_maps(*kernel, skel); }
 
   // probe_kprobe (single kprobes: the fallback when kprobe.multi fails, and
   // the fallback triggers), in an instance of its own loaded on first use:
@@ -253,14 +337,25 @@ struct ProbeRunner::Impl {
 
   // Argument kinds of a struct_ops program: the BPF_PROG inner function
   // "____<name>" when its BTF kept it, else the sched_ext_ops member whose
-  // name ends the program's ("ktstr_dispatch" -> dispatch).
-  ktstr_probe_func bpf_prog_kinds(const btf* prog_btf, const std::string& name) {
+  // name ends the program's ("ktstr_dispatch" -> dispatch): from the plan
+  // (the host read the kernel's BTF), else from this kernel's BTF.
+  ktstr_probe_func bpf_prog_kinds(const btf* prog_btf, const std::string& name,
+                                  const std::vector<proto::ProbeFunction>& ops_args) {
     if (prog_btf) {
       int id = btf__find_by_name_kind(prog_btf, ("____" + name).c_str(), BTF_KIND_FUNC);
       if (id > 0) {
         const btf_type* fn = btf__type_by_id(prog_btf, id);
         return proto_kinds(prog_btf, btf__type_by_id(prog_btf, fn->type), 1);  // skip ctx
       }
+    }
+    const proto::ProbeFunction* member = nullptr;
+    for (const proto::ProbeFunction& m : ops_args)
+      if (implements_member(name, m.name) && (!member || m.name.size() > member->name.size())) member = &m;
+    if (member) {
+      ktstr_probe_func f{};
+      for (const std::string& kind : member->args)
+        if (f.nr_args < KTSTR_PROBE_MAX_ARGS) f.kinds[f.nr_args++] = uint8_t(probe_arg_kind_from_name(kind));
+      return f;
     }
     if (!vmlinux_btf()) return {};
     int ops_id = btf__find_by_name_kind(vmlinux, "sched_ext_ops", BTF_KIND_STRUCT);
@@ -271,9 +366,7 @@ struct ProbeRunner::Impl {
     size_t best_len = 0;
     for (int i = 0; i < btf_vlen(ops); ++i) {
       std::string member = btf__name_by_offset(vmlinux, m[i].name_off) ?: "";
-      if (member.empty() || member.size() >= name.size() || member.size() <= best_len) continue;
-      if (name.compare(name.size() - member.size(), member.size(), member) != 0) continue;
-      if (name[name.size() - member.size() - 1] != '_') continue;
+      if (member.size() <= best_len || !implements_member(name, member)) continue;
       const btf_type* t = btf__type_by_id(vmlinux, m[i].type);
       if (t && btf_is_ptr(t)) {
         best = btf__type_by_id(vmlinux, t->type);
@@ -284,21 +377,25 @@ struct ProbeRunner::Impl {
   }
 };
 
-ProbeRunner::ProbeRunner(proto::ProbePlan plan, ProbeSink sink, std::string tracing_dir)
+ProbeRunner::ProbeRunner(proto::ProbePlan plan, ProbeSink sink, std::string tracing_dir, PreloadedProbes preloaded)
     : plan_(std::move(plan)),
       sink_(std::move(sink)),
       tracing_dir_(std::move(tracing_dir)),
+      preloaded_(std::move(preloaded)),
       impl_(std::make_unique<Impl>()),
       history_(plan_.history_per_task, plan_.max_events) {
   libbpf_set_print(libbpf_print);
 }
 
 ProbeRunner::~ProbeRunner() {
-  if (kernel_thread_.joinable()) kernel_thread_.join();
+  settled_.store(true, std::memory_order_release);
+  if (program_thread_.joinable()) program_thread_.join();
+  if (kernel_thread_.joinable()) kernel_thread_.join();  // start() never got to the program thread
 }
 
 void ProbeRunner::log(const std::string& level, const std::string& text) {
-  if (std::this_thread::get_id() != owner_thread_) {  // the kernel-attach thread
+  if (std::this_thread::get_id() != owner_thread_) {  // one of the attach threads
+    std::lock_guard<std::mutex> lock(logs_mutex_);
     deferred_logs_.emplace_back(level, text);
     return;
   }
@@ -310,20 +407,45 @@ void ProbeRunner::take_baseline() {
   // struct_ops: poll_programs passes over them).
   uint32_t id = 0;
   while (bpf_prog_get_next_id(id, &id) == 0) impl_->baseline_id = id;
-  baseline_taken_ = true;
 }
 
-void ProbeRunner::attach_kernel_async() {
+void ProbeRunner::start() {
   take_baseline();
-  kernel_thread_ = std::thread([this] { attach_kernel(); });
+  // While the scheduler loads and the workload starts, the probes' own work
+  // (ftrace patching takes the tracing locks the scheduler session needs
+  // too) would hold the crashed run's pace back: launch() does it later.
+  if (plan_.probes_during_workload) return;
+  if (plan_.kernel_probes_parallel) kernel_thread_ = std::thread([this] { attach_kernel(); });
+  else attach_kernel();
+  program_thread_ = std::thread([this] { watch_programs(); });
 }
 
-void ProbeRunner::join_kernel() {
-  if (!kernel_thread_.joinable()) return;
-  kernel_thread_.join();
-  for (auto& [level, text] : deferred_logs_) log(level, text);
-  deferred_logs_.clear();
+void ProbeRunner::launch() {
+  if (!plan_.probes_during_workload || launched_) return;
+  launched_ = true;
+  kernel_thread_ = std::thread([this] { attach_kernel(); });
+  program_thread_ = std::thread([this] { watch_programs(); });
 }
+
+void ProbeRunner::watch_programs() {
+  // The scheduler loads its programs before it attaches: polling while it
+  // loads probes each as it appears. Once it has settled, one poll as soon
+  // as the shared maps exist (while the kernel side may still be loading),
+  // then one after the kernel side is done.
+  for (;;) {
+    bool settled = settled_.load(std::memory_order_acquire);
+    poll_programs();
+    if (settled && (maps_ready_.load(std::memory_order_acquire) || kernel_done_.load(std::memory_order_acquire)))
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(kProgramPollMs));
+  }
+  if (kernel_thread_.joinable()) kernel_thread_.join();
+  poll_programs();
+  ready_ms_ = boottime_ms();
+  threads_done_.store(true, std::memory_order_release);
+}
+
+void ProbeRunner::scheduler_settled() { settled_.store(true, std::memory_order_release); }
 
 int ProbeRunner::Impl::on_event(void* ctx, void* data, size_t size) {
   auto* self = static_cast<ProbeRunner*>(ctx);
@@ -369,8 +491,11 @@ int ProbeRunner::Impl::on_event(void* ctx, void* data, size_t size) {
 }
 
 void ProbeRunner::attach_kernel() {
+  struct Done {  // every way out: the program thread stops waiting for the maps
+    std::atomic<bool>& flag;
+    ~Done() { flag.store(true, std::memory_order_release); }
+  } done{kernel_done_};
   uint64_t t0 = monotonic_ns();
-  if (!baseline_taken_) take_baseline();
   auto ms_since = [](uint64_t from) { return (monotonic_ns() - from) / 1000000; };
   Impl& impl = *impl_;
   std::vector<std::string> wanted;
@@ -402,45 +527,31 @@ void ProbeRunner::attach_kernel() {
   // Arg kinds by cookie: the plan's functions (fallback triggers follow).
   for (size_t i = 0; i < plan_.kernel_functions.size(); ++i) impl.kfunc_names.push_back(plan_.kernel_functions[i].name);
 
-  // One object load for kprobe.multi and the tp_btf trigger (each load
-  // parses the kernel's BTF and verifies its programs: the bulk of the
-  // attach time under TCG). A tracepoint this kernel lacks fails the load
-  // (6.17: ESRCH): then again without it, and the fallback triggers.
-  std::string tp_error;
-  bool with_trigger = !plan_.trigger.tracepoint.empty();
-  int err = 0;
-  for (;;) {
-    impl.kprobe_obj = ktstr_probes__open();
-    err = impl.kprobe_obj ? 0 : -errno;
-    if (err) break;
-    ktstr_probes* o = impl.kprobe_obj;
-    if (impl.events_fd < 0) {
-      // The shared maps, as this object declares them; from now on the
-      // scheduler's programs can be probed (poll_programs), even while
-      // this object is still loading.
-      err = impl.create_shared_maps(o);
-      if (err) {
-        log("warn", bpf_error("creating the probe maps", err));
-        break;
-      }
-      impl.rb = ring_buffer__new(impl.events_fd, &Impl::on_event, this, nullptr);
-      if (!impl.rb) log("warn", bpf_error("creating the ring buffer reader", errno));
-      maps_ready_.store(true, std::memory_order_release);
-    }
-    if (with_trigger) autoload_only(o, {o->progs.probe_kprobe_multi, o->progs.probe_trigger_tp});
-    else autoload_only(o, {o->progs.probe_kprobe_multi});
-    err = impl.reuse_maps(o);
-    if (!err && with_trigger && plan_.trigger.tracepoint != "sched_ext_exit")
-      err = bpf_program__set_attach_target(o->progs.probe_trigger_tp, 0, plan_.trigger.tracepoint.c_str());
-    if (!err) err = ktstr_probes__load(o);
-    if (!err || !with_trigger) break;
-    tp_error = bpf_error(("loading tp_btf/" + plan_.trigger.tracepoint).c_str(), err);
-    ktstr_probes__destroy(o);
-    impl.kprobe_obj = nullptr;
-    with_trigger = false;
+  // The kernel side's object: the one the agent loaded before its job
+  // (preload_kernel_probes) when it asked for this trigger, else loaded now
+  // (then with the fallback triggers when the tracepoint is missing). Once
+  // the shared maps exist, the scheduler's programs can be probed
+  // (poll_programs), even while this object still loads.
+  auto maps_made = [&] {
+    impl.rb = ring_buffer__new(impl.kernel->events_fd, &Impl::on_event, this, nullptr);
+    if (!impl.rb) log("warn", bpf_error("creating the ring buffer reader", errno));
+    maps_ready_.store(true, std::memory_order_release);
+  };
+  if (preloaded_ && !preloaded_->err && preloaded_->tracepoint == plan_.trigger.tracepoint) {
+    impl.kernel.reset(preloaded_.release());
+    setup_.timing_ms["kernel_preloaded"] = 1;
+    maps_made();
+  } else {
+    impl.kernel = std::make_unique<KernelProbeObject>();
+    impl.kernel->tracepoint = plan_.trigger.tracepoint;
+    load_kernel_object(*impl.kernel, maps_made);
+    setup_.timing_ms["kernel_load"] = impl.kernel->load_ms;
   }
-  if (err) {
-    std::string why = bpf_error("loading the probe object", err);
+  preloaded_.reset();
+  std::string tp_error = impl.kernel->tp_error;
+  bool with_trigger = impl.kernel->with_trigger;
+  if (impl.kernel->err) {
+    std::string why = impl.kernel->error;
     log("warn", why);
     classify(scan());
     for (const std::string& n : setup_.traceable) setup_.kprobe_failures.push_back({n, why});
@@ -452,7 +563,7 @@ void ProbeRunner::attach_kernel() {
     for (const std::string& kind : plan_.kernel_functions[i].args)
       if (f.nr_args < KTSTR_PROBE_MAX_ARGS) f.kinds[f.nr_args++] = uint8_t(probe_arg_kind_from_name(kind));
     uint32_t key = uint32_t(i);
-    bpf_map__update_elem(impl.kprobe_obj->maps.kprobe_funcs, &key, sizeof key, &f, sizeof f, BPF_ANY);
+    bpf_map__update_elem(impl.kernel->obj->maps.kprobe_funcs, &key, sizeof key, &f, sizeof f, BPF_ANY);
   }
 
   // Kernel functions: one kprobe.multi link over `names`, else one kprobe each.
@@ -468,7 +579,7 @@ void ProbeRunner::attach_kernel() {
     if (syms.empty()) return nullptr;
     LIBBPF_OPTS(bpf_kprobe_multi_opts, mopts, .syms = syms.data(), .cookies = cookies.data(),
                 .cnt = syms.size());
-    return bpf_program__attach_kprobe_multi_opts(impl.kprobe_obj->progs.probe_kprobe_multi, nullptr, &mopts);
+    return bpf_program__attach_kprobe_multi_opts(impl.kernel->obj->progs.probe_kprobe_multi, nullptr, &mopts);
   };
   if (!wanted.empty()) {
     if (bpf_link* all = attach_multi(wanted)) {
@@ -514,7 +625,7 @@ void ProbeRunner::attach_kernel() {
   if (!plan_.trigger.tracepoint.empty()) {
     bpf_link* l = nullptr;
     if (with_trigger) {
-      l = bpf_program__attach(impl.kprobe_obj->progs.probe_trigger_tp);
+      l = bpf_program__attach(impl.kernel->obj->progs.probe_trigger_tp);
       if (!l) tp_error = bpf_error(("attaching tp_btf/" + plan_.trigger.tracepoint).c_str(), -errno);
     }
     if (l) {
@@ -567,7 +678,7 @@ void ProbeRunner::attach_fallback_triggers(const std::string& filter_path, const
       int id = btf__find_by_name_kind(vm, name.c_str(), BTF_KIND_FUNC);
       if (id > 0) f = proto_kinds(vm, btf__type_by_id(vm, btf__type_by_id(vm, id)->type), 0);
     }
-    bpf_map__update_elem(impl.kprobe_obj->maps.kprobe_funcs, &cookie, sizeof cookie, &f, sizeof f, BPF_ANY);
+    bpf_map__update_elem(impl.kernel->obj->maps.kprobe_funcs, &cookie, sizeof cookie, &f, sizeof f, BPF_ANY);
     LIBBPF_OPTS(bpf_kprobe_opts, kopts, .bpf_cookie = KTSTR_PROBE_COOKIE_TRIGGER | cookie);
     bpf_link* l = bpf_program__attach_kprobe_opts(single, name.c_str(), &kopts);
     if (!l) {
@@ -647,7 +758,7 @@ void ProbeRunner::poll_programs() {
       ::close(fd);
       continue;
     }
-    Impl::Target target{name, source, impl.bpf_prog_kinds(prog_btf, name)};
+    Impl::Target target{name, source, impl.bpf_prog_kinds(prog_btf, name, plan_.ops_args)};
     if (prog_btf) btf__free(prog_btf);
 
     ktstr_probes* skel = ktstr_probes__open();
@@ -660,7 +771,9 @@ void ProbeRunner::poll_programs() {
       err = impl.reuse_maps(skel);
       if (!err) err = bpf_program__set_attach_target(skel->progs.probe_fentry, fd, name.c_str());
       if (!err) err = bpf_program__set_attach_target(skel->progs.probe_fexit, fd, name.c_str());
+      uint64_t load0 = monotonic_ns();
       if (!err) err = ktstr_probes__load(skel);
+      program_load_ns_ += monotonic_ns() - load0;
     }
     if (!err && !(entry = bpf_program__attach(skel->progs.probe_fentry))) err = -errno;
     if (!err && !(exit = bpf_program__attach(skel->progs.probe_fexit))) err = -errno;
@@ -681,24 +794,38 @@ void ProbeRunner::poll_programs() {
   }
 }
 
-void ProbeRunner::programs_ready() {
+void ProbeRunner::send_setup() {
   if (setup_sent_) return;
-  join_kernel();
-  poll_programs();
+  scheduler_settled();
+  if (program_thread_.joinable()) program_thread_.join();
+  if (kernel_thread_.joinable()) kernel_thread_.join();
+  {
+    std::lock_guard<std::mutex> lock(logs_mutex_);
+    for (auto& [level, text] : deferred_logs_)
+      if (sink_.log) sink_.log(level, "probes: " + text);
+    deferred_logs_.clear();
+  }
   setup_sent_ = true;
   setup_.timing_ms["programs"] = programs_ns_ / 1000000;
-  setup_.t_ms = boottime_ms();
+  setup_.timing_ms["program_load"] = program_load_ns_ / 1000000;
+  setup_.t_ms = ready_ms_ ? ready_ms_ : boottime_ms();  // when the probes were all set
   if (sink_.send) sink_.send(proto::encode_message(setup_));
 }
 
-void ProbeRunner::tick() {
+void ProbeRunner::tick(bool may_send) {
+  // The ring buffer is the threads' until they are done; it keeps what
+  // fires meanwhile (1 MiB), and the history keeps the latest anyway.
+  if (!setup_sent_) {
+    if (!threads_done_.load(std::memory_order_acquire)) return;
+    send_setup();
+  }
   if (events_sent_ || !impl_->rb) return;
   ring_buffer__poll(impl_->rb, 0);
-  if (trigger_ && monotonic_ns() >= trigger_seen_ns_ + kTriggerTailNs) send_events();
+  if (may_send && trigger_ && monotonic_ns() >= trigger_seen_ns_ + kTriggerTailNs) send_events();
 }
 
 void ProbeRunner::finish() {
-  if (!setup_sent_) programs_ready();
+  send_setup();
   if (events_sent_) return;
   if (impl_->rb) ring_buffer__poll(impl_->rb, 0);
   send_events();
@@ -707,7 +834,7 @@ void ProbeRunner::finish() {
 void ProbeRunner::send_events() {
   events_sent_ = true;
   proto::ProbeEventsMsg msg = history_.report(trigger_);
-  for (ktstr_probes* o : {impl_->kprobe_obj, impl_->single_obj})
+  for (ktstr_probes* o : {impl_->kernel ? impl_->kernel->obj : nullptr, impl_->single_obj})
     if (o && o->bss) msg.events_dropped += o->bss->ringbuf_drops;
   for (ktstr_probes* o : impl_->fentry_objs)
     if (o->bss) msg.events_dropped += o->bss->ringbuf_drops;

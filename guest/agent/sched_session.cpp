@@ -279,7 +279,6 @@ AttachOutcome SchedSession::wait_attached() {
   uint64_t deadline = monotonic_ns() + ms_to_ns(job_.scheduler.attach_timeout_ms);
   for (;;) {
     collect();
-    if (sink_.attach_poll) sink_.attach_poll();
     if (enabled_) return AttachOutcome::kEnabled;
     if (exited_) return AttachOutcome::kExited;
     if (monotonic_ns() >= deadline) {

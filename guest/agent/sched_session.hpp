@@ -38,9 +38,6 @@ struct SchedLimits {
 struct SchedSink {
   std::function<void(const std::string& frame)> send;
   std::function<void(const std::string& level, const std::string& text)> log;
-  // Called on every poll while waiting for the scheduler to attach (probes
-  // attach to its BPF programs as they appear).
-  std::function<void()> attach_poll;
 };
 
 enum class AttachOutcome { kEnabled, kExited, kTimedOut };

@@ -19,6 +19,13 @@ namespace ktstr::proto {
 
 inline constexpr const char* kAgentVersion = "0.1.0";
 
+// Kernel command line parameter: "=1" asks the agent to load the crash
+// probes' kernel-side object before it waits for its job. The host sets it
+// on VMs that may be snapshotted, which then carry it loaded into every
+// restore (an auto-repro skips that load); the trigger it loads for.
+inline constexpr const char* kPreloadProbesParam = "ktstr.preload_probes";
+inline constexpr const char* kPreloadTriggerTracepoint = "sched_ext_exit";
+
 // Progress markers, in the order the agent reaches them.
 namespace stage {
 inline constexpr const char* kInit = "init";
@@ -121,6 +128,18 @@ struct ProbePlan {
   // chain is missed and the replay costs no more than the crashed run. On
   // the wire only when true.
   bool kernel_probes_parallel = false;
+  // Start the workload as soon as the scheduler is enabled and finish
+  // attaching meanwhile (implies kernel_probes_parallel). The host asks for
+  // it when the crash came well into the workload: the probes are set long
+  // before it and the replay keeps the crashed run's pace. On the wire only
+  // when true.
+  bool probes_during_workload = false;
+  // Argument kinds of each sched_ext_ops member (its name and the kinds of
+  // its callback's parameters), from the kernel's BTF on the host: a
+  // struct_ops program "<prefix>_<member>" whose own BTF lost its inner
+  // function gets them here rather than from a parse of the guest's
+  // vmlinux BTF. On the wire only when not empty.
+  std::vector<ProbeFunction> ops_args;
 };
 
 // A verifier job (JOB version 4, `ktstr verifier`): load every program of

@@ -37,16 +37,20 @@ Status validate_probe_plan(const ProbePlan& plan) {
   if (plan.kernel_functions.size() > kMaxProbeFunctions)
     return fail("probe plan has " + std::to_string(plan.kernel_functions.size()) +
                 " kernel functions, more than " + std::to_string(kMaxProbeFunctions));
-  for (const ProbeFunction& f : plan.kernel_functions) {
-    if (!valid_symbol(f.name)) return fail("invalid probe function name '" + f.name + "'");
-    if (f.args.size() > kMaxProbeArgs)
-      return fail("probe function '" + f.name + "' has more than " + std::to_string(kMaxProbeArgs) +
-                  " arguments");
-    for (const std::string& kind : f.args)
-      if (!valid_arg_kind(kind))
-        return fail("probe function '" + f.name + "' has unknown argument kind '" + kind + "'",
-                    "use task, rq, dsq, exit_info, scalar or none");
-  }
+  if (plan.ops_args.size() > kMaxProbeFunctions)
+    return fail("probe plan has " + std::to_string(plan.ops_args.size()) + " ops members, more than " +
+                std::to_string(kMaxProbeFunctions));
+  for (const auto* list : {&plan.kernel_functions, &plan.ops_args})
+    for (const ProbeFunction& f : *list) {
+      if (!valid_symbol(f.name)) return fail("invalid probe function name '" + f.name + "'");
+      if (f.args.size() > kMaxProbeArgs)
+        return fail("probe function '" + f.name + "' has more than " + std::to_string(kMaxProbeArgs) +
+                    " arguments");
+      for (const std::string& kind : f.args)
+        if (!valid_arg_kind(kind))
+          return fail("probe function '" + f.name + "' has unknown argument kind '" + kind + "'",
+                      "use task, rq, dsq, exit_info, scalar or none");
+    }
   if (plan.bpf_programs.size() > kMaxProbePrograms)
     return fail("probe plan has more than " + std::to_string(kMaxProbePrograms) + " BPF programs");
   for (const std::string& name : plan.bpf_programs)
@@ -81,6 +85,8 @@ void to_json(json& j, const ProbePlan& v) {
        {"trigger", v.trigger},                   {"history_per_task", v.history_per_task},
        {"max_events", v.max_events}};
   if (v.kernel_probes_parallel) j["kernel_probes_parallel"] = true;
+  if (v.probes_during_workload) j["probes_during_workload"] = true;
+  if (!v.ops_args.empty()) j["ops_args"] = v.ops_args;
 }
 void from_json(const json& j, ProbePlan& v) {
   get_optional(j, "kernel_functions", v.kernel_functions);
@@ -89,6 +95,8 @@ void from_json(const json& j, ProbePlan& v) {
   if (j.contains("history_per_task")) get_unsigned(j, "history_per_task", v.history_per_task);
   if (j.contains("max_events")) get_unsigned(j, "max_events", v.max_events);
   get_optional(j, "kernel_probes_parallel", v.kernel_probes_parallel);
+  get_optional(j, "probes_during_workload", v.probes_during_workload);
+  get_optional(j, "ops_args", v.ops_args);
 }
 
 void to_json(json& j, const ProbeNameWhy& v) { j = {{"name", v.name}, {"why", v.why}}; }

@@ -539,10 +539,15 @@ struct Vm::State {
     return ports.size();
   }
 
+  // Whether this attempt may save or restore a snapshot (plan_snapshot
+  // decides which, or that it cannot after all).
+  bool snapshot_possible(Accel accel) const {
+    return !cfg.snapshot_dir.empty() && !snapshots_off && accel == Accel::kTcg && ready_port_index() < ports.size();
+  }
+
   // Decide this attempt's snapshot mode and add QMP (and -incoming) to argv.
   Status plan_snapshot(std::vector<std::string>& argv, Accel accel) {
-    if (cfg.snapshot_dir.empty() || snapshots_off || accel != Accel::kTcg || ready_port_index() == ports.size())
-      return {};
+    if (!snapshot_possible(accel)) return {};
     auto key = snapshot_key(argv, cfg.work_dir);
     if (!key) {
       snapshot_note = "no snapshot: " + key.error().msg;
@@ -681,7 +686,10 @@ Result<VmOutcome> Vm::attempt(Accel accel, bool may_fall_back) {
 
   VmOutcome out;
   out.accel = accel;
-  auto argv = qemu_argv(s.cfg, accel);
+  VmConfig attempt_cfg = s.cfg;
+  if (s.snapshot_possible(accel) && !s.cfg.snapshot_cmdline_extra.empty())
+    attempt_cfg.cmdline_extra += (attempt_cfg.cmdline_extra.empty() ? "" : " ") + s.cfg.snapshot_cmdline_extra;
+  auto argv = qemu_argv(attempt_cfg, accel);
   if (auto planned = s.plan_snapshot(argv, accel); !planned) return fail(planned.error());
   spdlog::debug("vm: {}", argv_to_string(argv));
   SpawnOptions opts;

@@ -46,6 +46,10 @@ struct VmConfig {
   // (the agent then waits for its job). Empty: always boot.
   std::string snapshot_dir;
   std::string snapshot_ready_port;
+  // Added to the kernel command line of an attempt that may be snapshotted:
+  // it asks the guest for work worth doing once, before the snapshot point,
+  // rather than in every run (part of the snapshot's key like all the argv).
+  std::string snapshot_cmdline_extra;
 
   // Guest output is untrusted: caps on what the host keeps.
   size_t console_tail_bytes = 64 * 1024;       // kept in memory (VmOutcome::console_tail)

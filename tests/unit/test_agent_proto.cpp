@@ -702,6 +702,27 @@ TEST(AgentProbeProto, KernelProbesParallelIsOnTheWireOnlyWhenSet) {
   EXPECT_FALSE(decode_payload<JobMsg>(Frame{MsgType::Job, kProtoVersion, j.dump()}));
 }
 
+TEST(AgentProbeProto, ProbesDuringWorkloadAndOpsArgsAreOnTheWireOnlyWhenSet) {
+  JobMsg job;
+  job.scheduler.path = "/bin/scx-ktstr";
+  job.probes = sample_plan();
+  auto j = nlohmann::json(job);
+  EXPECT_FALSE(j["probes"].contains("probes_during_workload"));
+  EXPECT_FALSE(j["probes"].contains("ops_args"));
+  job.probes->probes_during_workload = true;
+  job.probes->ops_args = {{"dispatch", {"scalar", "task"}}, {"exit", {"exit_info"}}};
+  JobMsg back = round_trip(job);
+  EXPECT_TRUE(back.probes->probes_during_workload);
+  ASSERT_EQ(back.probes->ops_args.size(), 2u);
+  EXPECT_EQ(back.probes->ops_args[0].name, "dispatch");
+  EXPECT_EQ(back.probes->ops_args[0].args, (std::vector<std::string>{"scalar", "task"}));
+  EXPECT_TRUE(validate_job(back));
+  job.probes->ops_args[1].args = {"pointer"};  // checked like the kernel functions
+  EXPECT_FALSE(validate_job(job));
+  job.probes->ops_args = {{"dispatch; x", {}}};
+  EXPECT_FALSE(validate_job(job));
+}
+
 TEST(AgentProbeProto, ValidationRefusesBadPlans) {
   JobMsg job;
   job.scheduler.path = "/bin/scx-ktstr";

@@ -221,6 +221,31 @@ TEST(BtfArgs, KindsOfSchedExtFunctionsFromARealVmlinux) {
   }
 }
 
+TEST(BtfArgs, SchedExtOpsCallbacksFromARealVmlinux) {
+  std::string vmlinux = cached_vmlinux();
+  if (vmlinux.empty()) {
+    if (const char* ci = std::getenv("CI"); ci && std::string(ci) == "true") FAIL() << "no cached vmlinux in CI";
+    GTEST_SKIP() << "no cached kernel with a vmlinux (ktstr kernel fetch)";
+  }
+  auto args = kbuild::btf_probe_args(vmlinux, {"no_such_function_xyz"});
+  ASSERT_TRUE(args) << args.error().msg;
+  EXPECT_TRUE(args->functions.empty());
+  auto kinds = [&](const std::string& member) {
+    std::vector<std::string> out;
+    for (auto& a : args->ops.at(member)) out.push_back(a.kind);
+    return out;
+  };
+  // void (*dispatch)(s32 cpu, struct task_struct *prev); s32 (*init_task)(struct task_struct *p, ...);
+  // void (*exit)(struct scx_exit_info *info).
+  ASSERT_TRUE(args->ops.count("dispatch"));
+  EXPECT_EQ(kinds("dispatch"), (std::vector<std::string>{"scalar", "task"}));
+  ASSERT_TRUE(args->ops.count("exit"));
+  EXPECT_EQ(kinds("exit"), std::vector<std::string>{"exit_info"});
+  ASSERT_TRUE(args->ops.count("enqueue"));
+  EXPECT_EQ(kinds("enqueue").front(), "task");
+  EXPECT_FALSE(args->ops.count("name"));  // a char array, not a callback
+}
+
 TEST(BtfArgs, UnreadableFileIsAnError) {
   auto r = kbuild::btf_function_args("/nonexistent/vmlinux", {"schedule"});
   ASSERT_FALSE(r);

@@ -400,4 +400,72 @@ TEST(ReproTiming, TheBreakdownComesFromTheGuestsMilestonesAndAttachTimes) {
   cmd::account_repro_run(old, bare, "");
   EXPECT_TRUE(old.timing.guest_ms.empty());
   EXPECT_EQ(old.timing.kernel_probes_s, -1);
+  EXPECT_FALSE(old.timing.probes_set_s);
+}
+
+TEST(ReproTiming, WhenTheProbesAttachFollowsHowFarIntoTheWorkloadTheCrashCame) {
+  ProbePlan plan;
+  cmd::plan_probe_timing(plan, std::nullopt);  // no scheduler on record: probes first
+  EXPECT_FALSE(plan.kernel_probes_parallel);
+  EXPECT_FALSE(plan.probes_during_workload);
+
+  SchedulerRun crashed;
+  crashed.started = crashed.exited = true;
+  crashed.attach_s = 0.4;
+  crashed.exit_t_s = -0.2;  // died while attaching: probes first
+  cmd::plan_probe_timing(plan, crashed);
+  EXPECT_FALSE(plan.kernel_probes_parallel);
+  EXPECT_FALSE(plan.probes_during_workload);
+
+  crashed.workload_started = true;
+  // 0.5 + 2.5 x 0.4 s: the probes are expected about 1 s into the workload.
+  EXPECT_DOUBLE_EQ(cmd::probe_headroom_s(crashed), 1.5);
+  crashed.exit_t_s = 1.4;  // early in the workload: it waits for the probes
+  cmd::plan_probe_timing(plan, crashed);
+  EXPECT_TRUE(plan.kernel_probes_parallel);
+  EXPECT_FALSE(plan.probes_during_workload);
+  crashed.exit_t_s = 2.3;
+  cmd::plan_probe_timing(plan, crashed);
+  EXPECT_TRUE(plan.kernel_probes_parallel);
+  EXPECT_TRUE(plan.probes_during_workload);
+  EXPECT_EQ(probe_plan_json(plan)["probes_during_workload"], true);
+
+  // A slow (or loaded) host loaded the scheduler slowly: the same crash
+  // time is too close for the probes to be set in time.
+  crashed.attach_s = 1.0;
+  cmd::plan_probe_timing(plan, crashed);
+  EXPECT_FALSE(plan.probes_during_workload);
+  crashed.attach_s = 0.01;  // KVM: never less than the floor
+  EXPECT_DOUBLE_EQ(cmd::probe_headroom_s(crashed), cmd::kMinProbeHeadroomS);
+}
+
+TEST(ReproTiming, ACrashBeforeTheProbesWereSetDuringTheWorkloadIsNoted) {
+  auto account = [](double probes_set_at, double died_at) {
+    ReproResult rr;
+    rr.targets = probe_targets_from_exit(exit73());
+    rr.plan.probes_during_workload = true;
+    RunResult run;
+    run.probe_setup = nlohmann::json(setup_tp_btf());
+    run.probe_events = nlohmann::json(events_fired());
+    run.stage_t_s = {{"job_received", -0.6}, {"workers_started", 0}, {"probe_setup", probes_set_at}};
+    SchedulerRun s;
+    s.started = s.workload_started = s.exited = true;
+    s.started_t_s = -0.5;
+    s.exit_t_s = died_at;
+    run.sched = s;
+    cmd::account_repro_run(rr, run, signature_of(exit73()).key());
+    return rr;
+  };
+  ReproResult in_time = account(0.9, 2.3);
+  ASSERT_TRUE(in_time.timing.probes_set_s);
+  EXPECT_NEAR(*in_time.timing.probes_set_s, 0.9, 1e-9);
+  EXPECT_EQ(to_json(in_time)["timing"]["probes_set_s"], 0.9);
+  for (const auto& n : in_time.notes) EXPECT_EQ(n.find("before the probes were all set"), std::string::npos) << n;
+
+  ReproResult late = account(1.2, 0.8);
+  bool noted = false;
+  for (const auto& n : late.notes)
+    noted |= n == "the scheduler died 0.80s into the workload, before the probes were all set (1.20s): events before "
+                  "then are missing";
+  EXPECT_TRUE(noted);
 }

@@ -29,6 +29,9 @@ ReproResult rich_repro() {
   r.plan.fallback_kprobe = "scx_kf_exit";
   r.plan.history_per_task = 32;
   r.plan.max_events = 1000;
+  r.plan.kernel_probes_parallel = true;
+  r.plan.probes_during_workload = true;
+  r.plan.ops_args = {{"dispatch", {"scalar", "task"}, {}}, {"exit", {"exit_info"}, {}}};
   ProbeSetupInfo s;
   s.t_ms = 120;
   s.traceable = {"do_pick_task_scx"};
@@ -87,7 +90,7 @@ ReproResult rich_repro() {
   r.accounting.events_captured = 10;
   r.accounting.events_after_stitch = 1;
   r.duration_s = 6.5;
-  r.timing = {0.01, 0.002, 0.3, 0.4, 4.5, 2048, {{"kprobes", 12}, {"programs", 30}}};
+  r.timing = {0.01, 0.002, 0.3, 0.4, 4.5, 2048, {{"kprobes", 12}, {"programs", 30}}, 0.62};
   r.outcome = "different";
   r.different_summary = "runnable task stall";
   r.repro_reason = "scheduler died";

@@ -9,6 +9,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdlib>
+
 namespace ktstr::testing {
 namespace {
 
@@ -55,6 +58,33 @@ TEST(Repro, CrashIsReplayedWithProbesAndReproduces) {
   EXPECT_TRUE(r["trigger_fired"].get<bool>());
   EXPECT_TRUE(has_decoded_dispatch(r["events"])) << r["events"].dump().substr(0, 3000);
   EXPECT_TRUE(r["reproduced"].get<bool>()) << r.value("reproduced_text", "");
+  // The host sent the sched_ext_ops callbacks' argument kinds (the task of
+  // ktstr_dispatch above was decoded with them).
+  EXPECT_FALSE(r["plan"].value("ops_args", nlohmann::json::array()).empty()) << r["plan"];
+
+  // The crash came 2 s into the workload. When that is well beyond what the
+  // probes should take on this host (the crashed run's scheduler load
+  // says), the replay starts the workload as the crashed run did and the
+  // probes attach meanwhile: set after it began, before the crash, or the
+  // repro says they were late.
+  double died_at = t["sched"]["exit_t_s"];
+  bool during = r["plan"].value("probes_during_workload", false);
+  EXPECT_EQ(during, died_at >= std::max(1.0, 0.5 + 2.5 * t["sched"]["attach_s"].get<double>())) << r["plan"];
+  ASSERT_TRUE(r["timing"].contains("probes_set_s")) << r["timing"];
+  double set_at = r["timing"]["probes_set_s"];
+  if (during) {
+    EXPECT_GT(set_at, 0.0);
+    bool late_noted = false;
+    for (auto& n : r["notes"]) late_noted |= n.get<std::string>().find("before the probes were all set") != std::string::npos;
+    EXPECT_TRUE(set_at < died_at || late_noted) << set_at << " " << r["notes"];
+  } else {
+    EXPECT_LT(set_at, 0.0);  // the workload waited for them
+  }
+  // A TCG guest is restored from (or saved to) a snapshot that has the
+  // probes' kernel object loaded already.
+  if (t["accel"] == "tcg" && std::getenv("KTSTR_SNAPSHOT") == nullptr) {
+    EXPECT_TRUE(r["timing"]["guest_ms"].contains("kernel_preloaded")) << r["timing"];
+  }
 
   // The stored crash report carries the section; `crash show` prints it.
   auto show = store.ktstr({"crash", "show", t["crash_id"].get<std::string>()});
