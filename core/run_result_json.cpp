@@ -229,14 +229,17 @@ ReproResult read_repro(const In& in) {
     });
     t.get("fallback_trigger", r.targets.fallback_trigger);
   });
-  in.object("plan", [&](const In& p) {
-    p.each("kernel_functions", [&](const In& f) {
+  auto probe_functions = [](const In& p, const char* key, std::vector<ProbeFunction>& out) {
+    p.each(key, [&](const In& f) {
       ProbeFunction pf;
       f.get("name", pf.name);
       f.get("args", pf.args);
       f.get("arg_names", pf.arg_names);
-      r.plan.kernel_functions.push_back(std::move(pf));
+      out.push_back(std::move(pf));
     });
+  };
+  in.object("plan", [&](const In& p) {
+    probe_functions(p, "kernel_functions", r.plan.kernel_functions);
     p.get("bpf_programs", r.plan.bpf_programs);
     p.object("trigger", [&](const In& t) {
       t.get("tracepoint", r.plan.trigger_tracepoint);
@@ -246,12 +249,7 @@ ReproResult read_repro(const In& in) {
     p.get("max_events", r.plan.max_events);
     p.get("kernel_probes_parallel", r.plan.kernel_probes_parallel);
     p.get("probes_during_workload", r.plan.probes_during_workload);
-    p.each("ops_args", [&](const In& f) {
-      ProbeFunction pf;
-      f.get("name", pf.name);
-      f.get("args", pf.args);
-      r.plan.ops_args.push_back(std::move(pf));
-    });
+    probe_functions(p, "ops_args", r.plan.ops_args);
   });
   in.object("pipeline", [&](const In& p) {
     ProbeAccounting& a = r.accounting;
