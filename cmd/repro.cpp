@@ -67,6 +67,15 @@ Result<SchedExit> recorded_exit(const CrashRecord& crash) {
 
 ProbePlan build_probe_plan(const ProbeTargets& targets, const KernelRecord& kernel, std::vector<std::string>& notes) {
   ProbePlan plan;
+  // A plan function: its name and, as far as BTF says, its arguments' kinds and names.
+  auto plan_function = [](const std::string& name, const std::vector<kbuild::BtfArg>* btf_args) {
+    ProbeFunction pf{name, {}, {}};
+    for (size_t i = 0; btf_args && i < btf_args->size() && i < kMaxProbeArgs; ++i) {
+      pf.args.push_back((*btf_args)[i].kind);
+      pf.arg_names.push_back((*btf_args)[i].name);
+    }
+    return pf;
+  };
   std::map<std::string, std::vector<kbuild::BtfArg>> args;
   if (kernel.vmlinux_path.empty()) {
     notes.push_back("kernel " + kernel.id + " has no vmlinux: probe arguments are not decoded");
@@ -76,27 +85,14 @@ ProbePlan build_probe_plan(const ProbeTargets& targets, const KernelRecord& kern
     args = std::move(a->functions);
     // The guest needs these only for programs whose BTF lost the inner
     // function; sending them spares it parsing its vmlinux BTF.
-    for (const auto& [member, member_args] : a->ops) {
-      if (plan.ops_args.size() >= kMaxPlanFunctions || member.size() > kMaxPlanName) break;
-      ProbeFunction pf{member, {}, {}};
-      for (const auto& arg : member_args) {
-        if (pf.args.size() >= kMaxProbeArgs) break;
-        pf.args.push_back(arg.kind);
-      }
-      plan.ops_args.push_back(std::move(pf));
-    }
+    for (const auto& [member, member_args] : a->ops)
+      if (plan.ops_args.size() < kMaxPlanFunctions && member.size() <= kMaxPlanName)
+        plan.ops_args.push_back(plan_function(member, &member_args));
   }
   for (const auto& f : targets.kernel_functions) {
     if (plan.kernel_functions.size() >= kMaxPlanFunctions || f.size() > kMaxPlanName) continue;
-    ProbeFunction pf{f, {}, {}};
-    if (auto it = args.find(f); it != args.end()) {
-      for (const auto& a : it->second) {
-        if (pf.args.size() >= kMaxProbeArgs) break;
-        pf.args.push_back(a.kind);
-        pf.arg_names.push_back(a.name);
-      }
-    }
-    plan.kernel_functions.push_back(std::move(pf));
+    auto it = args.find(f);
+    plan.kernel_functions.push_back(plan_function(f, it == args.end() ? nullptr : &it->second));
   }
   for (const auto& p : targets.bpf_programs)
     if (plan.bpf_programs.size() < kMaxPlanPrograms && p.size() <= kMaxPlanName) plan.bpf_programs.push_back(p);

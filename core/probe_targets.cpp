@@ -136,27 +136,23 @@ ProbeTargets probe_targets_from_exit(const SchedExit& exit) {
 }
 
 nlohmann::json probe_plan_json(const ProbePlan& plan) {
-  nlohmann::json funcs = nlohmann::json::array();
-  for (const auto& f : plan.kernel_functions) {
-    std::vector<std::string> args(f.args.begin(), f.args.begin() + std::min(f.args.size(), kMaxProbeArgs));
-    funcs.push_back({{"name", f.name}, {"args", args}});
-  }
+  auto functions = [](const std::vector<ProbeFunction>& list) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& f : list) {
+      std::vector<std::string> args(f.args.begin(), f.args.begin() + std::min(f.args.size(), kMaxProbeArgs));
+      out.push_back({{"name", f.name}, {"args", args}});
+    }
+    return out;
+  };
   nlohmann::json j = {
-      {"kernel_functions", funcs},
+      {"kernel_functions", functions(plan.kernel_functions)},
       {"bpf_programs", plan.bpf_programs},
       {"trigger", {{"tracepoint", plan.trigger_tracepoint}, {"fallback_kprobe", plan.fallback_kprobe}}},
       {"history_per_task", plan.history_per_task},
       {"max_events", plan.max_events}};
   if (plan.kernel_probes_parallel) j["kernel_probes_parallel"] = true;
   if (plan.probes_during_workload) j["probes_during_workload"] = true;
-  if (!plan.ops_args.empty()) {
-    nlohmann::json ops = nlohmann::json::array();
-    for (const auto& f : plan.ops_args) {
-      std::vector<std::string> args(f.args.begin(), f.args.begin() + std::min(f.args.size(), kMaxProbeArgs));
-      ops.push_back({{"name", f.name}, {"args", args}});
-    }
-    j["ops_args"] = ops;
-  }
+  if (!plan.ops_args.empty()) j["ops_args"] = functions(plan.ops_args);
   return j;
 }
 

@@ -60,6 +60,14 @@ bool implements_member(const std::string& prog, const std::string& member) {
          prog[prog.size() - member.size() - 1] == '_';
 }
 
+// A plan's argument kinds ("task", "rq", ...) as the BPF side reads them.
+ktstr_probe_func kinds_from_names(const std::vector<std::string>& kinds) {
+  ktstr_probe_func f{};
+  for (const std::string& kind : kinds)
+    if (f.nr_args < KTSTR_PROBE_MAX_ARGS) f.kinds[f.nr_args++] = uint8_t(probe_arg_kind_from_name(kind));
+  return f;
+}
+
 // Only the named programs load in this instance of the object.
 void autoload_only(ktstr_probes* skel, std::initializer_list<bpf_program*> progs) {
   bpf_program* p = nullptr;
@@ -351,12 +359,7 @@ struct ProbeRunner::Impl {
     const proto::ProbeFunction* member = nullptr;
     for (const proto::ProbeFunction& m : ops_args)
       if (implements_member(name, m.name) && (!member || m.name.size() > member->name.size())) member = &m;
-    if (member) {
-      ktstr_probe_func f{};
-      for (const std::string& kind : member->args)
-        if (f.nr_args < KTSTR_PROBE_MAX_ARGS) f.kinds[f.nr_args++] = uint8_t(probe_arg_kind_from_name(kind));
-      return f;
-    }
+    if (member) return kinds_from_names(member->args);
     if (!vmlinux_btf()) return {};
     int ops_id = btf__find_by_name_kind(vmlinux, "sched_ext_ops", BTF_KIND_STRUCT);
     if (ops_id <= 0) return {};
@@ -559,9 +562,7 @@ void ProbeRunner::attach_kernel() {
     return;
   }
   for (size_t i = 0; i < plan_.kernel_functions.size() && i < KTSTR_PROBE_MAX_FUNCS; ++i) {
-    ktstr_probe_func f{};
-    for (const std::string& kind : plan_.kernel_functions[i].args)
-      if (f.nr_args < KTSTR_PROBE_MAX_ARGS) f.kinds[f.nr_args++] = uint8_t(probe_arg_kind_from_name(kind));
+    ktstr_probe_func f = kinds_from_names(plan_.kernel_functions[i].args);
     uint32_t key = uint32_t(i);
     bpf_map__update_elem(impl.kernel->obj->maps.kprobe_funcs, &key, sizeof key, &f, sizeof f, BPF_ANY);
   }
