@@ -3,10 +3,10 @@
 // list | log ID | resume ID`. Parsing and the checks on the inputs live
 // here; cmd/bisect_session.* runs it, cmd/bisect_target.* knows the
 // candidates, cmd/bisect_signature.* the matchers and verdicts.
-#include "cmd/bisect_session.hpp"
+#include "bisectrun/session.hpp"
 #include "cmd/cli.hpp"
 #include "cmd/commands.hpp"
-#include "cmd/pipeline.hpp"
+#include "run/pipeline.hpp"
 #include "core/seed.hpp"
 #include "db/bisects.hpp"
 #include "kbuild/kernel_cache.hpp"
@@ -18,6 +18,8 @@
 #include <iostream>
 
 namespace ktstr::cmd {
+using namespace ktstr::runner;
+using namespace ktstr::bisectrun;
 namespace {
 
 struct BisectArgs {

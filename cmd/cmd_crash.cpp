@@ -2,7 +2,7 @@
 // only; the records are in db/crashes.
 #include "cmd/cli.hpp"
 #include "cmd/commands.hpp"
-#include "cmd/local_time.hpp"
+#include "core/local_time.hpp"
 #include "core/crash_parse.hpp"
 #include "core/result.hpp"
 #include "core/spec.hpp"

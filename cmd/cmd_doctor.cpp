@@ -3,7 +3,7 @@
 // doctor.cpp; this is the command line.
 #include "cmd/cli.hpp"
 #include "cmd/commands.hpp"
-#include "cmd/doctor.hpp"
+#include "run/doctor.hpp"
 #include "core/fs.hpp"
 
 #include <CLI/CLI.hpp>
@@ -11,6 +11,7 @@
 #include <iostream>
 
 namespace ktstr::cmd {
+using namespace ktstr::runner;
 
 int cmd_doctor(Context&, const std::vector<std::string>& args) {
   CLI::App app("Check this host for ktstr: host kernel, QEMU, /dev/kvm and the accelerator verdict, cached\n"

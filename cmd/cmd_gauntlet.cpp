@@ -5,14 +5,14 @@
 // runs and crashes as `ktstr test` does; then a grid of verdicts.
 #include "cmd/cli.hpp"
 #include "cmd/commands.hpp"
-#include "cmd/gauntlet.hpp"
-#include "cmd/jobs.hpp"
-#include "cmd/pipeline.hpp"
-#include "cmd/progress.hpp"
-#include "cmd/test_jobs.hpp"
-#include "cmd/unit_record.hpp"
+#include "run/gauntlet.hpp"
+#include "run/units.hpp"
+#include "run/pipeline.hpp"
+#include "run/progress.hpp"
+#include "run/workers.hpp"
+#include "run/unit_record.hpp"
 #include "core/fs.hpp"
-#include "core/host_lock.hpp"
+#include "core/file_lock.hpp"
 #include "core/scenario.hpp"
 #include "executor/executor.hpp"
 #include "core/spec.hpp"
@@ -29,6 +29,7 @@
 #include <optional>
 
 namespace ktstr::cmd {
+using namespace ktstr::runner;
 namespace {
 
 struct GauntletArgs {

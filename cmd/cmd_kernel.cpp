@@ -4,7 +4,7 @@
 #include "core/fs.hpp"
 #include "core/result.hpp"
 #include "db/store.hpp"
-#include "cmd/progress.hpp"
+#include "run/progress.hpp"
 #include "kbuild/kernel_build.hpp"
 #include "kbuild/kernel_cache.hpp"
 
@@ -20,6 +20,7 @@
 #include <iostream>
 
 namespace ktstr::cmd {
+using namespace ktstr::runner;
 
 namespace {
 

@@ -2,10 +2,10 @@
 // regression test that expects a recorded crash's signature.
 #include "cmd/cli.hpp"
 #include "cmd/commands.hpp"
-#include "cmd/pipeline.hpp"
-#include "cmd/progress.hpp"
-#include "cmd/repeat_run.hpp"
-#include "cmd/repro.hpp"
+#include "run/pipeline.hpp"
+#include "run/progress.hpp"
+#include "run/repeat_run.hpp"
+#include "run/repro.hpp"
 #include "core/fs.hpp"
 #include "core/pin.hpp"
 #include "core/seed.hpp"
@@ -18,6 +18,7 @@
 #include <filesystem>
 
 namespace ktstr::cmd {
+using namespace ktstr::runner;
 namespace {
 
 // Every test name already defined by the specs in `dir`.

@@ -3,8 +3,8 @@
 // the outcome with the crash (repros table).
 #include "cmd/cli.hpp"
 #include "cmd/commands.hpp"
-#include "cmd/progress.hpp"
-#include "cmd/repro.hpp"
+#include "run/progress.hpp"
+#include "run/repro.hpp"
 #include "db/crashes.hpp"
 #include "db/repros.hpp"
 
@@ -14,6 +14,7 @@
 #include <ctime>
 
 namespace ktstr::cmd {
+using namespace ktstr::runner;
 
 int cmd_repro(Context& ctx, const std::vector<std::string>& argv) {
   std::string id;

@@ -3,7 +3,7 @@
 // and prints.
 #include "cmd/cli.hpp"
 #include "cmd/commands.hpp"
-#include "cmd/local_time.hpp"
+#include "core/local_time.hpp"
 #include "core/result.hpp"
 #include "core/run_compare.hpp"
 

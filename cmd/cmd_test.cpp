@@ -2,17 +2,17 @@
 // line per test (plus the report of each failure), record every run.
 #include "cmd/cli.hpp"
 #include "cmd/commands.hpp"
-#include "cmd/jobs.hpp"
-#include "cmd/pipeline.hpp"
-#include "cmd/progress.hpp"
-#include "cmd/repeat_run.hpp"
-#include "cmd/repro.hpp"
-#include "cmd/test_jobs.hpp"
-#include "cmd/unit_record.hpp"
+#include "run/units.hpp"
+#include "run/pipeline.hpp"
+#include "run/progress.hpp"
+#include "run/repeat_run.hpp"
+#include "run/repro.hpp"
+#include "run/workers.hpp"
+#include "run/unit_record.hpp"
 #include "core/crash_parse.hpp"
 #include "core/filterset.hpp"
 #include "core/fs.hpp"
-#include "core/host_lock.hpp"
+#include "core/file_lock.hpp"
 #include "core/report.hpp"
 #include "core/scenario.hpp"
 #include "core/seed.hpp"
@@ -31,6 +31,7 @@
 #include <optional>
 
 namespace ktstr::cmd {
+using namespace ktstr::runner;
 namespace {
 
 struct TestArgs {

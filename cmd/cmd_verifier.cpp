@@ -4,8 +4,8 @@
 // loaded in the same VM and the per-program deltas.
 #include "cmd/cli.hpp"
 #include "cmd/commands.hpp"
-#include "cmd/progress.hpp"
-#include "cmd/verifier_run.hpp"
+#include "run/progress.hpp"
+#include "run/verifier_run.hpp"
 #include "kbuild/kernel_cache.hpp"
 
 #include <CLI/CLI.hpp>
@@ -14,6 +14,7 @@
 #include <cstdio>
 
 namespace ktstr::cmd {
+using namespace ktstr::runner;
 namespace {
 
 // "scx-ktstr" names the fixture, as in test specs; anything else is a path.

@@ -1,9 +1,10 @@
 #include "cmd/commands.hpp"
-#include "cmd/repro.hpp"
+#include "run/repro.hpp"
 
 #include <algorithm>
 
 namespace ktstr::cmd {
+using namespace ktstr::runner;
 
 const std::vector<Command>& commands() {
   static const std::vector<Command> table = {

@@ -51,6 +51,7 @@ int cmd_bisect(Context&, const std::vector<std::string>&);
 int cmd_run_unit(Context&, const std::vector<std::string>&);
 int cmd_runs(Context&, const std::vector<std::string>&);
 int cmd_verifier(Context&, const std::vector<std::string>&);
+int cmd_repro(Context&, const std::vector<std::string>&);
 int cmd_gauntlet(Context&, const std::vector<std::string>&);
 
 // Names close to `name` (edit distance or prefix), for "did you mean".

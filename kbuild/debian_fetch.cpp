@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/file_lock.hpp"
 #include "core/fs.hpp"
 #include "core/subprocess.hpp"
 #include "kbuild/bzimage.hpp"
@@ -369,28 +370,10 @@ namespace {
 
 // The private apt state runs without apt's own locking (Debug::NoLocking), so
 // concurrent fetches take turns on a lock of ours; it is released when the
-// returned guard goes.
-struct FetchLock {
-  int fd = -1;
-  FetchLock() = default;
-  FetchLock(FetchLock&& o) noexcept : fd(o.fd) { o.fd = -1; }
-  FetchLock& operator=(FetchLock&&) = delete;
-  ~FetchLock() {
-    if (fd >= 0) ::close(fd);
-  }
-};
-
-Result<FetchLock> lock_apt_state(const AptEnv& apt, const ProgressFn& say) {
-  const std::string lock_path = apt.root + "/ktstr-fetch.lock";
-  FetchLock lock;
-  lock.fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (lock.fd < 0) return fail("cannot open '" + lock_path + "': " + std::strerror(errno));
-  if (::flock(lock.fd, LOCK_EX | LOCK_NB) != 0) {
-    say("waiting for another 'ktstr kernel fetch' to finish...");
-    while (::flock(lock.fd, LOCK_EX) != 0 && errno == EINTR) {
-    }
-  }
-  return lock;
+// returned lock goes.
+Result<FileLock> lock_apt_state(const AptEnv& apt, const ProgressFn& say) {
+  return FileLock::take(apt.root + "/ktstr-fetch.lock",
+                        [&](const std::string&) { say("waiting for another 'ktstr kernel fetch' to finish..."); });
 }
 
 // `apt-get update`, then every cloud kernel the suites list.

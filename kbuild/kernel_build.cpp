@@ -2,7 +2,7 @@
 
 #include "core/build_log.hpp"
 #include "core/fs.hpp"
-#include "core/host_lock.hpp"
+#include "core/file_lock.hpp"
 #include "core/subprocess.hpp"
 #include "gitrepo/repo.hpp"
 #include "kbuild/kconfig.hpp"
@@ -33,46 +33,6 @@ namespace ktstr::kbuild {
 namespace {
 
 constexpr size_t kExcerptLines = 12;
-
-// An exclusive flock on <slot>/lock for the life of the object.
-class SlotLock {
- public:
-  static Result<SlotLock> take(const std::string& slot, const std::function<void()>& on_wait) {
-    if (auto st = make_dirs(slot); !st) return fail(st.error());
-    const std::string path = slot + "/lock";
-    int fd = ::open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
-    if (fd < 0) return fail("cannot open the build lock '" + path + "': " + std::strerror(errno));
-    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-      if (on_wait) on_wait();
-      while (::flock(fd, LOCK_EX) != 0) {
-        if (errno == EINTR) continue;
-        std::string err = std::strerror(errno);
-        ::close(fd);
-        return fail("cannot lock '" + path + "': " + err);
-      }
-    }
-    return SlotLock(fd);
-  }
-  // Without waiting: nullopt when another process holds it.
-  static std::optional<SlotLock> try_take(const std::string& slot) {
-    int fd = ::open((slot + "/lock").c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0644);
-    if (fd < 0) return std::nullopt;
-    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-      ::close(fd);
-      return std::nullopt;
-    }
-    return SlotLock(fd);
-  }
-  SlotLock(SlotLock&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
-  SlotLock& operator=(SlotLock&&) = delete;
-  ~SlotLock() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-
- private:
-  explicit SlotLock(int fd) : fd_(fd) {}
-  int fd_ = -1;
-};
 
 // Compiler errors and make's "***" lines, first ones first; else the last lines.
 std::string read_text(const std::string& path) {
@@ -350,7 +310,8 @@ Result<KernelBuildResult> build_kernel(db::Store& store, const KernelBuildReques
   }
 
   const std::string slot = build_slot_dir(store, src->source);
-  auto lock = SlotLock::take(slot, [&] { report("waiting"); });
+  if (auto st = make_dirs(slot); !st) return fail(st.error());
+  auto lock = FileLock::take(slot + "/lock", [&](const std::string&) { report("waiting"); });
   if (!lock) return fail(lock.error());
   if (auto row = db::find_kernel_build_by_request(store, request_key); row) {
     if (auto hit = cached_build(store, *row)) {
@@ -446,7 +407,7 @@ Result<KernelBuildResult> build_kernel(db::Store& store, const KernelBuildReques
   prog.estimate = read_estimate(store);
   // KTSTR_BUILD_LOCK: one heavy build at a time on a shared host.
   const auto lock_start = std::chrono::steady_clock::now();
-  auto host_lock = HostLock::from_env(kBuildLockEnv, [&](const std::string&) { report("queued"); });
+  auto host_lock = FileLock::from_env(kBuildLockEnv, [&](const std::string&) { report("queued"); });
   if (!host_lock) return fail(host_lock.error());
   waited = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - lock_start);
   report("compile");
@@ -517,8 +478,8 @@ void remove_unused_slots(db::Store& store, const std::vector<db::KernelBuildReco
     if (!e.is_directory(ec)) continue;
     const std::string slot = e.path().string();
     if (used.count(slot)) continue;
-    auto lock = SlotLock::try_take(slot);
-    if (!lock) continue;  // a build is running there
+    auto lock = FileLock::try_take(slot + "/lock");
+    if (!lock || !*lock) continue;  // a build is running there (or its lock cannot be had)
     if (remove_tree(slot)) removed.push_back(slot);
   }
 }

@@ -1,6 +1,6 @@
 #include "guest/vm/vm.hpp"
 
-#include "core/host_lock.hpp"
+#include "core/file_lock.hpp"
 
 #include "core/fs.hpp"
 #include "core/subprocess.hpp"
@@ -662,7 +662,7 @@ Result<VmOutcome> Vm::attempt(Accel accel, bool may_fall_back) {
   s.watch_kvm = accel == Accel::kKvm;
   // KTSTR_VM_LOCK: one QEMU at a time on a shared host; taken before the
   // clock starts, so waiting never counts against the VM's timeouts.
-  auto host_lock = HostLock::from_env(kVmLockEnv, [](const std::string& path) {
+  auto host_lock = FileLock::from_env(kVmLockEnv, [](const std::string& path) {
     spdlog::info("vm: waiting for the VM lock '{}' ({})", path, kVmLockEnv);
   });
   if (!host_lock) return fail(host_lock.error());

@@ -6,7 +6,7 @@ ktstr_unit_test(test_stats SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_stats.cpp LIBS
 ktstr_unit_test(test_run_compare SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_run_compare.cpp LIBS ktstr_core)
 ktstr_unit_test(test_checks SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_checks.cpp LIBS ktstr_core)
 ktstr_unit_test(test_verifier_stats SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_verifier_stats.cpp LIBS ktstr_core)
-ktstr_unit_test(test_host_lock SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_host_lock.cpp LIBS ktstr_core)
+ktstr_unit_test(test_file_lock SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_file_lock.cpp LIBS ktstr_core)
 ktstr_unit_test(test_build_log SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_build_log.cpp LIBS ktstr_core)
 ktstr_unit_test(test_seed SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_seed.cpp LIBS ktstr_core)
 ktstr_unit_test(test_run_result_json SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_run_result_json.cpp LIBS ktstr_core)

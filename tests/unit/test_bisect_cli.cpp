@@ -1,9 +1,9 @@
 // `ktstr bisect` without a VM: the signature matchers and run verdicts, the
 // kernel-version ladder, and every bad-input case through the real binary
 // (one error line, a hint, status 2, no session written).
-#include "cmd/bisect_session.hpp"
-#include "cmd/bisect_signature.hpp"
-#include "cmd/bisect_target.hpp"
+#include "bisectrun/session.hpp"
+#include "bisectrun/signature.hpp"
+#include "bisectrun/target.hpp"
 #include "core/fs.hpp"
 #include "core/matcher.hpp"
 #include "core/subprocess.hpp"
@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-namespace ktstr::cmd {
+namespace ktstr::bisectrun {
 namespace {
 
 TEST(BisectSeed, TheSessionKeepsItsSeedForResumeAndStepKRunsWithSPlusK) {
@@ -235,4 +235,4 @@ TEST_F(BisectBadInput, FlagsAndKernelCommits) {
 }
 
 }  // namespace
-}  // namespace ktstr::cmd
+}  // namespace ktstr::bisectrun

@@ -1,13 +1,13 @@
 // The host's view of a run: frames from the guest in any chunking and with
 // garbage, turned into a RunResult and judged by evaluate().
-#include "cmd/collector.hpp"
-#include "cmd/pipeline.hpp"
+#include "run/collector.hpp"
+#include "run/pipeline.hpp"
 #include "core/report.hpp"
 #include "guest/proto/messages.hpp"
 
 #include <gtest/gtest.h>
 
-namespace ktstr::cmd {
+namespace ktstr::runner {
 namespace {
 
 TestSpec spec_for(const std::string& topo) {
@@ -347,4 +347,4 @@ TEST(Collector, NeverAttachedShowsLibbpfsReason) {
 }
 
 }  // namespace
-}  // namespace ktstr::cmd
+}  // namespace ktstr::runner

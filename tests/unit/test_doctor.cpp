@@ -1,6 +1,6 @@
 // cmd/doctor: problems, hints, exit status and rendering from hand-made
 // reports; then the real binary against a store it was pointed at.
-#include "cmd/doctor.hpp"
+#include "run/doctor.hpp"
 
 #include "core/fs.hpp"
 #include "core/subprocess.hpp"
@@ -11,7 +11,7 @@
 #include <sqlite3.h>
 
 using namespace ktstr;
-using namespace ktstr::cmd;
+using namespace ktstr::runner;
 
 namespace {
 

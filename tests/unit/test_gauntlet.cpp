@@ -3,7 +3,7 @@
 // to_json, as workers print them), the grid, the summary and the JSON; and
 // bad input through the real binary (status 2, one error and a hint,
 // nothing stored).
-#include "cmd/gauntlet.hpp"
+#include "run/gauntlet.hpp"
 #include "core/fs.hpp"
 #include "core/report.hpp"
 #include "core/subprocess.hpp"
@@ -13,7 +13,7 @@
 #include <set>
 #include <sstream>
 
-namespace ktstr::cmd {
+namespace ktstr::runner {
 namespace {
 
 using Words = std::vector<std::string>;
@@ -412,4 +412,4 @@ TEST_F(GauntletCli, HelpNamesTheAxes) {
 }
 
 }  // namespace
-}  // namespace ktstr::cmd
+}  // namespace ktstr::runner

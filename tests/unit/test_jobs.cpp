@@ -3,14 +3,14 @@
 // the default N from given CPUs and memory, the worker's options and
 // document, and the merge of units finished in any order back into spec
 // order.
-#include "cmd/jobs.hpp"
+#include "run/units.hpp"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <set>
 
-namespace ktstr::cmd {
+namespace ktstr::runner {
 namespace {
 
 using Batches = std::vector<std::pair<unsigned, unsigned>>;
@@ -272,9 +272,9 @@ TEST(JobsOverrides, BadOverridesAreErrors) {
 }
 
 }  // namespace
-}  // namespace ktstr::cmd
+}  // namespace ktstr::runner
 
-namespace ktstr::cmd {
+namespace ktstr::runner {
 
 TEST(JobsWorker, KernelRecordReachesTheWorkerWhole) {
   KernelRecord k;
@@ -298,4 +298,4 @@ TEST(JobsWorker, KernelRecordReachesTheWorkerWhole) {
     EXPECT_FALSE(kernel_record_from_json(bad)) << bad;
 }
 
-}  // namespace ktstr::cmd
+}  // namespace ktstr::runner

@@ -2,14 +2,14 @@
 // repetitions, each judged like a single run; what a boot that died or
 // settled badly leaves for the next VM; the tally and the reports printed
 // once per distinct failure.
-#include "cmd/repeat_collector.hpp"
-#include "cmd/repeat_run.hpp"
+#include "run/repeat_collector.hpp"
+#include "run/repeat_run.hpp"
 #include "core/report.hpp"
 #include "guest/proto/messages.hpp"
 
 #include <gtest/gtest.h>
 
-namespace ktstr::cmd {
+namespace ktstr::runner {
 namespace {
 
 TestSpec hog_spec() {
@@ -275,4 +275,4 @@ TEST(RepeatTally, CountsBySignatureAndPrintsEachDistinctFailureOnce) {
 }
 
 }  // namespace
-}  // namespace ktstr::cmd
+}  // namespace ktstr::runner

@@ -2,7 +2,7 @@
 // `--- auto-repro ---` section and its JSON) and cmd/repro's accounting of a
 // repro run. Guest payloads are built with the wire structs of
 // guest/proto/messages.hpp, so both sides agree on the JSON.
-#include "cmd/repro.hpp"
+#include "run/repro.hpp"
 #include "core/crash_parse.hpp"
 #include "core/fs.hpp"
 #include "core/report.hpp"
@@ -103,7 +103,7 @@ ReproResult repro_of(const nlohmann::json& setup, const nlohmann::json& events, 
   rr.crash_id = "abcdef012345";
   rr.targets = probe_targets_from_exit(exit73());
   KernelRecord k;  // no vmlinux: args undecoded, noted
-  rr.plan = cmd::build_probe_plan(rr.targets, k, rr.notes);
+  rr.plan = runner::build_probe_plan(rr.targets, k, rr.notes);
   RunResult run;
   run.wall_s = 16.94;
   run.probe_setup = setup;
@@ -113,7 +113,7 @@ ReproResult repro_of(const nlohmann::json& setup, const nlohmann::json& events, 
   if (exit) run.reason = "scheduler process died unexpectedly during workload";
   run.sched_ext_dump = "line1\nline2\n";
   run.dmesg = "sched_ext: BPF scheduler \"ktstr\" disabled (runtime error)\n";
-  cmd::account_repro_run(rr, run, signature_of(exit73()).key());
+  runner::account_repro_run(rr, run, signature_of(exit73()).key());
   return rr;
 }
 
@@ -333,14 +333,14 @@ TEST(RunRepro, CrashWhoseKernelIsGoneIsAnErrorWithAHint) {
   c.id = "0123456789ab";
   c.kernel_id = "feedfeedfeedfeed";
   c.spec_toml = "[[test]]\nname = \"x\"\nscheduler = \"scx-ktstr\"\nscenario = \"custom_crash_light\"\n";
-  auto r = cmd::run_repro(**store, c, cmd::PipelineOptions{});
+  auto r = runner::run_repro(**store, c, runner::PipelineOptions{});
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().msg.find("kernel feedfeedfeedfeed is no longer in the kernel cache"), std::string::npos)
       << r.error().msg;
   EXPECT_NE(r.error().hint.find("ktstr kernel add"), std::string::npos);
 
   c.spec_toml = "[[test]]\nnam = 1\n";
-  r = cmd::run_repro(**store, c, cmd::PipelineOptions{});
+  r = runner::run_repro(**store, c, runner::PipelineOptions{});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().msg.rfind("replaying crash '0123456789ab': ", 0), 0u) << r.error().msg;
 }
@@ -383,7 +383,7 @@ TEST(ReproTiming, TheBreakdownComesFromTheGuestsMilestonesAndAttachTimes) {
   s.started = true;
   s.started_t_s = -2.0;
   run.sched = s;
-  cmd::account_repro_run(rr, run, signature_of(exit73()).key());
+  runner::account_repro_run(rr, run, signature_of(exit73()).key());
   EXPECT_NEAR(rr.timing.kernel_probes_s, 0.5, 1e-9);
   EXPECT_NEAR(rr.timing.program_probes_s, 1.6, 1e-9);
   EXPECT_EQ(rr.timing.boot_s, 7.5);
@@ -397,7 +397,7 @@ TEST(ReproTiming, TheBreakdownComesFromTheGuestsMilestonesAndAttachTimes) {
   ReproResult old;
   RunResult bare;
   bare.probe_setup = nlohmann::json(setup_tp_btf());
-  cmd::account_repro_run(old, bare, "");
+  runner::account_repro_run(old, bare, "");
   EXPECT_TRUE(old.timing.guest_ms.empty());
   EXPECT_EQ(old.timing.kernel_probes_s, -1);
   EXPECT_FALSE(old.timing.probes_set_s);
@@ -405,7 +405,7 @@ TEST(ReproTiming, TheBreakdownComesFromTheGuestsMilestonesAndAttachTimes) {
 
 TEST(ReproTiming, WhenTheProbesAttachFollowsHowFarIntoTheWorkloadTheCrashCame) {
   ProbePlan plan;
-  cmd::plan_probe_timing(plan, std::nullopt);  // no scheduler on record: probes first
+  runner::plan_probe_timing(plan, std::nullopt);  // no scheduler on record: probes first
   EXPECT_FALSE(plan.kernel_probes_parallel);
   EXPECT_FALSE(plan.probes_during_workload);
 
@@ -413,19 +413,19 @@ TEST(ReproTiming, WhenTheProbesAttachFollowsHowFarIntoTheWorkloadTheCrashCame) {
   crashed.started = crashed.exited = true;
   crashed.attach_s = 0.4;
   crashed.exit_t_s = -0.2;  // died while attaching: probes first
-  cmd::plan_probe_timing(plan, crashed);
+  runner::plan_probe_timing(plan, crashed);
   EXPECT_FALSE(plan.kernel_probes_parallel);
   EXPECT_FALSE(plan.probes_during_workload);
 
   crashed.workload_started = true;
   // 0.5 + 2.5 x 0.4 s: the probes are expected about 1 s into the workload.
-  EXPECT_DOUBLE_EQ(cmd::probe_headroom_s(crashed), 1.5);
+  EXPECT_DOUBLE_EQ(runner::probe_headroom_s(crashed), 1.5);
   crashed.exit_t_s = 1.4;  // early in the workload: it waits for the probes
-  cmd::plan_probe_timing(plan, crashed);
+  runner::plan_probe_timing(plan, crashed);
   EXPECT_TRUE(plan.kernel_probes_parallel);
   EXPECT_FALSE(plan.probes_during_workload);
   crashed.exit_t_s = 2.3;
-  cmd::plan_probe_timing(plan, crashed);
+  runner::plan_probe_timing(plan, crashed);
   EXPECT_TRUE(plan.kernel_probes_parallel);
   EXPECT_TRUE(plan.probes_during_workload);
   EXPECT_EQ(probe_plan_json(plan)["probes_during_workload"], true);
@@ -433,10 +433,10 @@ TEST(ReproTiming, WhenTheProbesAttachFollowsHowFarIntoTheWorkloadTheCrashCame) {
   // A slow (or loaded) host loaded the scheduler slowly: the same crash
   // time is too close for the probes to be set in time.
   crashed.attach_s = 1.0;
-  cmd::plan_probe_timing(plan, crashed);
+  runner::plan_probe_timing(plan, crashed);
   EXPECT_FALSE(plan.probes_during_workload);
   crashed.attach_s = 0.01;  // KVM: never less than the floor
-  EXPECT_DOUBLE_EQ(cmd::probe_headroom_s(crashed), cmd::kMinProbeHeadroomS);
+  EXPECT_DOUBLE_EQ(runner::probe_headroom_s(crashed), runner::kMinProbeHeadroomS);
 }
 
 TEST(ReproTiming, ACrashBeforeTheProbesWereSetDuringTheWorkloadIsNoted) {
@@ -453,7 +453,7 @@ TEST(ReproTiming, ACrashBeforeTheProbesWereSetDuringTheWorkloadIsNoted) {
     s.started_t_s = -0.5;
     s.exit_t_s = died_at;
     run.sched = s;
-    cmd::account_repro_run(rr, run, signature_of(exit73()).key());
+    runner::account_repro_run(rr, run, signature_of(exit73()).key());
     return rr;
   };
   ReproResult in_time = account(0.9, 2.3);

@@ -1,15 +1,15 @@
 // A run's seed on the host (cmd/pipeline.hpp, cmd/crash_record.cpp,
 // cmd/repro.hpp): the job carries it, the stored run and the crash record
 // keep it, and a replay finds it again. Real SQLite store, no VM.
-#include "cmd/pipeline.hpp"
-#include "cmd/repro.hpp"
+#include "run/pipeline.hpp"
+#include "run/repro.hpp"
 #include "core/fs.hpp"
 #include "db/crashes.hpp"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-namespace ktstr::cmd {
+namespace ktstr::runner {
 namespace {
 
 TestSpec crash_spec() {
@@ -106,4 +106,4 @@ TEST(RunSeed, SeedZeroIsASeedAndARunWithoutOneHasNone) {
 }
 
 }  // namespace
-}  // namespace ktstr::cmd
+}  // namespace ktstr::runner

@@ -3,7 +3,7 @@
 // crash with its artifacts, the repro the worker ran recorded against it and
 // the crash's report refreshed; a later crash of the same signature names
 // the first one's crash instead; each WorkerRun rendered from the recorded run.
-#include "cmd/unit_record.hpp"
+#include "run/unit_record.hpp"
 #include "core/crash_parse.hpp"
 #include "core/fs.hpp"
 #include "core/report.hpp"
@@ -68,10 +68,10 @@ TEST(UnitRecord, CrashesAndTheWorkersReprosAreRecordedByTheSubmitter) {
   passed.test_name = "crashy";
   passed.passed = true;
   passed.repetition = 3;
-  cmd::WorkerOutput out;
+  runner::WorkerOutput out;
   out.runs = {{to_json(first), -1, "", "", {}}, {to_json(crashed(2)), 0, "", "", {}}, {to_json(passed), -1, "", "", {}}};
   std::vector<RunResult> runs;
-  auto st = cmd::record_worker_output(**store, out, spec(), kernel, 1700000000, false, &runs);
+  auto st = runner::record_worker_output(**store, out, spec(), kernel, 1700000000, false, &runs);
   ASSERT_TRUE(st) << st.error().msg;
   ASSERT_EQ(runs.size(), 3u);
 
@@ -123,9 +123,9 @@ TEST(UnitRecord, ARunTheStoreCannotTakeIsAnError) {
   ASSERT_TRUE(dir);
   auto store = db::Store::open(dir->path());
   ASSERT_TRUE(store);
-  cmd::WorkerOutput out;
+  runner::WorkerOutput out;
   out.runs = {{nlohmann::json{{"name", "x"}, {"status", "maybe"}}, -1, "", "", {}}};
-  auto st = cmd::record_worker_output(**store, out, spec(), KernelRecord{}, 0, false);
+  auto st = runner::record_worker_output(**store, out, spec(), KernelRecord{}, 0, false);
   ASSERT_FALSE(st);
   EXPECT_NE(st.error().msg.find("'status'"), std::string::npos) << st.error().msg;
   auto listed = (*store)->list_runs();

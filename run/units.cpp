@@ -1,0 +1,241 @@
+#include "run/units.hpp"
+
+#include "core/fs.hpp"
+#include "core/run_result_json.hpp"
+
+#include <sched.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <sstream>
+#include <tuple>
+
+namespace ktstr::runner {
+
+unsigned batches_per_test(size_t tests, unsigned repeat, unsigned jobs) {
+  if (tests == 0 || repeat <= 1 || jobs <= tests) return 1;
+  return std::max(1u, std::min(repeat, static_cast<unsigned>(jobs / tests)));
+}
+
+std::vector<std::pair<unsigned, unsigned>> split_repeat(unsigned repeat, unsigned batches) {
+  std::vector<std::pair<unsigned, unsigned>> out;
+  batches = std::max(1u, std::min(batches, std::max(repeat, 1u)));
+  unsigned first = 1;
+  for (unsigned b = 0; b < batches; ++b) {
+    unsigned count = repeat / batches + (b < repeat % batches ? 1 : 0);
+    out.emplace_back(first, count);
+    first += count;
+  }
+  return out;
+}
+
+std::vector<JobUnit> plan_units(size_t tests, unsigned repeat, unsigned jobs) {
+  std::vector<JobUnit> units;
+  const unsigned batches = batches_per_test(tests, repeat, jobs);
+  for (size_t t = 0; t < tests; ++t) {
+    auto parts = split_repeat(std::max(repeat, 1u), batches);
+    for (unsigned b = 0; b < parts.size(); ++b) {
+      JobUnit u;
+      u.test = t;
+      u.batch = b + 1;
+      u.batches = static_cast<unsigned>(parts.size());
+      u.first = parts[b].first;
+      u.count = parts[b].second;
+      units.push_back(u);
+    }
+  }
+  return units;
+}
+
+HostResources host_resources() {
+  HostResources h;
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (::sched_getaffinity(0, sizeof set, &set) == 0) {
+    h.cpus = static_cast<unsigned>(CPU_COUNT(&set));
+  } else {
+    long n = ::sysconf(_SC_NPROCESSORS_ONLN);
+    h.cpus = n > 0 ? static_cast<unsigned>(n) : 1;
+  }
+  if (auto text = read_file("/proc/meminfo", 1 << 16)) {
+    std::istringstream in(*text);
+    std::string key;
+    uint64_t kb = 0;
+    std::string unit;
+    while (in >> key >> kb) {
+      std::getline(in, unit);
+      if (key == "MemAvailable:") {
+        h.available_mb = kb / 1024;
+        break;
+      }
+    }
+  }
+  return h;
+}
+
+unsigned default_jobs(const HostResources& host, const VmNeed& need, size_t units) {
+  unsigned by_cpus = host.cpus / std::max(1u, need.cpus);
+  uint64_t per_vm_mb = static_cast<uint64_t>(need.memory_mb) + kQemuOverheadMb;
+  uint64_t by_memory = host.available_mb / per_vm_mb;
+  uint64_t n = std::min<uint64_t>({by_cpus, by_memory, units, kMaxJobs});
+  return static_cast<unsigned>(std::max<uint64_t>(n, 1));
+}
+
+Result<unsigned> parse_jobs(const std::string& text) {
+  const std::string hint = "use 1 to " + std::to_string(kMaxJobs) + ", or leave --jobs out for the host's default";
+  if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos)
+    return fail("--jobs '" + text + "' is not a number", hint);
+  errno = 0;
+  unsigned long v = std::strtoul(text.c_str(), nullptr, 10);
+  if (errno == ERANGE || v < 1 || v > kMaxJobs) return fail("--jobs " + text + " is out of range", hint);
+  return static_cast<unsigned>(v);
+}
+
+std::string format_worker_runs(const JobUnit& u) {
+  return std::to_string(u.first) + ":" + std::to_string(u.count) + ":" + std::to_string(u.batch) + ":" +
+         std::to_string(u.batches);
+}
+
+Result<JobUnit> parse_worker_runs(const std::string& text) {
+  std::vector<unsigned> v;
+  bool ok = !text.empty() && text.back() != ':';
+  std::istringstream in(text);
+  for (std::string part; ok && std::getline(in, part, ':');) {
+    ok = !part.empty() && part.size() <= 6 && part.find_first_not_of("0123456789") == std::string::npos;
+    if (ok) v.push_back(static_cast<unsigned>(std::stoul(part)));
+  }
+  if (!ok || v.size() != 4 || v[0] < 1 || v[1] < 1 || v[2] < 1 || v[3] < 1 || v[2] > v[3])
+    return fail("--worker-runs '" + text + "' is not FIRST:COUNT:BATCH:BATCHES");
+  JobUnit u;
+  u.first = v[0];
+  u.count = v[1];
+  u.batch = v[2];
+  u.batches = v[3];
+  return u;
+}
+
+std::vector<std::string> worker_override_argv(const CellOverrides& o) {
+  std::vector<std::string> argv;
+  if (o.topology) argv.insert(argv.end(), {"--worker-topo", o.topology->to_string()});
+  if (o.sched_args) argv.insert(argv.end(), {"--worker-sched-args", nlohmann::json(*o.sched_args).dump()});
+  return argv;
+}
+
+Status apply_worker_overrides(TestSpec& spec, const std::string& topo, const std::string& sched_args_json) {
+  if (!topo.empty()) {
+    auto t = Topology::parse(topo);
+    if (!t) return fail(t.error().context("--worker-topo"));
+    spec.topology = *t;
+  }
+  if (sched_args_json.empty()) return {};
+  auto doc = nlohmann::json::parse(sched_args_json, nullptr, false);
+  bool ok = doc.is_array() && std::all_of(doc.begin(), doc.end(), [](const auto& j) { return j.is_string(); });
+  if (!ok) return fail("--worker-sched-args '" + sched_args_json + "' is not a JSON array of strings");
+  auto args = doc.get<std::vector<std::string>>();
+  if (!args.empty() && !spec.uses_bpf_scheduler())
+    return fail("test '" + spec.name + "' runs eevdf, which takes no scheduler arguments");
+  spec.sched_args = std::move(args);
+  return {};
+}
+
+nlohmann::json kernel_record_json(const KernelRecord& k) {
+  return {{"id", k.id},
+          {"version", k.version},
+          {"name", k.name},
+          {"source", k.source},
+          {"image_path", k.image_path},
+          {"config_path", k.config_path},
+          {"vmlinux_path", k.vmlinux_path},
+          {"image_sha256", k.image_sha256},
+          {"image_size", k.image_size},
+          {"sched_ext", k.sched_ext},
+          {"tracepoints", k.tracepoints},
+          {"added_at", k.added_at}};
+}
+
+Result<KernelRecord> kernel_record_from_json(std::string_view text) {
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_object()) return fail("--worker-kernel is not a JSON object");
+  try {
+    KernelRecord k;
+    k.id = j.at("id").get<std::string>();
+    k.version = j.value("version", "");
+    k.name = j.value("name", "");
+    k.source = j.value("source", "");
+    k.image_path = j.at("image_path").get<std::string>();
+    k.config_path = j.value("config_path", "");
+    k.vmlinux_path = j.value("vmlinux_path", "");
+    k.image_sha256 = j.value("image_sha256", "");
+    k.image_size = j.value("image_size", uint64_t{0});
+    k.sched_ext = j.value("sched_ext", false);
+    k.tracepoints = j.value("tracepoints", std::vector<std::string>{});
+    k.added_at = j.value("added_at", int64_t{0});
+    if (k.id.empty() || k.image_path.empty()) return fail("--worker-kernel names no kernel id or image");
+    return k;
+  } catch (const nlohmann::json::exception& e) {
+    return fail(std::string("--worker-kernel is malformed: ") + e.what());
+  }
+}
+
+nlohmann::json worker_output_json(const WorkerOutput& w) {
+  nlohmann::json runs = nlohmann::json::array();
+  for (const WorkerRun& r : w.runs) {
+    runs.push_back({{"result", r.result}});
+    if (r.replayed_with >= 0) runs.back()["replayed_with"] = r.replayed_with;
+  }
+  return {{"ktstr_worker", 2}, {"runs", runs}, {"vms", w.vms}, {"skipped", w.skipped},
+          {"peak_rss_kb", w.peak_rss_kb}, {"started_at", w.started_at}};
+}
+
+Result<WorkerOutput> parse_worker_output(std::string_view text) {
+  auto doc = nlohmann::json::parse(text, nullptr, false);
+  if (doc.is_discarded() || !doc.is_object() || doc.value("ktstr_worker", 0) != 2 || !doc.contains("runs") ||
+      !doc["runs"].is_array())
+    return fail("the worker printed no result document");
+  try {
+    WorkerOutput w;
+    w.vms = doc.value("vms", 1u);
+    w.skipped = doc.value("skipped", 0u);
+    w.peak_rss_kb = doc.value("peak_rss_kb", 0L);
+    w.started_at = doc.value("started_at", int64_t{0});
+    for (const auto& j : doc["runs"]) {
+      WorkerRun r;
+      r.result = j.at("result");
+      // It came from another process, maybe another machine: a run the
+      // parent could not record is the worker's failure, named here.
+      if (auto run = run_result_from_json(r.result); !run)
+        return fail("the worker's result document is malformed: " + run.error().msg);
+      r.replayed_with = j.value("replayed_with", -1);
+      if (r.replayed_with >= static_cast<int>(w.runs.size()))
+        return fail("the worker's result document is malformed: 'replayed_with' names a later run");
+      w.runs.push_back(std::move(r));
+    }
+    return w;
+  } catch (const nlohmann::json::exception& e) {
+    return fail(std::string("the worker's result document is malformed: ") + e.what());
+  }
+}
+
+std::vector<TestRuns> merge_units(size_t tests, const std::vector<JobUnit>& units,
+                                  const std::vector<WorkerOutput>& outputs) {
+  std::vector<TestRuns> out(tests);
+  // Units are planned in (test, batch) order; sort a copy of the indexes
+  // anyway so the merge does not depend on how the caller kept them.
+  std::vector<size_t> order(std::min(units.size(), outputs.size()));
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return std::tie(units[a].test, units[a].first) < std::tie(units[b].test, units[b].first);
+  });
+  for (size_t i : order) {
+    if (units[i].test >= tests) continue;
+    TestRuns& t = out[units[i].test];
+    t.runs.insert(t.runs.end(), outputs[i].runs.begin(), outputs[i].runs.end());
+    t.vms += outputs[i].vms;
+    t.skipped += outputs[i].skipped;
+  }
+  return out;
+}
+
+}  // namespace ktstr::runner

@@ -1,0 +1,137 @@
+// `ktstr test --jobs N`: independent work in N VMs at once. The parent
+// splits the selected tests into units (a test, or a batch of a test's
+// `--repeat` runs, one boot each), runs each unit in a worker process (ktstr
+// itself, with the hidden --worker-* options) and stays the only one that
+// prints. This file holds the parts that are pure logic (unit tested): the
+// split, the default N from the host, the worker's argv and the document it
+// prints, and the merge of finished units back into spec order.
+#pragma once
+
+#include "run/repeat_run.hpp"
+#include "core/records.hpp"
+#include "core/result.hpp"
+#include "core/spec.hpp"
+#include "core/topology.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ktstr::runner {
+
+// More workers than this would outgrow the child registry of
+// core/subprocess (each worker also owns a QEMU) and no host we run on has
+// the CPUs for it.
+inline constexpr unsigned kMaxJobs = 32;
+// What one VM costs beyond its guest memory: QEMU itself, its TCG
+// translation buffers or KVM structures, and the worker process.
+inline constexpr unsigned kQemuOverheadMb = 256;
+
+// One unit of work: `count` repetitions of test `test` (an index into the
+// selected tests) numbered from `first`; batch `batch` (1-based) of the
+// test's `batches`. Without --repeat a unit is the whole test (1 of 1).
+struct JobUnit {
+  size_t test = 0;
+  unsigned batch = 1, batches = 1;
+  unsigned first = 1, count = 1;
+  // The batch's k-th VM is batch + (k - 1) * batches: the batches' first
+  // VMs are 1..batches, and numbers never collide when one reboots.
+  RepeatSlice slice() const { return RepeatSlice{first, batch, batches}; }
+};
+
+// How many batches each test's `repeat` runs are split into: one per
+// test when there are at least `jobs` tests (each boot should run as many
+// repetitions as it can), else about jobs / tests, never more than `repeat`.
+unsigned batches_per_test(size_t tests, unsigned repeat, unsigned jobs);
+
+// `repeat` runs in `batches` batches as even as possible, the first ones one
+// larger: (first, count) pairs, e.g. 10 in 3 -> (1,4) (5,3) (8,3).
+std::vector<std::pair<unsigned, unsigned>> split_repeat(unsigned repeat, unsigned batches);
+
+// Every unit, in spec order (test, then batch): the order they start in and
+// the order their results are printed in.
+std::vector<JobUnit> plan_units(size_t tests, unsigned repeat, unsigned jobs);
+
+// The host's share for VMs: usable CPUs (the affinity mask) and available
+// memory (MemAvailable).
+struct HostResources {
+  unsigned cpus = 1;
+  uint64_t available_mb = 0;
+};
+HostResources host_resources();
+
+// What the largest selected VM needs: its topology's CPUs and its memory.
+struct VmNeed {
+  unsigned cpus = 1;
+  unsigned memory_mb = 0;
+};
+
+// --jobs left out: as many VMs as the host has CPUs for (each its
+// topology's CPUs) and memory for (each its memory + kQemuOverheadMb), at
+// least 1, at most the number of units and kMaxJobs.
+unsigned default_jobs(const HostResources& host, const VmNeed& need, size_t units);
+
+// --jobs N / -j N: an integer 1..kMaxJobs; otherwise an error with a hint.
+Result<unsigned> parse_jobs(const std::string& text);
+
+// --worker-runs FIRST:COUNT:VMFIRST:VMSTRIDE, the unit's slice of a repeat
+// run, from the parent to its worker.
+std::string format_worker_runs(const JobUnit& unit);
+Result<JobUnit> parse_worker_runs(const std::string& text);
+
+// One gauntlet cell's overrides of its test (cmd/gauntlet.hpp), passed to
+// the worker as --worker-topo TOPO and --worker-sched-args JSON-ARRAY:
+// the topology and the scheduler arguments that replace the spec's.
+struct CellOverrides {
+  std::optional<Topology> topology;
+  std::optional<std::vector<std::string>> sched_args;
+};
+std::vector<std::string> worker_override_argv(const CellOverrides& o);
+// The worker's side: the two options' text ("" when not given) applied to
+// `spec`. Scheduler arguments need a sched_ext scheduler, as in a spec.
+Status apply_worker_overrides(TestSpec& spec, const std::string& topo, const std::string& sched_args_json);
+
+// The resolved kernel, from the parent to its worker (--worker-kernel JSON):
+// the worker boots it from these content-addressed paths without opening
+// the store.
+nlohmann::json kernel_record_json(const KernelRecord& k);
+Result<KernelRecord> kernel_record_from_json(std::string_view text);
+
+// What a worker prints on stdout: each run it ran, with its auto-repro,
+// not recorded (a worker never opens the store): the parent records it,
+// then renders what it prints or tallies.
+struct WorkerRun {
+  // to_json(RunResult), as `ktstr test --json` prints it: from the worker
+  // without run_id and crash_id; once the parent recorded it, with them.
+  nlohmann::json result;
+  // A crash the worker did not replay again: the index (in this unit's
+  // runs) of the run whose auto-repro replayed its signature; -1 otherwise.
+  int replayed_with = -1;
+  // The parent's, once recorded (not in the worker's document).
+  std::string line;       // render_summary_line
+  std::string failure;    // render_failure; empty when it passed
+  RunOutline outline;
+};
+struct WorkerOutput {
+  std::vector<WorkerRun> runs;
+  unsigned vms = 1, skipped = 0;
+  long peak_rss_kb = 0;
+  int64_t started_at = 0;  // unix seconds, when the unit began (its runs' started_at)
+};
+nlohmann::json worker_output_json(const WorkerOutput& w);
+Result<WorkerOutput> parse_worker_output(std::string_view text);
+
+// A test's runs over all its units, in repetition order, whatever order
+// the units finished in. `outputs[i]` belongs to `units[i]`.
+struct TestRuns {
+  std::vector<WorkerRun> runs;
+  unsigned vms = 0, skipped = 0;
+};
+std::vector<TestRuns> merge_units(size_t tests, const std::vector<JobUnit>& units,
+                                  const std::vector<WorkerOutput>& outputs);
+
+}  // namespace ktstr::runner
