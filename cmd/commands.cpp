@@ -1,10 +1,8 @@
 #include "cmd/commands.hpp"
-#include "run/repro.hpp"
 
 #include <algorithm>
 
 namespace ktstr::cmd {
-using namespace ktstr::runner;
 
 const std::vector<Command>& commands() {
   static const std::vector<Command> table = {
@@ -18,6 +16,7 @@ const std::vector<Command>& commands() {
       {"runs", cmd_runs, kNeedsNothing, "browse stored runs and compare their stats (list, show, compare)"},
       {"verifier", cmd_verifier, kNeedsNothing, "show the BPF verifier's statistics per program of a scheduler"},
       {"run-unit", cmd_run_unit, kNeedsNothing, "run one unit of a job array (what --executor slurm submits)"},
+      {"worker", cmd_worker, kNeedsNothing, "run one unit of work and print its runs (what ktstr's workers run)"},
       {"doctor", cmd_doctor, kNeedsNothing, "check this host: QEMU, KVM, kernels, store, BPF tools"},
       {"help", cmd_help, kNeedsNothing, "show help for ktstr or one command"},
       {"version", cmd_version, kNeedsNothing, "print the version"},

@@ -49,6 +49,7 @@ int cmd_crash(Context&, const std::vector<std::string>&);
 int cmd_doctor(Context&, const std::vector<std::string>&);
 int cmd_bisect(Context&, const std::vector<std::string>&);
 int cmd_run_unit(Context&, const std::vector<std::string>&);
+int cmd_worker(Context&, const std::vector<std::string>&);
 int cmd_runs(Context&, const std::vector<std::string>&);
 int cmd_verifier(Context&, const std::vector<std::string>&);
 int cmd_repro(Context&, const std::vector<std::string>&);

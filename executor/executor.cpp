@@ -15,8 +15,9 @@
 
 namespace ktstr::executor {
 
-Result<std::string> parse_executor_name(const std::string& text) {
-  if (text == "local" || text == "slurm") return text;
+Result<ExecutorKind> parse_executor_name(const std::string& text) {
+  if (text == "local") return ExecutorKind::kLocal;
+  if (text == "slurm") return ExecutorKind::kSlurm;
   return fail("--executor '" + text + "' is not an executor", "use 'local' (this machine) or 'slurm' (a job array)");
 }
 

@@ -35,8 +35,10 @@ class Executor {
   virtual Status run(const std::vector<WorkUnit>& units, const OnFinished& on_finished) = 0;
 };
 
+// Where units run: `--executor local` (child processes here) or `slurm`.
+enum class ExecutorKind { kLocal, kSlurm };
 // `--executor`: "local" or "slurm"; anything else is an error with a hint.
-Result<std::string> parse_executor_name(const std::string& text);
+Result<ExecutorKind> parse_executor_name(const std::string& text);
 
 struct LocalOptions {
   unsigned jobs = 2;  // at most this many units at once

@@ -36,6 +36,21 @@ Result<std::string> parse_sbatch_job_id(const std::string& out) {
   return id;
 }
 
+std::vector<std::string> sbatch_argv(const SlurmOptions& opts, const std::vector<WorkUnit>& units,
+                                     const std::string& script) {
+  unsigned cpus = 1, mem = 64;
+  for (auto& u : units) cpus = std::max(cpus, u.cpus), mem = std::max(mem, u.memory_mb);
+  std::string array = "0-" + std::to_string(units.empty() ? 0 : units.size() - 1);
+  if (opts.max_parallel) array += "%" + std::to_string(opts.max_parallel);
+  std::vector<std::string> argv = {"sbatch", "--parsable", "--array=" + array, "--job-name=" + opts.job_name,
+                                   "--cpus-per-task=" + std::to_string(cpus), "--mem=" + std::to_string(mem),
+                                   "--output=" + opts.job_dir + "/slurm-%a.out", "--chdir=" + opts.job_dir};
+  if (!opts.partition.empty()) argv.push_back("--partition=" + opts.partition);
+  argv.insert(argv.end(), opts.extra_sbatch_args.begin(), opts.extra_sbatch_args.end());
+  argv.insert(argv.end(), {script, opts.runner, opts.job_dir});
+  return argv;
+}
+
 SlurmExecutor::~SlurmExecutor() {
   if (!job_id_.empty() && !done_) (void)cancel();
 }
@@ -46,17 +61,7 @@ Result<std::string> SlurmExecutor::submit(const std::vector<WorkUnit>& units) {
   if (auto st = write_units(opts_.job_dir, units); !st) return tl::unexpected(st.error());
   const std::string script = opts_.job_dir + "/task.sh";
   if (auto st = write_file_atomic(script, slurm_task_script(), 0755); !st) return tl::unexpected(st.error());
-  unsigned cpus = 1, mem = 64;
-  for (auto& u : units) cpus = std::max(cpus, u.cpus), mem = std::max(mem, u.memory_mb);
-  std::string array = "0-" + std::to_string(units.size() - 1);
-  if (opts_.max_parallel) array += "%" + std::to_string(opts_.max_parallel);
-  std::vector<std::string> argv = {"sbatch", "--parsable", "--array=" + array, "--job-name=" + opts_.job_name,
-                                   "--cpus-per-task=" + std::to_string(cpus), "--mem=" + std::to_string(mem),
-                                   "--output=" + opts_.job_dir + "/slurm-%a.out", "--chdir=" + opts_.job_dir};
-  if (!opts_.partition.empty()) argv.push_back("--partition=" + opts_.partition);
-  argv.insert(argv.end(), opts_.extra_sbatch_args.begin(), opts_.extra_sbatch_args.end());
-  argv.insert(argv.end(), {script, opts_.runner, opts_.job_dir});
-  auto r = run(argv, with_env(opts_.env_extra), std::chrono::seconds(60));
+  auto r = run(sbatch_argv(opts_, units, script), with_env(opts_.env_extra), std::chrono::seconds(60));
   if (!r) return tl::unexpected(r.error());
   if (!r->ok())
     return fail("sbatch failed (status " + std::to_string(r->status) + "): " + first_line(r->err),

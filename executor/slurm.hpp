@@ -69,6 +69,12 @@ class SlurmExecutor {
   bool done_ = false;
 };
 
+// sbatch's argv for `units` as one job array running `script`: every task
+// asks for the largest unit's CPUs and memory (MB), since an array has one
+// request for all its tasks.
+std::vector<std::string> sbatch_argv(const SlurmOptions& opts, const std::vector<WorkUnit>& units,
+                                     const std::string& script);
+
 // The array task's script: fixed text, no user data (paths come as sbatch's
 // script arguments, never spliced into shell code).
 std::string slurm_task_script();

@@ -1,5 +1,7 @@
 #include "run/units.hpp"
 
+#include "core/file_lock.hpp"
+
 #include "core/fs.hpp"
 #include "core/run_result_json.hpp"
 
@@ -83,6 +85,12 @@ unsigned default_jobs(const HostResources& host, const VmNeed& need, size_t unit
   return static_cast<unsigned>(std::max<uint64_t>(n, 1));
 }
 
+unsigned jobs_or_default(std::optional<unsigned> jobs, const VmNeed& need, size_t units) {
+  if (jobs) return *jobs;
+  if (const char* lock = std::getenv(kVmLockEnv); lock && *lock) return 1;
+  return default_jobs(host_resources(), need, units);
+}
+
 Result<unsigned> parse_jobs(const std::string& text) {
   const std::string hint = "use 1 to " + std::to_string(kMaxJobs) + ", or leave --jobs out for the host's default";
   if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos)
@@ -107,7 +115,7 @@ Result<JobUnit> parse_worker_runs(const std::string& text) {
     if (ok) v.push_back(static_cast<unsigned>(std::stoul(part)));
   }
   if (!ok || v.size() != 4 || v[0] < 1 || v[1] < 1 || v[2] < 1 || v[3] < 1 || v[2] > v[3])
-    return fail("--worker-runs '" + text + "' is not FIRST:COUNT:BATCH:BATCHES");
+    return fail("the worker's runs '" + text + "' are not FIRST:COUNT:BATCH:BATCHES");
   JobUnit u;
   u.first = v[0];
   u.count = v[1];
@@ -116,27 +124,11 @@ Result<JobUnit> parse_worker_runs(const std::string& text) {
   return u;
 }
 
-std::vector<std::string> worker_override_argv(const CellOverrides& o) {
-  std::vector<std::string> argv;
-  if (o.topology) argv.insert(argv.end(), {"--worker-topo", o.topology->to_string()});
-  if (o.sched_args) argv.insert(argv.end(), {"--worker-sched-args", nlohmann::json(*o.sched_args).dump()});
-  return argv;
-}
-
-Status apply_worker_overrides(TestSpec& spec, const std::string& topo, const std::string& sched_args_json) {
-  if (!topo.empty()) {
-    auto t = Topology::parse(topo);
-    if (!t) return fail(t.error().context("--worker-topo"));
-    spec.topology = *t;
-  }
-  if (sched_args_json.empty()) return {};
-  auto doc = nlohmann::json::parse(sched_args_json, nullptr, false);
-  bool ok = doc.is_array() && std::all_of(doc.begin(), doc.end(), [](const auto& j) { return j.is_string(); });
-  if (!ok) return fail("--worker-sched-args '" + sched_args_json + "' is not a JSON array of strings");
-  auto args = doc.get<std::vector<std::string>>();
-  if (!args.empty() && !spec.uses_bpf_scheduler())
+Status apply_cell_overrides(TestSpec& spec, const CellOverrides& o) {
+  if (o.sched_args && !o.sched_args->empty() && !spec.uses_bpf_scheduler())
     return fail("test '" + spec.name + "' runs eevdf, which takes no scheduler arguments");
-  spec.sched_args = std::move(args);
+  if (o.topology) spec.topology = *o.topology;
+  if (o.sched_args) spec.sched_args = *o.sched_args;
   return {};
 }
 
@@ -157,7 +149,7 @@ nlohmann::json kernel_record_json(const KernelRecord& k) {
 
 Result<KernelRecord> kernel_record_from_json(std::string_view text) {
   auto j = nlohmann::json::parse(text, nullptr, false);
-  if (!j.is_object()) return fail("--worker-kernel is not a JSON object");
+  if (!j.is_object()) return fail("the worker's kernel record is not a JSON object");
   try {
     KernelRecord k;
     k.id = j.at("id").get<std::string>();
@@ -172,10 +164,10 @@ Result<KernelRecord> kernel_record_from_json(std::string_view text) {
     k.sched_ext = j.value("sched_ext", false);
     k.tracepoints = j.value("tracepoints", std::vector<std::string>{});
     k.added_at = j.value("added_at", int64_t{0});
-    if (k.id.empty() || k.image_path.empty()) return fail("--worker-kernel names no kernel id or image");
+    if (k.id.empty() || k.image_path.empty()) return fail("the worker's kernel record names no kernel id or image");
     return k;
   } catch (const nlohmann::json::exception& e) {
-    return fail(std::string("--worker-kernel is malformed: ") + e.what());
+    return fail(std::string("the worker's kernel record is malformed: ") + e.what());
   }
 }
 

@@ -75,27 +75,30 @@ struct VmNeed {
 // least 1, at most the number of units and kMaxJobs.
 unsigned default_jobs(const HostResources& host, const VmNeed& need, size_t units);
 
+// --jobs as given, else 1 under KTSTR_VM_LOCK (the VMs would only take
+// turns for the lock), else default_jobs on this host.
+unsigned jobs_or_default(std::optional<unsigned> jobs, const VmNeed& need, size_t units);
+
 // --jobs N / -j N: an integer 1..kMaxJobs; otherwise an error with a hint.
 Result<unsigned> parse_jobs(const std::string& text);
 
-// --worker-runs FIRST:COUNT:VMFIRST:VMSTRIDE, the unit's slice of a repeat
-// run, from the parent to its worker.
+// FIRST:COUNT:BATCH:BATCHES, the unit's slice of a repeat run, in the
+// worker's request (run/worker.hpp).
 std::string format_worker_runs(const JobUnit& unit);
 Result<JobUnit> parse_worker_runs(const std::string& text);
 
-// One gauntlet cell's overrides of its test (cmd/gauntlet.hpp), passed to
-// the worker as --worker-topo TOPO and --worker-sched-args JSON-ARRAY:
-// the topology and the scheduler arguments that replace the spec's.
+// One gauntlet cell's overrides of its test (run/gauntlet.hpp): the
+// topology and the scheduler arguments that replace the spec's (in the
+// worker's request, run/worker.hpp).
 struct CellOverrides {
   std::optional<Topology> topology;
   std::optional<std::vector<std::string>> sched_args;
 };
-std::vector<std::string> worker_override_argv(const CellOverrides& o);
-// The worker's side: the two options' text ("" when not given) applied to
-// `spec`. Scheduler arguments need a sched_ext scheduler, as in a spec.
-Status apply_worker_overrides(TestSpec& spec, const std::string& topo, const std::string& sched_args_json);
+// Applies them to `spec`. Scheduler arguments need a sched_ext scheduler,
+// as in a spec.
+Status apply_cell_overrides(TestSpec& spec, const CellOverrides& o);
 
-// The resolved kernel, from the parent to its worker (--worker-kernel JSON):
+// The resolved kernel, from the parent to its worker (in its request):
 // the worker boots it from these content-addressed paths without opening
 // the store.
 nlohmann::json kernel_record_json(const KernelRecord& k);

@@ -42,7 +42,7 @@ std::unique_ptr<executor::Executor> make_executor(const WorkerPoolOptions& opt, 
     if (line.empty()) progress.clear();
     else progress.update(line);
   };
-  if (opt.executor != "slurm") return executor::local_executor({opt.jobs, show});
+  if (opt.executor != executor::ExecutorKind::kSlurm) return executor::local_executor({opt.jobs, show});
   // The job directory: under --slurm-dir (a path the nodes see), else under
   // the cache (which then must be shared, as the kernels and initramfs are).
   std::string parent = opt.slurm_dir.empty() ? cache_dir() + "/slurm" : opt.slurm_dir;
@@ -57,11 +57,16 @@ std::unique_ptr<executor::Executor> make_executor(const WorkerPoolOptions& opt, 
 
 }  // namespace
 
-std::optional<Error> run_workers(const std::vector<WorkerUnit>& units, const WorkerPoolOptions& opt, Progress& progress,
-                                 const UnitEnded& on_end) {
+std::vector<executor::WorkUnit> work_units(const std::vector<WorkerUnit>& units) {
   std::vector<executor::WorkUnit> work;
   for (const WorkerUnit& u : units)
     work.push_back(executor::WorkUnit{u.label, u.argv, std::max(1u, u.cpus), std::max(64u, u.memory_mb)});
+  return work;
+}
+
+std::optional<Error> run_workers(const std::vector<WorkerUnit>& units, const WorkerPoolOptions& opt, Progress& progress,
+                                 const UnitEnded& on_end) {
+  std::vector<executor::WorkUnit> work = work_units(units);
   std::optional<Error> failure;
   std::set<std::string> relayed;
   auto on_finished = [&](executor::UnitOutcome& o) {
@@ -91,76 +96,6 @@ std::optional<Error> run_workers(const std::vector<WorkerUnit>& units, const Wor
   if (auto st = ex->run(work, on_finished); !st && !failure) failure = st.error();
   progress.clear();
   return failure;
-}
-
-int run_tests_in_parallel(const ParallelTests& p) {
-  std::vector<JobUnit> units = plan_units(p.names.size(), p.repeat, p.jobs);
-  std::vector<WorkerUnit> workers;
-  for (const JobUnit& u : units) {
-    WorkerUnit w;
-    w.argv = p.worker_argv[u.test];
-    w.argv.insert(w.argv.end(), {"--worker-runs", format_worker_runs(u)});
-    w.label = "test '" + p.names[u.test] + "'";
-    if (u.test < p.cpus.size()) w.cpus = p.cpus[u.test];
-    if (u.test < p.memory_mb.size()) w.memory_mb = p.memory_mb[u.test] + kQemuOverheadMb;
-    if (u.batches > 1) w.label += fmt::format(" #{}-{}", u.first, u.first + u.count - 1);
-    workers.push_back(std::move(w));
-  }
-  Progress progress(!p.json);
-  std::vector<WorkerOutput> outputs(units.size());
-  WorkerPoolOptions opt = p.pool;
-  opt.jobs = p.jobs;
-  UnitEnded on_end = [&](size_t unit, Result<WorkerOutput> doc) {
-    if (!doc) return;  // stop_on_error: never called without a document
-    p.record(units[unit].test, *doc);
-    if (!p.json)
-      for (const WorkerRun& run : doc->runs) std::printf("%s\n", run.line.c_str());
-    std::fflush(stdout);
-    outputs[unit] = std::move(*doc);
-  };
-  if (auto failure = run_workers(workers, opt, progress, on_end)) throw Fatal(*failure);
-  std::vector<TestRuns> tests = merge_units(p.names.size(), units, outputs);
-
-  nlohmann::json doc;
-  doc["tests"] = nlohmann::json::array();
-  int passed = 0, failed = 0;
-  long peak_rss_kb = 0;
-  for (const WorkerOutput& w : outputs) peak_rss_kb = std::max(peak_rss_kb, w.peak_rss_kb);
-  for (size_t t = 0; t < tests.size(); ++t) {
-    const TestRuns& runs = tests[t];
-    std::vector<RunOutline> outlines;
-    for (const WorkerRun& r : runs.runs) {
-      (r.outline.passed ? passed : failed)++;
-      outlines.push_back(r.outline);
-      if (p.json) doc["tests"].push_back(r.result);
-      else if (!r.outline.passed && p.repeat == 1) std::printf("%s", r.failure.c_str());
-    }
-    if (p.repeat == 1) continue;
-    RepeatTally tally = tally_repeat(outlines, runs.skipped);
-    failed += static_cast<int>(runs.skipped);  // a run that never ran did not pass
-    if (p.json) {
-      nlohmann::json sigs = nlohmann::json::array();
-      for (auto& [summary, n] : tally.signatures) sigs.push_back({{"summary", summary}, {"runs", n}});
-      doc["repeat"].push_back({{"name", p.names[t]}, {"runs", tally.runs}, {"failed", tally.failed},
-                               {"other", tally.other}, {"passed", tally.passed}, {"skipped", tally.skipped},
-                               {"vms", runs.vms}, {"signatures", sigs}});
-    } else {
-      std::printf("%s: %s (%u VM%s)\n", p.names[t].c_str(), tally.line().c_str(), runs.vms,
-                  runs.vms == 1 ? "" : "s");
-      for (size_t i : distinct_failures(outlines)) std::printf("%s", runs.runs[i].failure.c_str());
-    }
-  }
-  if (p.json) {
-    rusage ru{};
-    ::getrusage(RUSAGE_SELF, &ru);
-    doc["summary"] = {{"passed", passed}, {"failed", failed}};
-    doc["host"] = {{"peak_rss_kb", std::max(peak_rss_kb, static_cast<long>(ru.ru_maxrss))}};
-    std::printf("%s\n", doc.dump(2).c_str());
-  } else {
-    std::printf("%d passed, %d failed\n", passed, failed);
-  }
-  std::fflush(stdout);
-  return failed ? kExitTestFailed : kExitOk;
 }
 
 }  // namespace ktstr::runner

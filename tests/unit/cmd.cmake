@@ -21,3 +21,5 @@ ktstr_unit_test(test_repeat SOURCES unit/test_repeat.cpp LIBS ktstr_run)
 ktstr_unit_test(test_jobs SOURCES unit/test_jobs.cpp LIBS ktstr_run)
 ktstr_unit_test(test_run_seed SOURCES unit/test_run_seed.cpp LIBS ktstr_run)
 ktstr_unit_test(test_unit_record SOURCES unit/test_unit_record.cpp LIBS ktstr_run)
+# run/worker and run/gauntlet_run: worker requests, gauntlet units and their Slurm request.
+ktstr_unit_test(test_worker SOURCES unit/test_worker.cpp LIBS ktstr_run)

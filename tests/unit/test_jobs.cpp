@@ -225,50 +225,16 @@ TEST(JobsMerge, UnitsFinishedInAnyOrderComeBackInSpecOrder) {
   }
 }
 
-// A gauntlet cell's overrides travel as two worker options and come back
-// as the same topology and arguments in the worker's spec.
-TEST(JobsOverrides, CellOverridesRoundTripThroughTheWorkerArgv) {
-  CellOverrides o;
-  o.topology = Topology{2, 4, 2, 1};
-  o.sched_args = std::vector<std::string>{"--name", "a b", "it's"};
-  auto argv = worker_override_argv(o);
-  ASSERT_EQ(argv.size(), 4u);
-  EXPECT_EQ(argv[0], "--worker-topo");
-  EXPECT_EQ(argv[1], "2n4l2c1t");
-  EXPECT_EQ(argv[2], "--worker-sched-args");
-  TestSpec spec;
-  spec.name = "t";
-  spec.scheduler = "scx-ktstr";
-  spec.sched_args = {"--old"};
-  auto st = apply_worker_overrides(spec, argv[1], argv[3]);
-  ASSERT_TRUE(st) << st.error().msg;
-  EXPECT_EQ(spec.topology, *o.topology);
-  EXPECT_EQ(spec.sched_args, *o.sched_args);
-  // No arguments is an override too: the spec's are dropped.
-  CellOverrides none;
-  none.sched_args = std::vector<std::string>{};
-  auto argv2 = worker_override_argv(none);
-  ASSERT_EQ(argv2.size(), 2u);
-  ASSERT_TRUE(apply_worker_overrides(spec, "", argv2[1]));
-  EXPECT_TRUE(spec.sched_args.empty());
-  EXPECT_EQ(spec.topology, *o.topology);  // untouched without --worker-topo
-  EXPECT_TRUE(worker_override_argv(CellOverrides{}).empty());
-}
-
 TEST(JobsOverrides, BadOverridesAreErrors) {
-  TestSpec spec;
-  spec.name = "t";
-  spec.scheduler = "scx-ktstr";
-  EXPECT_FALSE(apply_worker_overrides(spec, "1n1l2c", ""));
-  EXPECT_FALSE(apply_worker_overrides(spec, "", "--slice 5"));
-  EXPECT_FALSE(apply_worker_overrides(spec, "", "[1, 2]"));
-  EXPECT_FALSE(apply_worker_overrides(spec, "", "{\"a\": \"b\"}"));
   TestSpec eevdf;
   eevdf.name = "e";
-  auto st = apply_worker_overrides(eevdf, "", "[\"-v\"]");
+  CellOverrides o;
+  o.sched_args = std::vector<std::string>{"-v"};
+  auto st = apply_cell_overrides(eevdf, o);
   ASSERT_FALSE(st);
   EXPECT_NE(st.error().msg.find("eevdf"), std::string::npos) << st.error().msg;
-  EXPECT_TRUE(apply_worker_overrides(eevdf, "", "[]"));  // nothing to pass is fine
+  o.sched_args = std::vector<std::string>{};
+  EXPECT_TRUE(apply_cell_overrides(eevdf, o));  // nothing to pass is fine
 }
 
 }  // namespace
