@@ -7,6 +7,8 @@
 #include "run/progress.hpp"
 #include "kbuild/kernel_build.hpp"
 #include "kbuild/kernel_cache.hpp"
+#include "kbuild/kernel_report.hpp"
+#include "core/local_time.hpp"
 
 #include <unistd.h>
 
@@ -32,21 +34,6 @@ const std::vector<std::string> kSubcommands = {"fetch", "add", "build", "list", 
 
 void progress_line(const std::string& line) { std::fprintf(stderr, "%s\n", line.c_str()); }
 
-nlohmann::json to_json(const KernelRecord& k) {
-  return {{"id", k.id},
-          {"version", k.version},
-          {"name", k.name},
-          {"source", k.source},
-          {"image", k.image_path},
-          {"config", k.config_path},
-          {"vmlinux", k.vmlinux_path},
-          {"image_sha256", k.image_sha256},
-          {"image_size", k.image_size},
-          {"sched_ext", k.sched_ext},
-          {"tracepoints", k.tracepoints},
-          {"added_at", k.added_at}};
-}
-
 // "sched_ext_dump,sched_ext_exit" -> "dump,exit": the prefix is in the header.
 std::string short_tracepoints(const std::vector<std::string>& tps) {
   std::string out;
@@ -59,7 +46,7 @@ std::string short_tracepoints(const std::vector<std::string>& tps) {
 
 void print_record(const KernelRecord& k, bool json) {
   if (json) {
-    std::cout << to_json(k).dump(2) << "\n";
+    std::cout << kbuild::kernel_json(k).dump(2) << "\n";
     return;
   }
   std::cout << fmt::format("{} {} (sched_ext: {}, tracepoints: {})\n", k.id, k.version,
@@ -71,7 +58,7 @@ int list_kernels(db::Store& store, bool json) {
   if (json) {
     nlohmann::json arr = nlohmann::json::array();
     for (auto& h : all) {
-      auto j = to_json(h.record);
+      auto j = kbuild::kernel_json(h.record);
       j["corrupt"] = h.corrupt;
       j["problem"] = h.problem;
       arr.push_back(std::move(j));
@@ -92,36 +79,11 @@ int list_kernels(db::Store& store, bool json) {
     rows.push_back({k.id, k.version, k.name.empty() ? "-" : k.name, k.sched_ext ? "yes" : "no",
                     short_tracepoints(k.tracepoints), source});
   }
-  std::vector<size_t> width(rows[0].size(), 0);
-  for (auto& r : rows)
-    for (size_t i = 0; i < r.size(); ++i) width[i] = std::max(width[i], r[i].size());
-  for (auto& r : rows) {
-    std::string line;
-    for (size_t i = 0; i < r.size(); ++i)
-      line += i + 1 == r.size() ? r[i] : fmt::format("{:<{}}  ", r[i], width[i]);
-    std::cout << line << "\n";
-  }
+  std::cout << render_table(rows);
   size_t corrupt = static_cast<size_t>(std::count_if(all.begin(), all.end(), [](auto& h) { return h.corrupt; }));
   if (corrupt)
     std::fprintf(stderr, "hint: re-add a CORRUPT kernel ('ktstr kernel add PATH' or 'fetch') or remove it with 'ktstr kernel rm ID'\n");
   return kExitOk;
-}
-
-std::string minutes_seconds(double seconds) {
-  const long s = static_cast<long>(seconds);
-  return s >= 60 ? fmt::format("{}m{:02}s", s / 60, s % 60) : fmt::format("{}s", s);
-}
-
-std::string progress_text(const kbuild::KernelBuildProgress& p) {
-  std::string s = "kernel build: " + p.phase;
-  if (p.phase == "compile" || p.phase == "link") {
-    s += p.estimate ? fmt::format(", {}/~{} objects", p.objects, p.estimate) : fmt::format(", {} objects", p.objects);
-  } else if (p.phase == "waiting") {
-    s += " for another build of this source";
-  } else if (p.phase == "queued") {
-    s += " behind another kernel build (KTSTR_BUILD_LOCK)";
-  }
-  return s + ", " + minutes_seconds(p.elapsed);
 }
 
 // On a terminal one updating line; otherwise a line per phase and one a minute.
@@ -129,10 +91,10 @@ class BuildProgressView {
  public:
   explicit BuildProgressView(bool json) : tty_(::isatty(STDERR_FILENO) != 0 && !json), json_(json), line_(tty_) {}
   void operator()(const kbuild::KernelBuildProgress& p) {
-    if (tty_) return line_.update(progress_text(p));
+    if (tty_) return line_.update(kbuild::kernel_build_progress_text(p));
     if (json_) return;
     if (p.phase != last_phase_ || p.elapsed - last_print_ >= 60) {
-      std::fprintf(stderr, "%s\n", progress_text(p).c_str());
+      std::fprintf(stderr, "%s\n", kbuild::kernel_build_progress_text(p).c_str());
       last_phase_ = p.phase;
       last_print_ = p.elapsed;
     }
@@ -147,24 +109,6 @@ class BuildProgressView {
   double last_print_ = 0;
 };
 
-nlohmann::json build_json(const kbuild::KernelBuildResult& r) {
-  nlohmann::json j = {{"ok", r.ok}, {"cached", r.cached}, {"seconds", r.seconds}, {"log", r.log_path},
-                      {"dropped_settings", r.dropped}};
-  if (r.ok) {
-    j["kernel"] = to_json(r.kernel);
-    j["key"] = r.build.key;
-    j["tree"] = r.build.tree_id;
-    j["source"] = r.build.source;
-    j["commit"] = r.build.commit_id;
-    j["dirty"] = r.build.dirty;
-    j["build_dir"] = r.build.build_dir;
-    j["build_seconds"] = static_cast<double>(r.build.duration_ms) / 1000.0;
-  } else {
-    j["error_excerpt"] = r.error_excerpt;
-  }
-  return j;
-}
-
 int build_kernel(db::Store& store, const kbuild::KernelBuildRequest& req, bool json) {
   BuildProgressView view(json);
   auto r = value_or_die(kbuild::build_kernel(store, req, [&](const kbuild::KernelBuildProgress& p) { view(p); }));
@@ -172,17 +116,17 @@ int build_kernel(db::Store& store, const kbuild::KernelBuildRequest& req, bool j
   for (const auto& d : r.dropped)
     std::fprintf(stderr, "warning: kconfig did not keep %s (an unmet dependency or an unknown option)\n", d.c_str());
   if (json) {
-    std::cout << build_json(r).dump(2) << "\n";
+    std::cout << kbuild::kernel_build_json(r).dump(2) << "\n";
     return r.ok ? kExitOk : kExitTestFailed;
   }
   if (!r.ok) {
-    std::fprintf(stderr, "ktstr: error: the kernel build failed after %s\n%s", minutes_seconds(r.seconds).c_str(),
+    std::fprintf(stderr, "ktstr: error: the kernel build failed after %s\n%s", kbuild::minutes_seconds(r.seconds).c_str(),
                  r.error_excerpt.c_str());
     std::fprintf(stderr, "hint: the whole log is '%s'\n", r.log_path.c_str());
     return kExitTestFailed;
   }
   std::cout << fmt::format("{} {} ({}, {})\n", r.kernel.id, r.kernel.version, r.kernel.source,
-                           r.cached ? "cached: nothing built" : "built in " + minutes_seconds(r.seconds));
+                           r.cached ? "cached: nothing built" : "built in " + kbuild::minutes_seconds(r.seconds));
   return kExitOk;
 }
 
