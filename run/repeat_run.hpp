@@ -25,7 +25,7 @@ struct RepeatRun {
 // Which part of a `--repeat R` run a call runs: `count` repetitions
 // numbered from `first`, and the numbers of the VMs it boots: its k-th VM
 // (1-based) is vm_first + (k - 1) * vm_stride. `--jobs` splits a run into
-// batches (cmd/jobs.hpp); the default is the whole run, VMs 1, 2, 3, ...
+// parts (run/units.hpp); the default is the whole run, VMs 1, 2, 3, ...
 struct RepeatSlice {
   unsigned first = 1;
   unsigned vm_first = 1;

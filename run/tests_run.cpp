@@ -110,22 +110,22 @@ int run_in_workers(db::Store& store, const TestsRun& t, unsigned jobs, Progress&
     r.kernel = kernels.back();
     r.artifacts_dir = store.artifacts_dir();
     r.options = t.unit;
-    // The test's seed is chosen here, once: every batch of its --repeat
+    // The test's seed is chosen here, once: every part of its --repeat
     // runs numbers its repetitions from it.
     if (!r.options.seed) r.options.seed = random_seed();
     requests.push_back(std::move(r));
   }
   progress.clear();
-  std::vector<JobUnit> units = plan_units(t.specs.size(), t.unit.repeat, jobs);
+  std::vector<TestUnit> units = plan_units(t.specs.size(), t.unit.repeat, jobs);
   std::vector<WorkerUnit> workers;
-  for (const JobUnit& u : units) {
+  for (const TestUnit& u : units) {
     WorkerRequest r = requests[u.test];
     r.unit = u;
     WorkerUnit w{worker_argv(r), "test '" + r.test + "'"};
     const TestSpec& spec = t.specs[u.test];
     w.cpus = spec.topology.cpus();
     w.memory_mb = (t.unit.memory_mb ? t.unit.memory_mb : spec.memory_mb) + kQemuOverheadMb;
-    if (u.batches > 1) w.label += fmt::format(" #{}-{}", u.first, u.first + u.count - 1);
+    if (u.parts > 1) w.label += fmt::format(" #{}-{}", u.first, u.first + u.count - 1);
     workers.push_back(std::move(w));
   }
   std::vector<WorkerOutput> outputs(units.size());
@@ -157,7 +157,7 @@ int run_tests(db::Store& store, const TestsRun& t, Progress& progress, const Pri
   const unsigned jobs = jobs_for(t.specs, t.unit.memory_mb, t.unit.repeat, t.jobs);
   // One unit of work (a single test, no --repeat) runs here: a worker
   // process would add nothing. With Slurm every unit is an array task
-  // (--jobs splits --repeat runs into that many batches).
+  // (--jobs splits --repeat runs into that many parts).
   const bool slurm = t.pool.executor == executor::ExecutorKind::kSlurm;
   if (slurm || (jobs > 1 && plan_units(t.specs.size(), t.unit.repeat, jobs).size() > 1))
     return run_in_workers(store, t, jobs, progress, print);

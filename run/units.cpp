@@ -16,33 +16,33 @@
 
 namespace ktstr::runner {
 
-unsigned batches_per_test(size_t tests, unsigned repeat, unsigned jobs) {
+unsigned parts_per_test(size_t tests, unsigned repeat, unsigned jobs) {
   if (tests == 0 || repeat <= 1 || jobs <= tests) return 1;
   return std::max(1u, std::min(repeat, static_cast<unsigned>(jobs / tests)));
 }
 
-std::vector<std::pair<unsigned, unsigned>> split_repeat(unsigned repeat, unsigned batches) {
+std::vector<std::pair<unsigned, unsigned>> split_repeat(unsigned repeat, unsigned parts_wanted) {
   std::vector<std::pair<unsigned, unsigned>> out;
-  batches = std::max(1u, std::min(batches, std::max(repeat, 1u)));
+  const unsigned nparts = std::max(1u, std::min(parts_wanted, std::max(repeat, 1u)));
   unsigned first = 1;
-  for (unsigned b = 0; b < batches; ++b) {
-    unsigned count = repeat / batches + (b < repeat % batches ? 1 : 0);
+  for (unsigned b = 0; b < nparts; ++b) {
+    unsigned count = repeat / nparts + (b < repeat % nparts ? 1 : 0);
     out.emplace_back(first, count);
     first += count;
   }
   return out;
 }
 
-std::vector<JobUnit> plan_units(size_t tests, unsigned repeat, unsigned jobs) {
-  std::vector<JobUnit> units;
-  const unsigned batches = batches_per_test(tests, repeat, jobs);
+std::vector<TestUnit> plan_units(size_t tests, unsigned repeat, unsigned jobs) {
+  std::vector<TestUnit> units;
+  const unsigned nparts = parts_per_test(tests, repeat, jobs);
   for (size_t t = 0; t < tests; ++t) {
-    auto parts = split_repeat(std::max(repeat, 1u), batches);
+    auto parts = split_repeat(std::max(repeat, 1u), nparts);
     for (unsigned b = 0; b < parts.size(); ++b) {
-      JobUnit u;
+      TestUnit u;
       u.test = t;
-      u.batch = b + 1;
-      u.batches = static_cast<unsigned>(parts.size());
+      u.part = b + 1;
+      u.parts = static_cast<unsigned>(parts.size());
       u.first = parts[b].first;
       u.count = parts[b].second;
       units.push_back(u);
@@ -101,12 +101,12 @@ Result<unsigned> parse_jobs(const std::string& text) {
   return static_cast<unsigned>(v);
 }
 
-std::string format_worker_runs(const JobUnit& u) {
-  return std::to_string(u.first) + ":" + std::to_string(u.count) + ":" + std::to_string(u.batch) + ":" +
-         std::to_string(u.batches);
+std::string format_worker_runs(const TestUnit& u) {
+  return std::to_string(u.first) + ":" + std::to_string(u.count) + ":" + std::to_string(u.part) + ":" +
+         std::to_string(u.parts);
 }
 
-Result<JobUnit> parse_worker_runs(const std::string& text) {
+Result<TestUnit> parse_worker_runs(const std::string& text) {
   std::vector<unsigned> v;
   bool ok = !text.empty() && text.back() != ':';
   std::istringstream in(text);
@@ -116,11 +116,11 @@ Result<JobUnit> parse_worker_runs(const std::string& text) {
   }
   if (!ok || v.size() != 4 || v[0] < 1 || v[1] < 1 || v[2] < 1 || v[3] < 1 || v[2] > v[3])
     return fail("the worker's runs '" + text + "' are not FIRST:COUNT:BATCH:BATCHES");
-  JobUnit u;
+  TestUnit u;
   u.first = v[0];
   u.count = v[1];
-  u.batch = v[2];
-  u.batches = v[3];
+  u.part = v[2];
+  u.parts = v[3];
   return u;
 }
 
@@ -210,10 +210,10 @@ Result<WorkerOutput> parse_worker_output(std::string_view text) {
   }
 }
 
-std::vector<TestRuns> merge_units(size_t tests, const std::vector<JobUnit>& units,
+std::vector<TestRuns> merge_units(size_t tests, const std::vector<TestUnit>& units,
                                   const std::vector<WorkerOutput>& outputs) {
   std::vector<TestRuns> out(tests);
-  // Units are planned in (test, batch) order; sort a copy of the indexes
+  // Units are planned in (test, part) order; sort a copy of the indexes
   // anyway so the merge does not depend on how the caller kept them.
   std::vector<size_t> order(std::min(units.size(), outputs.size()));
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;

@@ -1,5 +1,5 @@
 // `ktstr test --jobs N`: independent work in N VMs at once. The parent
-// splits the selected tests into units (a test, or a batch of a test's
+// splits the selected tests into units (a test, or a part of a test's
 // `--repeat` runs, one boot each), runs each unit in a worker process (ktstr
 // itself, with the hidden --worker-* options) and stays the only one that
 // prints. This file holds the parts that are pure logic (unit tested): the
@@ -32,29 +32,29 @@ inline constexpr unsigned kMaxJobs = 32;
 inline constexpr unsigned kQemuOverheadMb = 256;
 
 // One unit of work: `count` repetitions of test `test` (an index into the
-// selected tests) numbered from `first`; batch `batch` (1-based) of the
-// test's `batches`. Without --repeat a unit is the whole test (1 of 1).
-struct JobUnit {
+// selected tests) numbered from `first`; part `part` (1-based) of the
+// test's `parts`. Without --repeat a unit is the whole test (1 of 1).
+struct TestUnit {
   size_t test = 0;
-  unsigned batch = 1, batches = 1;
+  unsigned part = 1, parts = 1;
   unsigned first = 1, count = 1;
-  // The batch's k-th VM is batch + (k - 1) * batches: the batches' first
-  // VMs are 1..batches, and numbers never collide when one reboots.
-  RepeatSlice slice() const { return RepeatSlice{first, batch, batches}; }
+  // The part's k-th VM is part + (k - 1) * parts: the parts' first VMs
+  // are 1..parts, and numbers never collide when one reboots.
+  RepeatSlice slice() const { return RepeatSlice{first, part, parts}; }
 };
 
-// How many batches each test's `repeat` runs are split into: one per
+// How many parts each test's `repeat` runs are split into: one per
 // test when there are at least `jobs` tests (each boot should run as many
 // repetitions as it can), else about jobs / tests, never more than `repeat`.
-unsigned batches_per_test(size_t tests, unsigned repeat, unsigned jobs);
+unsigned parts_per_test(size_t tests, unsigned repeat, unsigned jobs);
 
-// `repeat` runs in `batches` batches as even as possible, the first ones one
+// `repeat` runs in `parts` parts as even as possible, the first ones one
 // larger: (first, count) pairs, e.g. 10 in 3 -> (1,4) (5,3) (8,3).
-std::vector<std::pair<unsigned, unsigned>> split_repeat(unsigned repeat, unsigned batches);
+std::vector<std::pair<unsigned, unsigned>> split_repeat(unsigned repeat, unsigned parts);
 
-// Every unit, in spec order (test, then batch): the order they start in and
+// Every unit, in spec order (test, then part): the order they start in and
 // the order their results are printed in.
-std::vector<JobUnit> plan_units(size_t tests, unsigned repeat, unsigned jobs);
+std::vector<TestUnit> plan_units(size_t tests, unsigned repeat, unsigned jobs);
 
 // The host's share for VMs: usable CPUs (the affinity mask) and available
 // memory (MemAvailable).
@@ -84,8 +84,8 @@ Result<unsigned> parse_jobs(const std::string& text);
 
 // FIRST:COUNT:BATCH:BATCHES, the unit's slice of a repeat run, in the
 // worker's request (run/worker.hpp).
-std::string format_worker_runs(const JobUnit& unit);
-Result<JobUnit> parse_worker_runs(const std::string& text);
+std::string format_worker_runs(const TestUnit& unit);
+Result<TestUnit> parse_worker_runs(const std::string& text);
 
 // One gauntlet cell's overrides of its test (run/gauntlet.hpp): the
 // topology and the scheduler arguments that replace the spec's (in the
@@ -134,7 +134,7 @@ struct TestRuns {
   std::vector<WorkerRun> runs;
   unsigned vms = 0, skipped = 0;
 };
-std::vector<TestRuns> merge_units(size_t tests, const std::vector<JobUnit>& units,
+std::vector<TestRuns> merge_units(size_t tests, const std::vector<TestUnit>& units,
                                   const std::vector<WorkerOutput>& outputs);
 
 }  // namespace ktstr::runner

@@ -32,7 +32,7 @@ struct WorkerRequest {
   KernelRecord kernel;
   std::string artifacts_dir;
   UnitOptions options;      // options.seed: set once per test by the submitter
-  JobUnit unit;             // which of the test's --repeat runs (1 of 1 without)
+  TestUnit unit;             // which of the test's --repeat runs (1 of 1 without)
 };
 
 nlohmann::json worker_request_json(const WorkerRequest& r);

@@ -1,5 +1,5 @@
 // `ktstr test --jobs N` logic (cmd/jobs.hpp): the split of --repeat runs
-// into batches, the units in spec order, VM numbers that never collide,
+// into parts, the units in spec order, VM numbers that never collide,
 // the default N from given CPUs and memory, the worker's options and
 // document, and the merge of units finished in any order back into spec
 // order.
@@ -19,11 +19,11 @@ TEST(JobsSplit, RepeatRunsSplitEvenlyAndCoverEveryRunOnce) {
   EXPECT_EQ(split_repeat(10, 3), (Batches{{1, 4}, {5, 3}, {8, 3}}));
   EXPECT_EQ(split_repeat(10, 2), (Batches{{1, 5}, {6, 5}}));
   EXPECT_EQ(split_repeat(1, 1), (Batches{{1, 1}}));
-  // Never an empty batch: more batches than runs gives one run each.
+  // Never an empty part: more parts than runs gives one run each.
   EXPECT_EQ(split_repeat(2, 5), (Batches{{1, 1}, {2, 1}}));
   for (unsigned repeat = 1; repeat <= 40; ++repeat)
-    for (unsigned batches = 1; batches <= 9; ++batches) {
-      auto parts = split_repeat(repeat, batches);
+    for (unsigned wanted = 1; wanted <= 9; ++wanted) {
+      auto parts = split_repeat(repeat, wanted);
       unsigned next = 1, smallest = repeat, largest = 0;
       for (auto [first, count] : parts) {
         EXPECT_EQ(first, next);
@@ -32,21 +32,21 @@ TEST(JobsSplit, RepeatRunsSplitEvenlyAndCoverEveryRunOnce) {
         largest = std::max(largest, count);
         next = first + count;
       }
-      EXPECT_EQ(next, repeat + 1) << repeat << " in " << batches;
-      EXPECT_LE(largest - smallest, 1u) << repeat << " in " << batches;
+      EXPECT_EQ(next, repeat + 1) << repeat << " in " << wanted;
+      EXPECT_LE(largest - smallest, 1u) << repeat << " in " << wanted;
     }
 }
 
 TEST(JobsSplit, BatchesOnlyWhenThereAreFewerTestsThanJobs) {
-  EXPECT_EQ(batches_per_test(1, 10, 2), 2u);
-  EXPECT_EQ(batches_per_test(1, 10, 4), 4u);
-  EXPECT_EQ(batches_per_test(2, 10, 4), 2u);
-  EXPECT_EQ(batches_per_test(2, 10, 5), 2u);  // 4 units on 5 workers, not 6 boots
-  EXPECT_EQ(batches_per_test(3, 10, 2), 1u);  // enough tests: each boot runs all its repetitions
-  EXPECT_EQ(batches_per_test(2, 10, 2), 1u);
-  EXPECT_EQ(batches_per_test(1, 3, 8), 3u);   // never more batches than runs
-  EXPECT_EQ(batches_per_test(1, 1, 8), 1u);   // no --repeat: the test is the unit
-  EXPECT_EQ(batches_per_test(0, 5, 8), 1u);
+  EXPECT_EQ(parts_per_test(1, 10, 2), 2u);
+  EXPECT_EQ(parts_per_test(1, 10, 4), 4u);
+  EXPECT_EQ(parts_per_test(2, 10, 4), 2u);
+  EXPECT_EQ(parts_per_test(2, 10, 5), 2u);  // 4 units on 5 workers, not 6 boots
+  EXPECT_EQ(parts_per_test(3, 10, 2), 1u);  // enough tests: each boot runs all its repetitions
+  EXPECT_EQ(parts_per_test(2, 10, 2), 1u);
+  EXPECT_EQ(parts_per_test(1, 3, 8), 3u);   // never more parts than runs
+  EXPECT_EQ(parts_per_test(1, 1, 8), 1u);   // no --repeat: the test is the unit
+  EXPECT_EQ(parts_per_test(0, 5, 8), 1u);
 }
 
 TEST(JobsPlan, UnitsComeInSpecOrderAndBatchVmNumbersNeverCollide) {
@@ -60,21 +60,21 @@ TEST(JobsPlan, UnitsComeInSpecOrderAndBatchVmNumbersNeverCollide) {
   EXPECT_EQ(units[0].count, 4u);
   EXPECT_EQ(units[1].first, 5u);
   EXPECT_EQ(units[1].count, 3u);
-  // Each batch may reboot up to once per repetition: its VM numbers stay
-  // apart from the other batches' of the same test.
+  // Each part may reboot up to once per repetition: its VM numbers stay
+  // apart from the other parts' of the same test.
   for (size_t test : {0u, 1u}) {
     std::set<unsigned> vms;
-    for (const JobUnit& u : units) {
+    for (const TestUnit& u : units) {
       if (u.test != test) continue;
-      EXPECT_EQ(u.batches, 2u);
+      EXPECT_EQ(u.parts, 2u);
       RepeatSlice s = u.slice();
       EXPECT_EQ(s.first, u.first);
       for (unsigned k = 1; k <= u.count; ++k) EXPECT_TRUE(vms.insert(s.vm_number(k)).second) << k;
     }
-    // Without reboots the first VMs are 1..batches.
+    // Without reboots the first VMs are 1..parts.
     EXPECT_TRUE(vms.count(1) && vms.count(2));
   }
-  // No --repeat: one unit per test; one batch numbers its VMs 1, 2, 3.
+  // No --repeat: one unit per test; one part numbers its VMs 1, 2, 3.
   auto plain = plan_units(3, 1, 2);
   ASSERT_EQ(plain.size(), 3u);
   for (size_t i = 0; i < plain.size(); ++i) {
@@ -114,18 +114,18 @@ TEST(JobsCli, JobsAndWorkerRunsParse) {
     EXPECT_EQ(r.error().msg.rfind("--jobs ", 0), 0u) << r.error().msg;
     EXPECT_NE(r.error().hint.find("use 1 to 32"), std::string::npos);
   }
-  JobUnit u;
+  TestUnit u;
   u.first = 8;
   u.count = 3;
-  u.batch = 3;
-  u.batches = 3;
+  u.part = 3;
+  u.parts = 3;
   EXPECT_EQ(format_worker_runs(u), "8:3:3:3");
   auto back = parse_worker_runs("8:3:3:3");
   ASSERT_TRUE(back) << back.error().msg;
   EXPECT_EQ(back->first, 8u);
   EXPECT_EQ(back->count, 3u);
-  EXPECT_EQ(back->batch, 3u);
-  EXPECT_EQ(back->batches, 3u);
+  EXPECT_EQ(back->part, 3u);
+  EXPECT_EQ(back->parts, 3u);
   for (const char* bad : {"", "1:1:1", "1:1:1:1:1", "1:1:2:1", "0:1:1:1", "1:0:1:1", "1::1:1", "1:1:1:1:", "a:1:1:1"})
     EXPECT_FALSE(parse_worker_runs(bad)) << bad;
 }
@@ -181,7 +181,7 @@ TEST(JobsWorker, DocumentRoundTripsAndGarbageIsAnError) {
 }
 
 TEST(JobsMerge, UnitsFinishedInAnyOrderComeBackInSpecOrder) {
-  // Test 0 split in two batches of 2, test 1 in two batches of 2.
+  // Test 0 split in two parts of 2, test 1 in two parts of 2.
   auto units = plan_units(2, 4, 4);
   ASSERT_EQ(units.size(), 4u);
   std::vector<WorkerOutput> outputs(units.size());
@@ -196,7 +196,7 @@ TEST(JobsMerge, UnitsFinishedInAnyOrderComeBackInSpecOrder) {
   outputs[3].skipped = 1;
   // Shuffled together, as if they had finished in another order.
   std::vector<size_t> order = {3, 1, 0, 2};
-  std::vector<JobUnit> shuffled_units;
+  std::vector<TestUnit> shuffled_units;
   std::vector<WorkerOutput> shuffled_outputs;
   for (size_t i : order) {
     shuffled_units.push_back(units[i]);

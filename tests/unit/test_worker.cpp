@@ -38,8 +38,8 @@ WorkerRequest request() {
   r.options.auto_repro = false;
   r.unit.first = 5;
   r.unit.count = 3;
-  r.unit.batch = 2;
-  r.unit.batches = 3;
+  r.unit.part = 2;
+  r.unit.parts = 3;
   r.overrides.topology = Topology{2, 4, 2, 1};
   r.overrides.sched_args = std::vector<std::string>{"--name", "a b", "it's"};
   return r;
@@ -55,7 +55,7 @@ TEST(WorkerRequest, RoundTripsThroughTheArgv) {
   EXPECT_EQ(worker_request_json(*back), worker_request_json(r));
   EXPECT_EQ(back->options.seed, r.options.seed);
   EXPECT_EQ(back->unit.first, 5u);
-  EXPECT_EQ(back->unit.batches, 3u);
+  EXPECT_EQ(back->unit.parts, 3u);
   EXPECT_EQ(back->overrides.topology, r.overrides.topology);
   EXPECT_EQ(back->overrides.sched_args, r.overrides.sched_args);
   // No seed and no overrides stay absent (a fresh seed; the spec's values).
