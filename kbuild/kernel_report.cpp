@@ -19,6 +19,30 @@ nlohmann::json kernel_json(const KernelRecord& k) {
           {"added_at", k.added_at}};
 }
 
+Result<KernelRecord> kernel_from_json(std::string_view text) {
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (!j.is_object()) return fail("the kernel record is not a JSON object");
+  try {
+    KernelRecord k;
+    k.id = j.at("id").get<std::string>();
+    k.version = j.value("version", "");
+    k.name = j.value("name", "");
+    k.source = j.value("source", "");
+    k.image_path = j.at("image").get<std::string>();
+    k.config_path = j.value("config", "");
+    k.vmlinux_path = j.value("vmlinux", "");
+    k.image_sha256 = j.value("image_sha256", "");
+    k.image_size = j.value("image_size", uint64_t{0});
+    k.sched_ext = j.value("sched_ext", false);
+    k.tracepoints = j.value("tracepoints", std::vector<std::string>{});
+    k.added_at = j.value("added_at", int64_t{0});
+    if (k.id.empty() || k.image_path.empty()) return fail("the kernel record names no kernel id or image");
+    return k;
+  } catch (const nlohmann::json::exception& e) {
+    return fail(std::string("the kernel record is malformed: ") + e.what());
+  }
+}
+
 std::string minutes_seconds(double seconds) {
   const long s = static_cast<long>(seconds);
   return s >= 60 ? fmt::format("{}m{:02}s", s / 60, s % 60) : fmt::format("{}s", s);

@@ -132,45 +132,6 @@ Status apply_cell_overrides(TestSpec& spec, const CellOverrides& o) {
   return {};
 }
 
-nlohmann::json kernel_record_json(const KernelRecord& k) {
-  return {{"id", k.id},
-          {"version", k.version},
-          {"name", k.name},
-          {"source", k.source},
-          {"image_path", k.image_path},
-          {"config_path", k.config_path},
-          {"vmlinux_path", k.vmlinux_path},
-          {"image_sha256", k.image_sha256},
-          {"image_size", k.image_size},
-          {"sched_ext", k.sched_ext},
-          {"tracepoints", k.tracepoints},
-          {"added_at", k.added_at}};
-}
-
-Result<KernelRecord> kernel_record_from_json(std::string_view text) {
-  auto j = nlohmann::json::parse(text, nullptr, false);
-  if (!j.is_object()) return fail("the worker's kernel record is not a JSON object");
-  try {
-    KernelRecord k;
-    k.id = j.at("id").get<std::string>();
-    k.version = j.value("version", "");
-    k.name = j.value("name", "");
-    k.source = j.value("source", "");
-    k.image_path = j.at("image_path").get<std::string>();
-    k.config_path = j.value("config_path", "");
-    k.vmlinux_path = j.value("vmlinux_path", "");
-    k.image_sha256 = j.value("image_sha256", "");
-    k.image_size = j.value("image_size", uint64_t{0});
-    k.sched_ext = j.value("sched_ext", false);
-    k.tracepoints = j.value("tracepoints", std::vector<std::string>{});
-    k.added_at = j.value("added_at", int64_t{0});
-    if (k.id.empty() || k.image_path.empty()) return fail("the worker's kernel record names no kernel id or image");
-    return k;
-  } catch (const nlohmann::json::exception& e) {
-    return fail(std::string("the worker's kernel record is malformed: ") + e.what());
-  }
-}
-
 nlohmann::json worker_output_json(const WorkerOutput& w) {
   nlohmann::json runs = nlohmann::json::array();
   for (const WorkerRun& r : w.runs) {

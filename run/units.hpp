@@ -98,12 +98,6 @@ struct CellOverrides {
 // as in a spec.
 Status apply_cell_overrides(TestSpec& spec, const CellOverrides& o);
 
-// The resolved kernel, from the parent to its worker (in its request):
-// the worker boots it from these content-addressed paths without opening
-// the store.
-nlohmann::json kernel_record_json(const KernelRecord& k);
-Result<KernelRecord> kernel_record_from_json(std::string_view text);
-
 // What a worker prints on stdout: each run it ran, with its auto-repro,
 // not recorded (a worker never opens the store): the parent records it,
 // then renders what it prints or tallies.

@@ -4,6 +4,7 @@
 #include "core/fs.hpp"
 #include "core/scenario.hpp"
 #include "core/seed.hpp"
+#include "kbuild/kernel_report.hpp"
 
 #include <sys/resource.h>
 
@@ -14,7 +15,7 @@ namespace ktstr::runner {
 nlohmann::json worker_request_json(const WorkerRequest& r) {
   nlohmann::json j = {{"ktstr_worker_request", 1},
                       {"test", r.test},
-                      {"kernel", kernel_record_json(r.kernel)},
+                      {"kernel", kbuild::kernel_json(r.kernel)},
                       {"artifacts", r.artifacts_dir},
                       {"runs", format_worker_runs(r.unit)},
                       {"repeat", r.options.repeat},
@@ -54,7 +55,7 @@ Result<WorkerRequest> parse_worker_request(std::string_view text) {
     r.spec_toml = j.value("spec_toml", "");
     if (r.test.empty() || r.spec_file.empty() == r.spec_toml.empty())
       return fail("the worker request names no test, or not exactly one of a spec file and a spec");
-    auto kernel = kernel_record_from_json(j.at("kernel").dump());
+    auto kernel = kbuild::kernel_from_json(j.at("kernel").dump());
     if (!kernel) return tl::unexpected(kernel.error());
     r.kernel = std::move(*kernel);
     r.artifacts_dir = j.at("artifacts").get<std::string>();

@@ -4,6 +4,7 @@
 // document, and the merge of units finished in any order back into spec
 // order.
 #include "run/units.hpp"
+#include "kbuild/kernel_report.hpp"
 
 #include <gtest/gtest.h>
 
@@ -256,12 +257,12 @@ TEST(JobsWorker, KernelRecordReachesTheWorkerWhole) {
   k.sched_ext = true;
   k.tracepoints = {"sched_ext_exit"};
   k.added_at = 1700000000;
-  auto back = kernel_record_from_json(kernel_record_json(k).dump());
+  auto back = kbuild::kernel_from_json(kbuild::kernel_json(k).dump());
   ASSERT_TRUE(back) << back.error().msg;
-  EXPECT_EQ(kernel_record_json(*back), kernel_record_json(k));
-  for (const char* bad : {"", "[]", R"({"id":"x"})", R"({"id":"","image_path":"/b"})", R"({"id":1,"image_path":"/b"})",
-                          R"({"id":"x","image_path":"/b","sched_ext":"yes"})"})
-    EXPECT_FALSE(kernel_record_from_json(bad)) << bad;
+  EXPECT_EQ(kbuild::kernel_json(*back), kbuild::kernel_json(k));
+  for (const char* bad : {"", "[]", R"({"id":"x"})", R"({"id":"","image":"/b"})", R"({"id":1,"image":"/b"})",
+                          R"({"id":"x","image":"/b","sched_ext":"yes"})"})
+    EXPECT_FALSE(kbuild::kernel_from_json(bad)) << bad;
 }
 
 }  // namespace ktstr::runner
