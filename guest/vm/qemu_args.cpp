@@ -44,7 +44,7 @@ std::string kernel_cmdline(const VmConfig& cfg) {
   // "quiet" on the line (early parameters are parsed in order: keep it first).
   // Under KVM that is a fraction of a second after QEMU starts (firmware and
   // zstd decompression), so silence under KVM is evidence
-  // (VmConfig::kvm_first_output_limit). Under TCG here: 21 s, 23.6 s without.
+  // (VmConfig::kvm_first_output_limit). Under TCG far later (bench/README.md).
   std::string s = "console=ttyS0 earlyprintk=serial,ttyS0 panic=-1 rdinit=/init";
   if (cfg.verbose_console) {
     s += " loglevel=7 ktstr.verbose=1";
