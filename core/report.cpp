@@ -8,6 +8,78 @@
 
 namespace ktstr {
 
+namespace {
+
+nlohmann::json workers_json(const std::vector<WorkerStats>& workers) {
+  nlohmann::json ws = nlohmann::json::array();
+  for (auto& w : workers) {
+    ws.push_back({{"cgroup", w.cgroup}, {"index", w.index}, {"work", w.work},
+                  {"iterations", w.iterations}, {"cpu_time_ns", w.cpu_time_ns},
+                  {"wall_ns", w.wall_ns}, {"migrations", w.migrations},
+                  {"max_gap_ns", w.max_gap_ns}, {"cpus_used", w.cpus_used}});
+    if (!w.counters.empty()) ws.back()["counters"] = w.counters;
+    if (!w.moved_to.empty()) ws.back()["moved_to"] = w.moved_to;
+    if (w.cpus_changed) ws.back()["cpus_since_change"] = w.cpus_since_change;
+  }
+  return ws;
+}
+
+nlohmann::json steps_json(const std::vector<StepEvent>& steps) {
+  nlohmann::json st = nlohmann::json::array();
+  for (auto& s : steps) {
+    st.push_back({{"t_s", s.t_s}, {"index", s.index}, {"after_ms", s.after_ms}, {"action", s.action}, {"ok", s.ok},
+                  {"detail", s.detail}, {"error", s.error}});
+    auto& e = st.back();
+    if (!s.cgroup.empty()) e["cgroup"] = s.cgroup;
+    if (s.action == "add_workers" || s.action == "remove_workers" || s.action == "move_workers") e["count"] = s.count;
+    if (!s.to.empty()) e["to"] = s.to;
+    if (!s.cpus.empty()) e["cpus"] = s.cpus;
+    if (s.cpu >= 0) e["cpu"] = s.cpu;
+  }
+  return st;
+}
+
+nlohmann::json sched_json(const SchedulerRun& s) {
+  nlohmann::json js = {{"name", s.name}, {"args", s.args}, {"started", s.started}, {"attached", s.attached},
+                       {"attach_s", s.attach_s}, {"exited", s.exited}, {"exit_code", s.exit_code},
+                       {"signal", s.signal}, {"exit_t_s", s.exit_t_s}, {"stopped_by_ktstr", s.stopped_by_ktstr}, {"log", s.log},
+                       {"log_truncated", s.log_truncated}};
+  if (s.started_t_s) js["started_t_s"] = *s.started_t_s;
+  if (s.attached_t_s) js["attached_t_s"] = *s.attached_t_s;
+  js["workload_started"] = s.workload_started;
+  js["states"] = nlohmann::json::array();
+  for (auto& st : s.states) js["states"].push_back({{"t_s", st.t_s}, {"state", st.state}});
+  js["map_writes"] = nlohmann::json::array();
+  for (auto& m : s.map_writes)
+    js["map_writes"].push_back({{"t_s", m.t_s}, {"map", m.map}, {"var", m.var}, {"value", m.value},
+                                {"ok", m.ok}, {"resolved_map", m.resolved_map}, {"error", m.error}});
+  return js;
+}
+
+nlohmann::json monitor_json(const std::vector<MonitorSample>& monitor) {
+  nlohmann::json mon = nlohmann::json::array();
+  for (auto& m : monitor) {
+    nlohmann::json ev = nlohmann::json::object();
+    for (auto& [k, v] : m.events) ev[k] = v;
+    mon.push_back({{"t_s", m.t_s}, {"nr_running", m.nr_running}, {"events", ev}, {"dsq_depth", m.dsq_depth},
+                   {"sched_state", m.sched_state}});
+    if (!m.nr_switches.empty()) mon.back()["nr_switches"] = m.nr_switches;
+  }
+  return mon;
+}
+
+nlohmann::json exit_json(const SchedExit& e) {
+  nlohmann::json frames = nlohmann::json::array();
+  for (auto& f : e.backtrace)
+    frames.push_back({{"function", f.function}, {"offset", f.offset}, {"bpf_prog", f.bpf_prog}, {"bpf_tag", f.bpf_tag}});
+  return {{"kind", e.kind}, {"reason", e.reason}, {"msg", e.msg}, {"summary", e.summary()},
+          {"trigger", e.trigger}, {"exit_cpu", e.exit_cpu}, {"backtrace", frames},
+          {"scheduler_state", e.scheduler_state}, {"source_location", e.source_location},
+          {"failing_prog", e.failing_prog}};
+}
+
+}  // namespace
+
 nlohmann::json to_json(const RunResult& r) {
   nlohmann::json j;
   j["name"] = r.test_name;
@@ -30,29 +102,8 @@ nlohmann::json to_json(const RunResult& r) {
   if (r.repetition)
     j["repeat"] = {{"repetition", r.repetition}, {"vm", r.repeat_vm}, {"vm_repetition", r.vm_repetition}};
   if (r.seed) j["seed"] = *r.seed;
-  auto& ws = j["workers"] = nlohmann::json::array();
-  for (auto& w : r.workers) {
-    ws.push_back({{"cgroup", w.cgroup}, {"index", w.index}, {"work", w.work},
-                  {"iterations", w.iterations}, {"cpu_time_ns", w.cpu_time_ns},
-                  {"wall_ns", w.wall_ns}, {"migrations", w.migrations},
-                  {"max_gap_ns", w.max_gap_ns}, {"cpus_used", w.cpus_used}});
-    if (!w.counters.empty()) ws.back()["counters"] = w.counters;
-    if (!w.moved_to.empty()) ws.back()["moved_to"] = w.moved_to;
-    if (w.cpus_changed) ws.back()["cpus_since_change"] = w.cpus_since_change;
-  }
-  if (!r.steps.empty()) {
-    auto& st = j["steps"] = nlohmann::json::array();
-    for (auto& s : r.steps) {
-      st.push_back({{"t_s", s.t_s}, {"index", s.index}, {"after_ms", s.after_ms}, {"action", s.action}, {"ok", s.ok},
-                    {"detail", s.detail}, {"error", s.error}});
-      auto& e = st.back();
-      if (!s.cgroup.empty()) e["cgroup"] = s.cgroup;
-      if (s.action == "add_workers" || s.action == "remove_workers" || s.action == "move_workers") e["count"] = s.count;
-      if (!s.to.empty()) e["to"] = s.to;
-      if (!s.cpus.empty()) e["cpus"] = s.cpus;
-      if (s.cpu >= 0) e["cpu"] = s.cpu;
-    }
-  }
+  j["workers"] = workers_json(r.workers);
+  if (!r.steps.empty()) j["steps"] = steps_json(r.steps);
   if (r.guest_topology) {
     auto& g = *r.guest_topology;
     j["guest_topology"] = {{"cpus", g.cpus}, {"llc_groups", g.llc_groups},
@@ -70,45 +121,11 @@ nlohmann::json to_json(const RunResult& r) {
       if (f.t_s >= 0) cf.back()["t_s"] = f.t_s;
     }
   }
-  if (r.sched) {
-    const auto& s = *r.sched;
-    nlohmann::json js = {{"name", s.name}, {"args", s.args}, {"started", s.started}, {"attached", s.attached},
-                         {"attach_s", s.attach_s}, {"exited", s.exited}, {"exit_code", s.exit_code},
-                         {"signal", s.signal}, {"exit_t_s", s.exit_t_s}, {"stopped_by_ktstr", s.stopped_by_ktstr}, {"log", s.log},
-                         {"log_truncated", s.log_truncated}};
-    if (s.started_t_s) js["started_t_s"] = *s.started_t_s;
-    if (s.attached_t_s) js["attached_t_s"] = *s.attached_t_s;
-    js["workload_started"] = s.workload_started;
-    js["states"] = nlohmann::json::array();
-    for (auto& st : s.states) js["states"].push_back({{"t_s", st.t_s}, {"state", st.state}});
-    js["map_writes"] = nlohmann::json::array();
-    for (auto& m : s.map_writes)
-      js["map_writes"].push_back({{"t_s", m.t_s}, {"map", m.map}, {"var", m.var}, {"value", m.value},
-                                  {"ok", m.ok}, {"resolved_map", m.resolved_map}, {"error", m.error}});
-    j["sched"] = std::move(js);
-  }
+  if (r.sched) j["sched"] = sched_json(*r.sched);
   if (!r.sched_ext_dump.empty()) j["sched_ext_dump"] = r.sched_ext_dump;
   if (!r.dmesg.empty()) j["dmesg"] = r.dmesg;
-  if (!r.monitor.empty()) {
-    auto& mon = j["monitor"] = nlohmann::json::array();
-    for (auto& m : r.monitor) {
-      nlohmann::json ev = nlohmann::json::object();
-      for (auto& [k, v] : m.events) ev[k] = v;
-      mon.push_back({{"t_s", m.t_s}, {"nr_running", m.nr_running}, {"events", ev}, {"dsq_depth", m.dsq_depth},
-                     {"sched_state", m.sched_state}});
-      if (!m.nr_switches.empty()) mon.back()["nr_switches"] = m.nr_switches;
-    }
-  }
-  if (r.exit) {
-    const auto& e = *r.exit;
-    nlohmann::json frames = nlohmann::json::array();
-    for (auto& f : e.backtrace)
-      frames.push_back({{"function", f.function}, {"offset", f.offset}, {"bpf_prog", f.bpf_prog}, {"bpf_tag", f.bpf_tag}});
-    j["exit"] = {{"kind", e.kind}, {"reason", e.reason}, {"msg", e.msg}, {"summary", e.summary()},
-                 {"trigger", e.trigger}, {"exit_cpu", e.exit_cpu}, {"backtrace", frames},
-                 {"scheduler_state", e.scheduler_state}, {"source_location", e.source_location},
-                 {"failing_prog", e.failing_prog}};
-  }
+  if (!r.monitor.empty()) j["monitor"] = monitor_json(r.monitor);
+  if (r.exit) j["exit"] = exit_json(*r.exit);
   if (!r.verifier_log.empty()) j["verifier_log"] = r.verifier_log;
   if (!r.crash_id.empty()) j["crash_id"] = r.crash_id;
   if (r.expected_failure) j["expected_failure"] = true;

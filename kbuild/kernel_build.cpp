@@ -278,191 +278,268 @@ std::string built_kernel_source(const db::KernelBuildRecord& b) {
   return s;
 }
 
-Result<KernelBuildResult> build_kernel(db::Store& store, const KernelBuildRequest& req, KernelBuildProgressFn progress) {
-  const auto start = std::chrono::steady_clock::now();
-  auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(); };
-  KernelBuildProgress prog;
-  auto report = [&](const std::string& phase) {
-    prog.phase = phase;
-    prog.elapsed = elapsed();
-    if (progress) progress(prog);
-  };
+namespace {
 
-  if (req.source_dir.empty() == req.repo.empty())
+using Clock = std::chrono::steady_clock;
+
+// A result that ends the build at once (a failed step, a cached build); none to go on.
+using Ending = std::optional<KernelBuildResult>;
+
+// One build_kernel call: what it has learnt so far, its clock, progress and log.
+class KernelBuilder {
+ public:
+  KernelBuilder(db::Store& store, const KernelBuildRequest& req, KernelBuildProgressFn progress)
+      : store_(store), req_(req), progress_(std::move(progress)), start_(Clock::now()) {
+    opts_.stderr_path = "=stdout";
+    opts_.env_extra = {"KBUILD_BUILD_USER=ktstr", "KBUILD_BUILD_HOST=ktstr"};
+  }
+
+  Result<KernelBuildResult> run();
+
+ private:
+  double elapsed() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
+  void report(const std::string& phase) {
+    prog_.phase = phase;
+    prog_.elapsed = elapsed();
+    if (progress_) progress_(prog_);
+  }
+  Result<KernelBuildResult> build_in_slot();
+  Status checkout();
+  Result<Ending> configure(const std::string& logs);
+  Result<Ending> make_image();
+  Result<KernelBuildResult> register_kernel();
+  Result<int> run_step(const std::vector<std::string>& argv, const std::function<void()>& tick);
+  KernelBuildResult failed(const std::string& why);
+  std::string status_text(int status) const;
+
+  db::Store& store_;
+  const KernelBuildRequest& req_;
+  KernelBuildProgressFn progress_;
+  const Clock::time_point start_;
+  KernelBuildProgress prog_;
+  MergedKconfig merged_;
+  Source src_;
+  std::string compiler_;
+  std::string request_key_;
+  std::string slot_;
+  std::string out_;       // make's O=
+  std::string srcdir_;    // the source make builds: the tree or the slot's checkout
+  std::string worktree_;  // the slot's checkout (from a repo)
+  std::string log_;
+  std::string config_sha_;
+  std::string key_;
+  std::string image_;
+  SpawnOptions opts_;
+  std::chrono::milliseconds waited_{0};  // for KTSTR_BUILD_LOCK: not part of the build's timeout
+  KernelBuildResult r_;
+};
+
+Result<KernelBuildResult> KernelBuilder::run() {
+  if (req_.source_dir.empty() == req_.repo.empty())
     return fail("give either --source DIR or --repo DIR --commit REV", "see 'ktstr kernel build --help'");
-  if (!req.repo.empty() && req.commit.empty())
+  if (!req_.repo.empty() && req_.commit.empty())
     return fail("--repo needs --commit", "give the revision to build, e.g. --commit HEAD");
   if (find_in_path("make").empty()) return fail("kernel build needs make", "install it (scripts/setup.sh does)");
 
-  auto merged = merged_fragments(req);
+  auto merged = merged_fragments(req_);
   if (!merged) return fail(merged.error());
-  auto src = identify_source(req);
+  merged_ = std::move(*merged);
+  auto src = identify_source(req_);
   if (!src) return fail(src.error());
-  const std::string compiler = kernel_compiler_version();
-  const std::string request_key = kernel_request_key(src->tree_id, merged->text, compiler);
+  src_ = std::move(*src);
+  compiler_ = kernel_compiler_version();
+  request_key_ = kernel_request_key(src_.tree_id, merged_.text, compiler_);
   {
-    auto row = db::find_kernel_build_by_request(store, request_key);
+    auto row = db::find_kernel_build_by_request(store_, request_key_);
     if (!row) return fail(row.error());
-    if (auto hit = cached_build(store, *row)) {
+    if (auto hit = cached_build(store_, *row)) {
       hit->seconds = elapsed();
       return *hit;
     }
   }
 
-  const std::string slot = build_slot_dir(store, src->source);
-  if (auto st = make_dirs(slot); !st) return fail(st.error());
-  auto lock = FileLock::take(slot + "/lock", [&](const std::string&) { report("waiting"); });
+  slot_ = build_slot_dir(store_, src_.source);
+  if (auto st = make_dirs(slot_); !st) return fail(st.error());
+  auto lock = FileLock::take(slot_ + "/lock", [&](const std::string&) { report("waiting"); });
   if (!lock) return fail(lock.error());
-  if (auto row = db::find_kernel_build_by_request(store, request_key); row) {
-    if (auto hit = cached_build(store, *row)) {
+  if (auto row = db::find_kernel_build_by_request(store_, request_key_); row) {
+    if (auto hit = cached_build(store_, *row)) {
       hit->seconds = elapsed();
       return *hit;
     }
   }
-  (void)write_file_atomic(slot + "/source", src->source + "\n");
-  const std::string out = slot + "/out";
-  const std::string logs = slot + "/logs";
-  if (auto st = make_dirs(out); !st) return fail(st.error());
+  return build_in_slot();
+}
+
+// Checkout, kconfig, make and registration, in the slot this process holds.
+Result<KernelBuildResult> KernelBuilder::build_in_slot() {
+  (void)write_file_atomic(slot_ + "/source", src_.source + "\n");
+  out_ = slot_ + "/out";
+  const std::string logs = slot_ + "/logs";
+  if (auto st = make_dirs(out_); !st) return fail(st.error());
   if (auto st = make_dirs(logs); !st) return fail(st.error());
+  if (auto st = checkout(); !st) return fail(st.error());
 
-  std::string srcdir = src->source;
-  std::string worktree;
-  if (src->from_repo) {
-    report("checkout");
-    worktree = slot + "/tree";
-    auto repo = gitrepo::Repo::open(req.repo);
-    if (!repo) return fail(repo.error());
-    auto tree = (*repo)->update_checkout(src->commit, worktree);
-    if (!tree) return fail(tree.error());
-    srcdir = worktree;
-  }
+  auto configured = configure(logs);
+  if (!configured) return fail(configured.error());
+  if (*configured) return std::move(**configured);
 
-  // kconfig: allnoconfig with ktstr's fragment and the user's as
-  // KCONFIG_ALLCONFIG, so everything not asked for (or needed by what is)
-  // stays off; values whose dependencies fail are dropped, and reported.
-  report("config");
-  const std::string stamp = std::to_string(std::time(nullptr));
-  const std::string log = logs + "/" + stamp + "-" + request_key.substr(0, 12) + ".log";
-  const std::string fragment = slot + "/ktstr.fragment";
-  if (auto st = write_file_atomic(fragment, merged->text); !st) return fail(st.error());
-  std::chrono::milliseconds waited{0};  // for KTSTR_BUILD_LOCK: not part of the build's timeout
-  SpawnOptions opts;
-  opts.stdout_path = log + ".step";
-  opts.stderr_path = "=stdout";
-  opts.env_extra = {"KBUILD_BUILD_USER=ktstr", "KBUILD_BUILD_HOST=ktstr"};
-  auto run_step = [&](const std::vector<std::string>& argv, const std::function<void()>& tick) -> Result<int> {
-    {
-      std::ofstream l(log, std::ios::binary | std::ios::app);
-      l << "$ " << argv_to_string(argv) << "\n";
-    }
-    auto child = spawn(argv, opts);
-    if (!child) return fail(child.error());
-    const auto left = req.timeout + waited - std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                 std::chrono::steady_clock::now() - start);
-    int status = wait_process_tree(child->pid, std::max(left, std::chrono::milliseconds(1)), tick);
-    if (tick) tick();
-    append_file(log, log + ".step");
-    std::remove((log + ".step").c_str());
-    return status;
-  };
-  KernelBuildResult r;
-  r.log_path = log;
-  auto failed = [&](const std::string& why) {
-    std::ofstream(log, std::ios::binary | std::ios::app) << "ktstr: " << why << "\n";
-    r.ok = false;
-    r.error_excerpt = build_error_excerpt(read_text(log), kExcerptLines);
-    if (r.error_excerpt.find(why) == std::string::npos) r.error_excerpt += why + "\n";
-    r.seconds = elapsed();
-    return r;
-  };
-  auto status_text = [&](int status) {
-    if (status == 128 + 9 && elapsed() * 1000 >= static_cast<double>(req.timeout.count()))
-      return "timed out after " + std::to_string(req.timeout.count() / 1000) + " s";
-    return status > 128 ? "was killed by signal " + std::to_string(status - 128)
-                        : "failed with status " + std::to_string(status);
-  };
-  auto cfg = run_step(make_argv(srcdir, out, {"KCONFIG_ALLCONFIG=" + fragment, "allnoconfig"}), {});
-  if (!cfg) return fail(cfg.error());
-  if (*cfg != 0) return failed("configuring the kernel " + status_text(*cfg));
-  auto final_text = read_file(out + "/.config", size_t{16} << 20);
-  if (!final_text) return fail(final_text.error().context("reading the kernel config kconfig wrote"));
-  auto final_config = parse_kconfig(*final_text, out + "/.config");
-  if (!final_config) return fail(final_config.error());
-  if (auto st = check_required_options(*final_config, src->source); !st) return fail(st.error());
-  r.dropped = dropped_settings(*merged, *final_config);
-  const std::string config_sha = sha256_hex(*final_text);
-  const std::string key = kernel_build_key(src->tree_id, config_sha, compiler);
-  {
-    auto row = db::get_kernel_build(store, key);
-    if (!row) return fail(row.error());
-    if (auto hit = cached_build(store, *row)) {
-      std::remove(log.c_str());
-      hit->seconds = elapsed();
-      hit->dropped = r.dropped;
-      return *hit;
-    }
-  }
-
-  // The build: make's quiet lines tell the phase and the objects compiled.
-  prog.estimate = read_estimate(store);
+  prog_.estimate = read_estimate(store_);
   // KTSTR_BUILD_LOCK: one heavy build at a time on a shared host.
-  const auto lock_start = std::chrono::steady_clock::now();
+  const auto lock_start = Clock::now();
   auto host_lock = FileLock::from_env(kBuildLockEnv, [&](const std::string&) { report("queued"); });
   if (!host_lock) return fail(host_lock.error());
-  waited = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - lock_start);
+  waited_ = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - lock_start);
+  auto made = make_image();
+  if (!made) return fail(made.error());
+  if (*made) return std::move(**made);
+  return register_kernel();
+}
+
+Status KernelBuilder::checkout() {
+  srcdir_ = src_.source;
+  if (!src_.from_repo) return {};
+  report("checkout");
+  worktree_ = slot_ + "/tree";
+  auto repo = gitrepo::Repo::open(req_.repo);
+  if (!repo) return fail(repo.error());
+  auto tree = (*repo)->update_checkout(src_.commit, worktree_);
+  if (!tree) return fail(tree.error());
+  srcdir_ = worktree_;
+  return {};
+}
+
+// kconfig: allnoconfig with ktstr's fragment and the user's as
+// KCONFIG_ALLCONFIG, so everything not asked for (or needed by what is)
+// stays off; values whose dependencies fail are dropped, and reported.
+Result<Ending> KernelBuilder::configure(const std::string& logs) {
+  report("config");
+  const std::string stamp = std::to_string(std::time(nullptr));
+  log_ = logs + "/" + stamp + "-" + request_key_.substr(0, 12) + ".log";
+  const std::string fragment = slot_ + "/ktstr.fragment";
+  if (auto st = write_file_atomic(fragment, merged_.text); !st) return fail(st.error());
+  opts_.stdout_path = log_ + ".step";
+  r_.log_path = log_;
+  auto cfg = run_step(make_argv(srcdir_, out_, {"KCONFIG_ALLCONFIG=" + fragment, "allnoconfig"}), {});
+  if (!cfg) return fail(cfg.error());
+  if (*cfg != 0) return Ending(failed("configuring the kernel " + status_text(*cfg)));
+  auto final_text = read_file(out_ + "/.config", size_t{16} << 20);
+  if (!final_text) return fail(final_text.error().context("reading the kernel config kconfig wrote"));
+  auto final_config = parse_kconfig(*final_text, out_ + "/.config");
+  if (!final_config) return fail(final_config.error());
+  if (auto st = check_required_options(*final_config, src_.source); !st) return fail(st.error());
+  r_.dropped = dropped_settings(merged_, *final_config);
+  config_sha_ = sha256_hex(*final_text);
+  key_ = kernel_build_key(src_.tree_id, config_sha_, compiler_);
+  auto row = db::get_kernel_build(store_, key_);
+  if (!row) return fail(row.error());
+  if (auto hit = cached_build(store_, *row)) {
+    std::remove(log_.c_str());
+    hit->seconds = elapsed();
+    hit->dropped = r_.dropped;
+    return hit;
+  }
+  return Ending();
+}
+
+// The build: make's quiet lines tell the phase and the objects compiled.
+Result<Ending> KernelBuilder::make_image() {
   report("compile");
-  LogFollower follow(log + ".step");
+  LogFollower follow(log_ + ".step");
   auto tick = [&] {
     for (const auto& line : follow.poll()) {
-      if (make_line_is_object(line)) ++prog.objects;
+      if (make_line_is_object(line)) ++prog_.objects;
       std::string phase = make_line_phase(line);
-      if (phase == "link") prog.phase = phase;
+      if (phase == "link") prog_.phase = phase;
     }
-    prog.elapsed = elapsed();
-    if (progress) progress(prog);
+    prog_.elapsed = elapsed();
+    if (progress_) progress_(prog_);
   };
-  const unsigned jobs = req.jobs ? req.jobs : std::max(1u, std::thread::hardware_concurrency());
-  auto made = run_step(make_argv(srcdir, out, {"-j" + std::to_string(jobs), "bzImage"}), tick);
+  const unsigned jobs = req_.jobs ? req_.jobs : std::max(1u, std::thread::hardware_concurrency());
+  auto made = run_step(make_argv(srcdir_, out_, {"-j" + std::to_string(jobs), "bzImage"}), tick);
   if (!made) return fail(made.error());
-  if (*made != 0) return failed("make " + status_text(*made));
-  const std::string image = out + "/arch/x86/boot/bzImage";
-  if (!path_exists(image)) return failed("make succeeded but '" + image + "' was not produced");
+  if (*made != 0) return Ending(failed("make " + status_text(*made)));
+  image_ = out_ + "/arch/x86/boot/bzImage";
+  if (!path_exists(image_)) return Ending(failed("make succeeded but '" + image_ + "' was not produced"));
+  return Ending();
+}
 
-  // Register like a fetched kernel: staged entry renamed into the cache.
+// Register like a fetched kernel: staged entry renamed into the cache.
+Result<KernelBuildResult> KernelBuilder::register_kernel() {
   report("register");
-  const size_t total = count_objects(out);
-  if (total > 0 && prog.objects * 2 > total)  // a whole build: the estimate for the next one
-    (void)write_file_atomic(estimate_path(store), std::to_string(total) + "\n");
+  const size_t total = count_objects(out_);
+  if (total > 0 && prog_.objects * 2 > total)  // a whole build: the estimate for the next one
+    (void)write_file_atomic(estimate_path(store_), std::to_string(total) + "\n");
   db::KernelBuildRecord row;
-  row.key = key;
-  row.request_key = request_key;
-  row.tree_id = src->tree_id;
-  row.source = src->source;
-  row.commit_id = src->commit;
-  row.dirty = src->dirty;
-  row.config_sha256 = config_sha;
-  row.compiler = compiler;
-  row.build_dir = out;
-  row.worktree = worktree;
+  row.key = key_;
+  row.request_key = request_key_;
+  row.tree_id = src_.tree_id;
+  row.source = src_.source;
+  row.commit_id = src_.commit;
+  row.dirty = src_.dirty;
+  row.config_sha256 = config_sha_;
+  row.compiler = compiler_;
+  row.build_dir = out_;
+  row.worktree = worktree_;
   row.duration_ms = static_cast<int64_t>(elapsed() * 1000);
   row.created_at = static_cast<int64_t>(std::time(nullptr));
   AddOptions add;
-  add.config_path = out + "/.config";
-  add.name = req.name;
+  add.config_path = out_ + "/.config";
+  add.name = req_.name;
   add.source = built_kernel_source(row);
-  add.extra_files = {{"build.log", log}};
-  auto k = add_kernel(store, image, add);
-  if (!k) return fail(k.error().context("cannot register the kernel built from '" + src->source + "'"));
+  add.extra_files = {{"build.log", log_}};
+  auto k = add_kernel(store_, image_, add);
+  if (!k) return fail(k.error().context("cannot register the kernel built from '" + src_.source + "'"));
   row.kernel_id = k->id;
-  if (auto st = db::put_kernel_build(store, row); !st) return fail(st.error());
-  std::remove(log.c_str());
-  r.ok = true;
-  r.kernel = *k;
-  r.build = row;
-  r.log_path = kernel_dir(store, k->id) + "/build.log";
-  r.seconds = elapsed();
-  spdlog::debug("kernel build {} of {}: {:.1f} s", key.substr(0, 12), src->source, r.seconds);
-  return r;
+  if (auto st = db::put_kernel_build(store_, row); !st) return fail(st.error());
+  std::remove(log_.c_str());
+  r_.ok = true;
+  r_.kernel = *k;
+  r_.build = row;
+  r_.log_path = kernel_dir(store_, k->id) + "/build.log";
+  r_.seconds = elapsed();
+  spdlog::debug("kernel build {} of {}: {:.1f} s", key_.substr(0, 12), src_.source, r_.seconds);
+  return r_;
+}
+
+// One make run, its output appended to the build's log; `tick` while it runs.
+Result<int> KernelBuilder::run_step(const std::vector<std::string>& argv, const std::function<void()>& tick) {
+  {
+    std::ofstream l(log_, std::ios::binary | std::ios::app);
+    l << "$ " << argv_to_string(argv) << "\n";
+  }
+  auto child = spawn(argv, opts_);
+  if (!child) return fail(child.error());
+  const auto left =
+      req_.timeout + waited_ - std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start_);
+  int status = wait_process_tree(child->pid, std::max(left, std::chrono::milliseconds(1)), tick);
+  if (tick) tick();
+  append_file(log_, log_ + ".step");
+  std::remove((log_ + ".step").c_str());
+  return status;
+}
+
+// A failed step: the result, with the log's telling lines.
+KernelBuildResult KernelBuilder::failed(const std::string& why) {
+  std::ofstream(log_, std::ios::binary | std::ios::app) << "ktstr: " << why << "\n";
+  r_.ok = false;
+  r_.error_excerpt = build_error_excerpt(read_text(log_), kExcerptLines);
+  if (r_.error_excerpt.find(why) == std::string::npos) r_.error_excerpt += why + "\n";
+  r_.seconds = elapsed();
+  return r_;
+}
+
+std::string KernelBuilder::status_text(int status) const {
+  if (status == 128 + 9 && elapsed() * 1000 >= static_cast<double>(req_.timeout.count()))
+    return "timed out after " + std::to_string(req_.timeout.count() / 1000) + " s";
+  return status > 128 ? "was killed by signal " + std::to_string(status - 128)
+                      : "failed with status " + std::to_string(status);
+}
+
+}  // namespace
+
+Result<KernelBuildResult> build_kernel(db::Store& store, const KernelBuildRequest& req, KernelBuildProgressFn progress) {
+  return KernelBuilder(store, req, std::move(progress)).run();
 }
 
 namespace {

@@ -129,169 +129,32 @@ std::optional<uint64_t> ResultCollector::sched_exit_time_ms() const {
   return sched_exit_ms_;
 }
 
+void ResultCollector::note(const Error& e) {
+  if (payload_problems_.size() < 64) payload_problems_.push_back(e.msg);
+}
+
+template <typename Msg>
+void ResultCollector::decode_and_handle(const proto::Frame& f) {
+  auto m = proto::decode_payload<Msg>(f);
+  if (!m) return note(m.error());
+  on(*m);
+}
+
 void ResultCollector::handle(const proto::Frame& f) {
-  auto note = [&](const Error& e) {
-    if (payload_problems_.size() < 64) payload_problems_.push_back(e.msg);
-  };
   switch (f.type) {
-    case proto::MsgType::Hello: {
-      auto m = proto::decode_payload<proto::HelloMsg>(f);
-      if (!m) return note(m.error());
-      hello_seen_ = true;
-      break;
-    }
-    case proto::MsgType::Stage: {
-      auto m = proto::decode_payload<proto::StageMsg>(f);
-      if (!m) return note(m.error());
-      stage_ = m->stage.substr(0, 64);
-      last_t_ms_ = std::max(last_t_ms_, m->t_ms);
-      if (stage_times_.size() < 64) stage_times_.emplace_back(stage_, m->t_ms);
-      break;
-    }
-    case proto::MsgType::Topology: {
-      auto m = proto::decode_payload<proto::TopologyMsg>(f);
-      if (!m) return note(m.error());
-      GuestTopology g;
-      g.cpus = m->cpus;
-      g.llc_groups = m->llc_groups;
-      g.numa_nodes = m->numa_nodes;
-      g.smt_groups = m->smt_groups;
-      topology_ = std::move(g);
-      break;
-    }
-    case proto::MsgType::Worker: {
-      auto m = proto::decode_payload<proto::WorkerMsg>(f);
-      if (!m) return note(m.error());
-      if (workers_.size() >= kMaxWorkers) {
-        ++dropped_;
-        return;
-      }
-      WorkerStats w;
-      w.cgroup = m->cgroup;
-      w.index = m->index;
-      w.work = proto::work_kind_name(m->work);
-      w.iterations = m->iterations;
-      w.cpu_time_ns = m->cpu_time_ns;
-      w.wall_ns = m->wall_ns;
-      w.migrations = m->migrations;
-      w.max_gap_ns = m->max_gap_ns;
-      for (auto c : m->cpus_used) w.cpus_used.push_back(static_cast<int>(c));
-      w.counters = m->counters;
-      w.moved_to = m->moved_to.substr(0, 64);
-      w.cpus_changed = m->cpus_changed;
-      for (auto c : m->cpus_since_change) w.cpus_since_change.push_back(static_cast<int>(c));
-      workers_.push_back(std::move(w));
-      break;
-    }
-    case proto::MsgType::Log: {
-      auto m = proto::decode_payload<proto::LogMsg>(f);
-      if (!m) return note(m.error());
-      if (logs_.size() >= kMaxLogLines) {
-        ++dropped_;
-        return;
-      }
-      logs_.push_back(m->level + ": " + m->text);
-      break;
-    }
-    case proto::MsgType::Error: {
-      auto m = proto::decode_payload<proto::ErrorMsg>(f);
-      if (!m) return note(m.error());
-      if (errors_.size() < 64) errors_.push_back(m->detail.empty() ? m->what : m->what + ": " + m->detail);
-      break;
-    }
-    case proto::MsgType::SchedStarted: {
-      auto m = proto::decode_payload<proto::SchedStartedMsg>(f);
-      if (!m) return note(m.error());
-      sched_started_ = true;
-      sched_start_ms_ = m->t_ms;
-      last_t_ms_ = std::max(last_t_ms_, m->t_ms);
-      break;
-    }
-    case proto::MsgType::SchedState: {
-      auto m = proto::decode_payload<proto::SchedStateMsg>(f);
-      if (!m) return note(m.error());
-      last_t_ms_ = std::max(last_t_ms_, m->t_ms);
-      if (states_.size() >= kMaxSchedEvents) {
-        ++dropped_;
-        return;
-      }
-      states_.push_back(TimedState{m->t_ms, m->state.substr(0, 64)});
-      break;
-    }
-    case proto::MsgType::SchedOutput: {
-      auto m = proto::decode_payload<proto::SchedOutputMsg>(f);
-      if (!m) return note(m.error());
-      last_t_ms_ = std::max(last_t_ms_, m->t_ms);
-      if (m->truncated) sched_log_truncated_ = true;
-      if (sched_log_.size() + m->text.size() > kMaxSchedLogBytes) {
-        sched_log_truncated_ = true;
-        sched_log_.append(m->text, 0, kMaxSchedLogBytes - sched_log_.size());
-        return;
-      }
-      sched_log_ += m->text;
-      break;
-    }
-    case proto::MsgType::SchedExited: {
-      auto m = proto::decode_payload<proto::SchedExitedMsg>(f);
-      if (!m) return note(m.error());
-      last_t_ms_ = std::max(last_t_ms_, m->t_ms);
-      if (sched_exited_) return note(Error("a second 'sched_exited' message from the guest"));
-      sched_exited_ = true;
-      sched_exit_ms_ = m->t_ms;
-      sched_exit_code_ = m->exit_code;
-      sched_signal_ = m->signal;
-      sched_stopped_by_agent_ = m->stopped_by_agent;
-      break;
-    }
-    case proto::MsgType::MapWriteResult: {
-      auto m = proto::decode_payload<proto::MapWriteResultMsg>(f);
-      if (!m) return note(m.error());
-      last_t_ms_ = std::max(last_t_ms_, m->t_ms);
-      if (map_writes_.size() >= kMaxSchedEvents) {
-        ++dropped_;
-        return;
-      }
-      MapWriteEvent e;
-      e.map = m->map;
-      e.var = m->var;
-      e.value = m->value;
-      e.ok = m->ok;
-      e.resolved_map = m->resolved_map;
-      e.error = m->hint.empty() ? m->error : m->error + " (hint: " + m->hint + ")";
-      map_writes_.push_back(TimedWrite{m->t_ms, std::move(e)});
-      break;
-    }
-    case proto::MsgType::KernelLog: {
-      auto m = proto::decode_payload<proto::KernelLogMsg>(f);
-      if (!m) return note(m.error());
-      last_t_ms_ = std::max(last_t_ms_, m->t_ms);
-      if (m->truncated) kernel_log_truncated_ = true;
-      bool kept = m->source == "trace"
-                      ? append_lines(trace_lines_, trace_bytes_, kMaxTraceBytes, m->text)
-                      : append_lines(dmesg_lines_, dmesg_bytes_, kMaxDmesgBytes, m->text);
-      if (!kept) {
-        ++dropped_;
-        kernel_log_truncated_ = true;
-      }
-      break;
-    }
-    case proto::MsgType::Monitor: {
-      auto m = proto::decode_payload<proto::MonitorMsg>(f);
-      if (!m) return note(m.error());
-      last_t_ms_ = std::max(last_t_ms_, m->t_ms);
-      if (samples_.size() >= kMaxMonitorSamples) {
-        ++dropped_;
-        return;
-      }
-      MonitorSample s;
-      s.nr_running.assign(m->nr_running.begin(), m->nr_running.end());
-      s.nr_switches = m->nr_switches;
-      for (auto& [name, value] : m->events) s.events.emplace_back(name, value);
-      s.dsq_depth = m->dsq_depth;
-      s.sched_state = m->sched_state.substr(0, 64);
-      samples_.push_back(TimedSample{m->t_ms, std::move(s)});
-      break;
-    }
+    case proto::MsgType::Hello: return decode_and_handle<proto::HelloMsg>(f);
+    case proto::MsgType::Stage: return decode_and_handle<proto::StageMsg>(f);
+    case proto::MsgType::Topology: return decode_and_handle<proto::TopologyMsg>(f);
+    case proto::MsgType::Worker: return decode_and_handle<proto::WorkerMsg>(f);
+    case proto::MsgType::Log: return decode_and_handle<proto::LogMsg>(f);
+    case proto::MsgType::Error: return decode_and_handle<proto::ErrorMsg>(f);
+    case proto::MsgType::SchedStarted: return decode_and_handle<proto::SchedStartedMsg>(f);
+    case proto::MsgType::SchedState: return decode_and_handle<proto::SchedStateMsg>(f);
+    case proto::MsgType::SchedOutput: return decode_and_handle<proto::SchedOutputMsg>(f);
+    case proto::MsgType::SchedExited: return decode_and_handle<proto::SchedExitedMsg>(f);
+    case proto::MsgType::MapWriteResult: return decode_and_handle<proto::MapWriteResultMsg>(f);
+    case proto::MsgType::KernelLog: return decode_and_handle<proto::KernelLogMsg>(f);
+    case proto::MsgType::Monitor: return decode_and_handle<proto::MonitorMsg>(f);
     case proto::MsgType::ProbeSetup:
     case proto::MsgType::ProbeEvents: {
       auto j = proto::parse_payload(f, f.type);
@@ -299,40 +162,167 @@ void ResultCollector::handle(const proto::Frame& f) {
       (f.type == proto::MsgType::ProbeSetup ? probe_setup_ : probe_events_) = std::move(*j);
       break;
     }
-    case proto::MsgType::Step: {
-      auto m = proto::decode_payload<proto::StepMsg>(f);
-      if (!m) return note(m.error());
-      last_t_ms_ = std::max(last_t_ms_, m->t_ms);
-      if (steps_.size() >= kMaxSchedEvents) {
-        ++dropped_;
-        return;
-      }
-      StepEvent e;
-      e.index = m->index;
-      e.after_ms = static_cast<uint32_t>(std::min<uint64_t>(m->step.after_ms, UINT32_MAX));
-      e.action = m->step.action.substr(0, 64);
-      e.cgroup = m->step.cgroup.substr(0, 64);
-      e.count = m->step.count;
-      e.to = m->step.to.substr(0, 64);
-      e.cpus = m->step.cpus.substr(0, 256);
-      e.cpu = m->step.cpu;
-      e.ok = m->ok;
-      e.detail = m->detail.substr(0, 1024);
-      e.error = m->error.substr(0, 1024);
-      steps_.push_back(TimedStep{m->t_ms, std::move(e)});
-      break;
-    }
-    case proto::MsgType::Done: {
-      auto m = proto::decode_payload<proto::DoneMsg>(f);
-      if (!m) return note(m.error());
-      done_ = true;
-      done_ok_ = m->ok;
-      done_error_ = m->error;
-      break;
-    }
+    case proto::MsgType::Step: return decode_and_handle<proto::StepMsg>(f);
+    case proto::MsgType::Done: return decode_and_handle<proto::DoneMsg>(f);
     default:
       note(Error("unexpected '" + proto::msg_type_name(f.type) + "' message from the guest"));
   }
+}
+
+void ResultCollector::on(const proto::HelloMsg&) { hello_seen_ = true; }
+
+void ResultCollector::on(const proto::StageMsg& m) {
+  stage_ = m.stage.substr(0, 64);
+  last_t_ms_ = std::max(last_t_ms_, m.t_ms);
+  if (stage_times_.size() < 64) stage_times_.emplace_back(stage_, m.t_ms);
+}
+
+void ResultCollector::on(const proto::TopologyMsg& m) {
+  GuestTopology g;
+  g.cpus = m.cpus;
+  g.llc_groups = m.llc_groups;
+  g.numa_nodes = m.numa_nodes;
+  g.smt_groups = m.smt_groups;
+  topology_ = std::move(g);
+}
+
+void ResultCollector::on(const proto::WorkerMsg& m) {
+  if (workers_.size() >= kMaxWorkers) {
+    ++dropped_;
+    return;
+  }
+  WorkerStats w;
+  w.cgroup = m.cgroup;
+  w.index = m.index;
+  w.work = proto::work_kind_name(m.work);
+  w.iterations = m.iterations;
+  w.cpu_time_ns = m.cpu_time_ns;
+  w.wall_ns = m.wall_ns;
+  w.migrations = m.migrations;
+  w.max_gap_ns = m.max_gap_ns;
+  for (auto c : m.cpus_used) w.cpus_used.push_back(static_cast<int>(c));
+  w.counters = m.counters;
+  w.moved_to = m.moved_to.substr(0, 64);
+  w.cpus_changed = m.cpus_changed;
+  for (auto c : m.cpus_since_change) w.cpus_since_change.push_back(static_cast<int>(c));
+  workers_.push_back(std::move(w));
+}
+
+void ResultCollector::on(const proto::LogMsg& m) {
+  if (logs_.size() >= kMaxLogLines) {
+    ++dropped_;
+    return;
+  }
+  logs_.push_back(m.level + ": " + m.text);
+}
+
+void ResultCollector::on(const proto::ErrorMsg& m) {
+  if (errors_.size() < 64) errors_.push_back(m.detail.empty() ? m.what : m.what + ": " + m.detail);
+}
+
+void ResultCollector::on(const proto::SchedStartedMsg& m) {
+  sched_started_ = true;
+  sched_start_ms_ = m.t_ms;
+  last_t_ms_ = std::max(last_t_ms_, m.t_ms);
+}
+
+void ResultCollector::on(const proto::SchedStateMsg& m) {
+  last_t_ms_ = std::max(last_t_ms_, m.t_ms);
+  if (states_.size() >= kMaxSchedEvents) {
+    ++dropped_;
+    return;
+  }
+  states_.push_back(TimedState{m.t_ms, m.state.substr(0, 64)});
+}
+
+void ResultCollector::on(const proto::SchedOutputMsg& m) {
+  last_t_ms_ = std::max(last_t_ms_, m.t_ms);
+  if (m.truncated) sched_log_truncated_ = true;
+  if (sched_log_.size() + m.text.size() > kMaxSchedLogBytes) {
+    sched_log_truncated_ = true;
+    sched_log_.append(m.text, 0, kMaxSchedLogBytes - sched_log_.size());
+    return;
+  }
+  sched_log_ += m.text;
+}
+
+void ResultCollector::on(const proto::SchedExitedMsg& m) {
+  last_t_ms_ = std::max(last_t_ms_, m.t_ms);
+  if (sched_exited_) return note(Error("a second 'sched_exited' message from the guest"));
+  sched_exited_ = true;
+  sched_exit_ms_ = m.t_ms;
+  sched_exit_code_ = m.exit_code;
+  sched_signal_ = m.signal;
+  sched_stopped_by_agent_ = m.stopped_by_agent;
+}
+
+void ResultCollector::on(const proto::MapWriteResultMsg& m) {
+  last_t_ms_ = std::max(last_t_ms_, m.t_ms);
+  if (map_writes_.size() >= kMaxSchedEvents) {
+    ++dropped_;
+    return;
+  }
+  MapWriteEvent e;
+  e.map = m.map;
+  e.var = m.var;
+  e.value = m.value;
+  e.ok = m.ok;
+  e.resolved_map = m.resolved_map;
+  e.error = m.hint.empty() ? m.error : m.error + " (hint: " + m.hint + ")";
+  map_writes_.push_back(TimedWrite{m.t_ms, std::move(e)});
+}
+
+void ResultCollector::on(const proto::KernelLogMsg& m) {
+  last_t_ms_ = std::max(last_t_ms_, m.t_ms);
+  if (m.truncated) kernel_log_truncated_ = true;
+  bool kept = m.source == "trace" ? append_lines(trace_lines_, trace_bytes_, kMaxTraceBytes, m.text)
+                                  : append_lines(dmesg_lines_, dmesg_bytes_, kMaxDmesgBytes, m.text);
+  if (!kept) {
+    ++dropped_;
+    kernel_log_truncated_ = true;
+  }
+}
+
+void ResultCollector::on(const proto::MonitorMsg& m) {
+  last_t_ms_ = std::max(last_t_ms_, m.t_ms);
+  if (samples_.size() >= kMaxMonitorSamples) {
+    ++dropped_;
+    return;
+  }
+  MonitorSample s;
+  s.nr_running.assign(m.nr_running.begin(), m.nr_running.end());
+  s.nr_switches = m.nr_switches;
+  for (auto& [name, value] : m.events) s.events.emplace_back(name, value);
+  s.dsq_depth = m.dsq_depth;
+  s.sched_state = m.sched_state.substr(0, 64);
+  samples_.push_back(TimedSample{m.t_ms, std::move(s)});
+}
+
+void ResultCollector::on(const proto::StepMsg& m) {
+  last_t_ms_ = std::max(last_t_ms_, m.t_ms);
+  if (steps_.size() >= kMaxSchedEvents) {
+    ++dropped_;
+    return;
+  }
+  StepEvent e;
+  e.index = m.index;
+  e.after_ms = static_cast<uint32_t>(std::min<uint64_t>(m.step.after_ms, UINT32_MAX));
+  e.action = m.step.action.substr(0, 64);
+  e.cgroup = m.step.cgroup.substr(0, 64);
+  e.count = m.step.count;
+  e.to = m.step.to.substr(0, 64);
+  e.cpus = m.step.cpus.substr(0, 256);
+  e.cpu = m.step.cpu;
+  e.ok = m.ok;
+  e.detail = m.detail.substr(0, 1024);
+  e.error = m.error.substr(0, 1024);
+  steps_.push_back(TimedStep{m.t_ms, std::move(e)});
+}
+
+void ResultCollector::on(const proto::DoneMsg& m) {
+  done_ = true;
+  done_ok_ = m.ok;
+  done_error_ = m.error;
 }
 
 }  // namespace ktstr::runner

@@ -3,6 +3,7 @@
 // the counts it keeps are bounded.
 #pragma once
 
+#include "core/result.hpp"
 #include "core/run_result.hpp"
 #include "guest/proto/frame.hpp"
 
@@ -12,6 +13,24 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+namespace ktstr::proto {
+struct HelloMsg;
+struct StageMsg;
+struct TopologyMsg;
+struct WorkerMsg;
+struct LogMsg;
+struct ErrorMsg;
+struct SchedStartedMsg;
+struct SchedStateMsg;
+struct SchedOutputMsg;
+struct SchedExitedMsg;
+struct MapWriteResultMsg;
+struct KernelLogMsg;
+struct MonitorMsg;
+struct StepMsg;
+struct DoneMsg;
+}  // namespace ktstr::proto
 
 namespace ktstr::runner {
 
@@ -73,7 +92,27 @@ class ResultCollector {
   const nlohmann::json& probe_events() const { return probe_events_; }
 
  private:
+  // One frame: its payload decoded, then handed to the on() of its type.
   void handle(const proto::Frame& f);
+  template <typename Msg>
+  void decode_and_handle(const proto::Frame& f);
+  // A bad payload (bounded list of diagnostics).
+  void note(const Error& e);
+  void on(const proto::HelloMsg& m);
+  void on(const proto::StageMsg& m);
+  void on(const proto::TopologyMsg& m);
+  void on(const proto::WorkerMsg& m);
+  void on(const proto::LogMsg& m);
+  void on(const proto::ErrorMsg& m);
+  void on(const proto::SchedStartedMsg& m);
+  void on(const proto::SchedStateMsg& m);
+  void on(const proto::SchedOutputMsg& m);
+  void on(const proto::SchedExitedMsg& m);
+  void on(const proto::MapWriteResultMsg& m);
+  void on(const proto::KernelLogMsg& m);
+  void on(const proto::MonitorMsg& m);
+  void on(const proto::StepMsg& m);
+  void on(const proto::DoneMsg& m);
 
   proto::FrameDecoder decoder_;
   bool hello_seen_ = false;

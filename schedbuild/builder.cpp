@@ -135,18 +135,117 @@ std::string build_key(const BuildRequest& req) {
   return sha256_hex(parts.dump());
 }
 
-Result<BuildResult> build(db::Store& store, const BuildRequest& req) {
-  if (auto st = check_request(req); !st) return fail(st.error());
+namespace {
+
+// The command to spawn. A bare name comes from PATH, the same for every
+// commit: missing is an error of the set-up. A path is the tree's own
+// (./build.sh) and may be missing in some commits: that is a failed build.
+Result<std::vector<std::string>> resolve_command(const BuildRequest& req) {
   std::vector<std::string> argv = req.command;
-  // A bare name comes from PATH, the same for every commit: missing is an
-  // error of the set-up. A path is the tree's own (./build.sh) and may be
-  // missing in some commits: that is a failed build.
   if (argv[0].find('/') == std::string::npos) {
     if (find_in_path(argv[0]).empty())
       return fail("build command '" + argv[0] + "' not found", "install it or put it on PATH");
   } else if (argv[0][0] != '/') {
     argv[0] = std::filesystem::absolute(req.source_dir).string() + "/" + argv[0];
   }
+  return argv;
+}
+
+// How the build command ran: its status (none when it could not be spawned).
+struct CommandRun {
+  std::optional<Completed> done;
+  std::string spawn_error;
+  std::chrono::steady_clock::duration elapsed{};
+};
+
+// Runs the build command in the source tree, its output appended to `log`.
+CommandRun run_command(const std::vector<std::string>& argv, const BuildRequest& req, const std::string& log) {
+  SpawnOptions opts;
+  opts.cwd = req.source_dir;
+  opts.stdout_path = log + ".out";
+  opts.stderr_path = "=stdout";
+  const auto start = std::chrono::steady_clock::now();
+  // spawn + wait_process_tree rather than run(): run() applies its timeout only
+  // while it reads captured output (the output goes to the log here), and
+  // kills only the command, not what it started.
+  CommandRun c;
+  if (auto child = spawn(argv, opts); child)
+    c.done = Completed{wait_process_tree(child->pid, req.timeout), {}, {}};
+  else
+    c.spawn_error = child.error().msg;
+  c.elapsed = std::chrono::steady_clock::now() - start;
+  {
+    // run() truncates its output file; the command line goes first.
+    std::ifstream out(log + ".out", std::ios::binary);
+    std::ofstream dst(log, std::ios::binary | std::ios::app);
+    dst << out.rdbuf();
+  }
+  std::remove((log + ".out").c_str());
+  return c;
+}
+
+// Why the build failed (empty: it did not), and whether that is worth
+// remembering (a timeout or a kill may pass on a quieter machine).
+struct Verdict {
+  std::string failure;
+  bool cacheable = true;
+};
+
+Verdict judge(const CommandRun& c, const BuildRequest& req, const std::string& artifact_src) {
+  Verdict v;
+  if (!c.done) {
+    v.failure = "cannot run the build command: " + c.spawn_error;
+  } else if (c.done->status == 128 + 9 && c.elapsed >= req.timeout) {
+    v.failure = "the build command timed out after " +
+                std::to_string(std::chrono::duration_cast<std::chrono::seconds>(req.timeout).count()) + " s";
+    v.cacheable = false;  // may pass on a quieter machine
+  } else if (c.done->status > 128) {
+    v.failure = "the build command was killed by signal " + std::to_string(c.done->status - 128);
+    v.cacheable = false;
+  } else if (c.done->status != 0) {
+    v.failure = "the build command exited with status " + std::to_string(c.done->status);
+  } else {
+    struct stat st {};
+    if (::stat(artifact_src.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
+      v.failure = "the build command succeeded but '" + req.artifact + "' was not produced";
+    else if (::access(artifact_src.c_str(), X_OK) != 0)
+      v.failure = "the build command succeeded but '" + req.artifact + "' is not executable";
+  }
+  return v;
+}
+
+// The entry's database row.
+db::SchedBuildRecord make_record(const BuildRequest& req, const std::string& key, const BuildResult& r,
+                                 const CommandRun& c, const std::string& binary_name, int64_t now) {
+  db::SchedBuildRecord rec;
+  rec.key = key;
+  rec.tree = req.tree_id;
+  rec.command = req.command;
+  rec.artifact = req.artifact;
+  rec.compiler = compiler_version();
+  rec.ok = r.ok;
+  rec.duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(c.elapsed).count();
+  rec.binary_name = binary_name;
+  rec.error_excerpt = r.error_excerpt;
+  rec.created_at = now;
+  return rec;
+}
+
+// meta.json beside the entry: the row's fields and what the row does not say
+// (the failure, whether the row is kept).
+nlohmann::json meta_json(const db::SchedBuildRecord& rec, const BuildResult& r, const Verdict& v) {
+  return {{"key", rec.key},           {"tree", rec.tree},     {"command", rec.command},
+          {"artifact", rec.artifact}, {"compiler", rec.compiler}, {"ok", rec.ok},
+          {"seconds", r.seconds}, {"binary", rec.binary_name}, {"error", v.failure},
+          {"indexed", v.cacheable},  {"created_at", rec.created_at}};
+}
+
+}  // namespace
+
+Result<BuildResult> build(db::Store& store, const BuildRequest& req) {
+  if (auto st = check_request(req); !st) return fail(st.error());
+  auto argv = resolve_command(req);
+  if (!argv) return fail(argv.error());
 
   const std::string key = build_key(req);
   auto existing = db::get_sched_build(store, key);
@@ -160,84 +259,29 @@ Result<BuildResult> build(db::Store& store, const BuildRequest& req) {
   if (!staging) return fail(staging.error());
   const std::string log = staging->path() + "/build.log";
   append_to_log(log, "$ " + argv_to_string(req.command) + "\n");
-
-  SpawnOptions opts;
-  opts.cwd = req.source_dir;
-  opts.stdout_path = log + ".out";
-  opts.stderr_path = "=stdout";
-  const auto start = std::chrono::steady_clock::now();
-  // spawn + wait_process_tree rather than run(): run() applies its timeout only
-  // while it reads captured output (the output goes to the log here), and
-  // kills only the command, not what it started.
-  std::optional<Completed> done;
-  std::string spawn_error;
-  if (auto child = spawn(argv, opts); child)
-    done = Completed{wait_process_tree(child->pid, req.timeout), {}, {}};
-  else
-    spawn_error = child.error().msg;
-  const auto elapsed = std::chrono::steady_clock::now() - start;
-  {
-    // run() truncates its output file; the command line goes first.
-    std::ifstream out(log + ".out", std::ios::binary);
-    std::ofstream dst(log, std::ios::binary | std::ios::app);
-    dst << out.rdbuf();
-  }
-  std::remove((log + ".out").c_str());
+  const CommandRun ran = run_command(*argv, req, log);
 
   BuildResult r;
   r.key = key;
-  r.seconds = std::chrono::duration<double>(elapsed).count();
-  bool cacheable = true;
-  std::string failure;
+  r.seconds = std::chrono::duration<double>(ran.elapsed).count();
   const std::string artifact_src = req.source_dir + "/" + req.artifact;
-  if (!done) {
-    failure = "cannot run the build command: " + spawn_error;
-  } else if (done->status == 128 + 9 && elapsed >= req.timeout) {
-    failure = "the build command timed out after " +
-              std::to_string(std::chrono::duration_cast<std::chrono::seconds>(req.timeout).count()) + " s";
-    cacheable = false;  // may pass on a quieter machine
-  } else if (done->status > 128) {
-    failure = "the build command was killed by signal " + std::to_string(done->status - 128);
-    cacheable = false;
-  } else if (done->status != 0) {
-    failure = "the build command exited with status " + std::to_string(done->status);
-  } else {
-    struct stat st {};
-    if (::stat(artifact_src.c_str(), &st) != 0 || !S_ISREG(st.st_mode))
-      failure = "the build command succeeded but '" + req.artifact + "' was not produced";
-    else if (::access(artifact_src.c_str(), X_OK) != 0)
-      failure = "the build command succeeded but '" + req.artifact + "' is not executable";
-  }
-
+  const Verdict verdict = judge(ran, req, artifact_src);
   std::string binary_name;
-  if (failure.empty()) {
+  if (verdict.failure.empty()) {
     binary_name = std::filesystem::path(req.artifact).filename().string();
     if (binary_name == "build.log" || binary_name == "meta.json") binary_name = "bin-" + binary_name;
     if (auto st = copy_file_atomic(artifact_src, staging->path() + "/" + binary_name, 0755); !st)
       return fail(st.error().context("cannot cache the scheduler built from tree " + req.tree_id));
     r.ok = true;
   } else {
-    append_to_log(log, "ktstr: " + failure + "\n");
+    append_to_log(log, "ktstr: " + verdict.failure + "\n");
     r.error_excerpt = build_error_excerpt(read_log_tail(log), kExcerptLines);
-    if (r.error_excerpt.find(failure) == std::string::npos) r.error_excerpt += failure + "\n";
+    if (r.error_excerpt.find(verdict.failure) == std::string::npos) r.error_excerpt += verdict.failure + "\n";
   }
 
   const int64_t now = static_cast<int64_t>(std::time(nullptr));
-  db::SchedBuildRecord rec;
-  rec.key = key;
-  rec.tree = req.tree_id;
-  rec.command = req.command;
-  rec.artifact = req.artifact;
-  rec.compiler = compiler_version();
-  rec.ok = r.ok;
-  rec.duration_ms = std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count();
-  rec.binary_name = binary_name;
-  rec.error_excerpt = r.error_excerpt;
-  rec.created_at = now;
-  const nlohmann::json meta = {{"key", key},           {"tree", rec.tree},     {"command", rec.command},
-                               {"artifact", rec.artifact}, {"compiler", rec.compiler}, {"ok", rec.ok},
-                               {"seconds", r.seconds}, {"binary", binary_name}, {"error", failure},
-                               {"indexed", cacheable},  {"created_at", now}};
+  const db::SchedBuildRecord rec = make_record(req, key, r, ran, binary_name, now);
+  const nlohmann::json meta = meta_json(rec, r, verdict);
   if (auto st = write_file_atomic(staging->path() + "/meta.json", meta.dump(2) + "\n"); !st) return fail(st.error());
 
   // Another process may have finished the same build meanwhile: use its
@@ -248,13 +292,13 @@ Result<BuildResult> build(db::Store& store, const BuildRequest& req) {
   if (auto st = staging->commit(dir); !st) return fail(st.error());
   r.log_path = dir + "/build.log";
   if (r.ok) r.binary = dir + "/" + binary_name;
-  if (cacheable) {
+  if (verdict.cacheable) {
     if (auto st = db::put_sched_build(store, rec); !st) return fail(st.error());
   } else if (auto st = db::remove_sched_build(store, key); !st) {
     return fail(st.error());
   }
   spdlog::debug("scheduler build {} of tree {}: {} in {:.1f} s", key.substr(0, 12), req.tree_id,
-                r.ok ? "ok" : failure, r.seconds);
+                r.ok ? "ok" : verdict.failure, r.seconds);
   return r;
 }
 

@@ -493,156 +493,200 @@ int ProbeRunner::Impl::on_event(void* ctx, void* data, size_t size) {
   return 0;
 }
 
-void ProbeRunner::attach_kernel() {
-  struct Done {  // every way out: the program thread stops waiting for the maps
-    std::atomic<bool>& flag;
-    ~Done() { flag.store(true, std::memory_order_release); }
-  } done{kernel_done_};
-  uint64_t t0 = monotonic_ns();
-  auto ms_since = [](uint64_t from) { return (monotonic_ns() - from) / 1000000; };
-  Impl& impl = *impl_;
+namespace {
+uint64_t ms_since(uint64_t from) { return (monotonic_ns() - from) / 1000000; }
+}  // namespace
+
+// One attach_kernel run: the kernel side's object, the plan's kernel
+// functions as kprobes, then the trigger.
+struct ProbeRunner::KernelAttach {
+  explicit KernelAttach(ProbeRunner& runner)
+      : r(runner),
+        impl(*runner.impl_),
+        plan(runner.plan_),
+        setup(runner.setup_),
+        filter_path(runner.tracing_dir_ + "/available_filter_functions") {
+    for (const proto::ProbeFunction& f : plan.kernel_functions) wanted.push_back(f.name);
+    have_list = ::access(filter_path.c_str(), R_OK) == 0;
+  }
+
+  const uint64_t t0 = monotonic_ns();
+  ProbeRunner& r;
+  Impl& impl;
+  const proto::ProbePlan& plan;
+  proto::ProbeSetupMsg& setup;
   std::vector<std::string> wanted;
-  for (const proto::ProbeFunction& f : plan_.kernel_functions) wanted.push_back(f.name);
-  std::string filter_path = tracing_dir_ + "/available_filter_functions";
-  bool have_list = ::access(filter_path.c_str(), R_OK) == 0;
+  const std::string filter_path;
+  bool have_list = false;
   // available_filter_functions is slow to read (the kernel formats every
-  // traceable symbol: over a second under TCG), so it is read only when
+  // traceable symbol; see bench/README.md), so it is read only when
   // kprobe.multi over every wanted name fails and the names must be sorted.
   bool classified = false;
-  auto classify = [&](const std::vector<std::string>& traceable) {
+  std::string tp_error;       // why the kernel object has no tp_btf trigger
+  bool with_trigger = false;  // it has one
+
+  void classify(const std::vector<std::string>& traceable) {
     auto is_traceable = [&](const std::string& n) {
       return std::find(traceable.begin(), traceable.end(), n) != traceable.end();
     };
-    for (const proto::ProbeFunction& f : plan_.kernel_functions) {
-      if (is_traceable(f.name)) setup_.traceable.push_back(f.name);
-      else setup_.untraceable.push_back({f.name, "not traceable"});
+    for (const proto::ProbeFunction& f : plan.kernel_functions) {
+      if (is_traceable(f.name)) setup.traceable.push_back(f.name);
+      else setup.untraceable.push_back({f.name, "not traceable"});
     }
     classified = true;
-  };
-  auto scan = [&] {
+  }
+
+  std::vector<std::string> scan() {
     uint64_t s0 = monotonic_ns();
     std::vector<std::string> traceable = have_list ? find_traceable(filter_path, wanted) : wanted;
-    if (!have_list) log("warn", "cannot read '" + filter_path + "': attaching every function blindly");
-    setup_.timing_ms["filter_scan"] = ms_since(s0);
+    if (!have_list) r.log("warn", "cannot read '" + filter_path + "': attaching every function blindly");
+    setup.timing_ms["filter_scan"] = ms_since(s0);
     return traceable;
-  };
-
-  // Arg kinds by cookie: the plan's functions (fallback triggers follow).
-  for (size_t i = 0; i < plan_.kernel_functions.size(); ++i) impl.kfunc_names.push_back(plan_.kernel_functions[i].name);
+  }
 
   // The kernel side's object: the one the agent loaded before its job
   // (preload_kernel_probes) when it asked for this trigger, else loaded now
   // (then with the fallback triggers when the tracepoint is missing). Once
   // the shared maps exist, the scheduler's programs can be probed
-  // (poll_programs), even while this object still loads.
-  auto maps_made = [&] {
-    impl.rb = ring_buffer__new(impl.kernel->events_fd, &Impl::on_event, this, nullptr);
-    if (!impl.rb) log("warn", bpf_error("creating the ring buffer reader", errno));
-    maps_ready_.store(true, std::memory_order_release);
-  };
-  if (preloaded_ && !preloaded_->err && preloaded_->tracepoint == plan_.trigger.tracepoint) {
-    impl.kernel.reset(preloaded_.release());
-    setup_.timing_ms["kernel_preloaded"] = 1;
-    maps_made();
-  } else {
-    impl.kernel = std::make_unique<KernelProbeObject>();
-    impl.kernel->tracepoint = plan_.trigger.tracepoint;
-    load_kernel_object(*impl.kernel, maps_made);
-    setup_.timing_ms["kernel_load"] = impl.kernel->load_ms;
-  }
-  preloaded_.reset();
-  std::string tp_error = impl.kernel->tp_error;
-  bool with_trigger = impl.kernel->with_trigger;
-  if (impl.kernel->err) {
-    std::string why = impl.kernel->error;
-    log("warn", why);
-    classify(scan());
-    for (const std::string& n : setup_.traceable) setup_.kprobe_failures.push_back({n, why});
-    setup_.trigger.error = why;
-    return;
-  }
-  for (size_t i = 0; i < plan_.kernel_functions.size() && i < KTSTR_PROBE_MAX_FUNCS; ++i) {
-    ktstr_probe_func f = kinds_from_names(plan_.kernel_functions[i].args);
-    uint32_t key = uint32_t(i);
-    bpf_map__update_elem(impl.kernel->obj->maps.kprobe_funcs, &key, sizeof key, &f, sizeof f, BPF_ANY);
+  // (poll_programs), even while this object still loads. False when it
+  // failed (recorded in the setup).
+  bool load() {
+    // Arg kinds by cookie: the plan's functions (fallback triggers follow).
+    for (size_t i = 0; i < plan.kernel_functions.size(); ++i) impl.kfunc_names.push_back(plan.kernel_functions[i].name);
+    auto maps_made = [this] {
+      impl.rb = ring_buffer__new(impl.kernel->events_fd, &Impl::on_event, &r, nullptr);
+      if (!impl.rb) r.log("warn", bpf_error("creating the ring buffer reader", errno));
+      r.maps_ready_.store(true, std::memory_order_release);
+    };
+    if (r.preloaded_ && !r.preloaded_->err && r.preloaded_->tracepoint == plan.trigger.tracepoint) {
+      impl.kernel.reset(r.preloaded_.release());
+      setup.timing_ms["kernel_preloaded"] = 1;
+      maps_made();
+    } else {
+      impl.kernel = std::make_unique<KernelProbeObject>();
+      impl.kernel->tracepoint = plan.trigger.tracepoint;
+      load_kernel_object(*impl.kernel, maps_made);
+      setup.timing_ms["kernel_load"] = impl.kernel->load_ms;
+    }
+    r.preloaded_.reset();
+    tp_error = impl.kernel->tp_error;
+    with_trigger = impl.kernel->with_trigger;
+    if (impl.kernel->err) {
+      std::string why = impl.kernel->error;
+      r.log("warn", why);
+      classify(scan());
+      for (const std::string& n : setup.traceable) setup.kprobe_failures.push_back({n, why});
+      setup.trigger.error = why;
+      return false;
+    }
+    for (size_t i = 0; i < plan.kernel_functions.size() && i < KTSTR_PROBE_MAX_FUNCS; ++i) {
+      ktstr_probe_func f = kinds_from_names(plan.kernel_functions[i].args);
+      uint32_t key = uint32_t(i);
+      bpf_map__update_elem(impl.kernel->obj->maps.kprobe_funcs, &key, sizeof key, &f, sizeof f, BPF_ANY);
+    }
+    return true;
   }
 
-  // Kernel functions: one kprobe.multi link over `names`, else one kprobe each.
-  uint64_t k0 = monotonic_ns();
-  auto attach_multi = [&](const std::vector<std::string>& names) -> bpf_link* {
+  // One kprobe.multi link over those of the plan's functions in `names`.
+  bpf_link* attach_multi(const std::vector<std::string>& names) {
     std::vector<const char*> syms;
     std::vector<__u64> cookies;
-    for (size_t i = 0; i < plan_.kernel_functions.size(); ++i)
-      if (std::find(names.begin(), names.end(), plan_.kernel_functions[i].name) != names.end()) {
-        syms.push_back(plan_.kernel_functions[i].name.c_str());
+    for (size_t i = 0; i < plan.kernel_functions.size(); ++i)
+      if (std::find(names.begin(), names.end(), plan.kernel_functions[i].name) != names.end()) {
+        syms.push_back(plan.kernel_functions[i].name.c_str());
         cookies.push_back(i);
       }
     if (syms.empty()) return nullptr;
     LIBBPF_OPTS(bpf_kprobe_multi_opts, mopts, .syms = syms.data(), .cookies = cookies.data(),
                 .cnt = syms.size());
     return bpf_program__attach_kprobe_multi_opts(impl.kernel->obj->progs.probe_kprobe_multi, nullptr, &mopts);
-  };
-  if (!wanted.empty()) {
-    if (bpf_link* all = attach_multi(wanted)) {
-      impl.links.push_back(all);
-      classify(wanted);
-      setup_.kprobes_attached = setup_.traceable;
-    }
   }
-  if (!classified) {
-    classify(scan());
-    k0 = monotonic_ns();
-    bpf_link* multi = setup_.traceable.empty() ? nullptr : attach_multi(setup_.traceable);
-    if (multi) {
-      impl.links.push_back(multi);
-      setup_.kprobes_attached = setup_.traceable;
-    } else if (!setup_.traceable.empty()) {
-      log("debug", bpf_error("kprobe.multi", errno) + "; attaching single kprobes");
-      std::string single_error;
-      bpf_program* single = impl.single_kprobe(single_error);
-      for (size_t i = 0; i < plan_.kernel_functions.size(); ++i) {
-        const std::string& name = plan_.kernel_functions[i].name;
-        if (std::find(setup_.traceable.begin(), setup_.traceable.end(), name) == setup_.traceable.end()) continue;
-        if (!single) {
-          setup_.kprobe_failures.push_back({name, single_error});
-          continue;
-        }
-        LIBBPF_OPTS(bpf_kprobe_opts, kopts, .bpf_cookie = i);
-        bpf_link* l = bpf_program__attach_kprobe_opts(single, name.c_str(), &kopts);
-        if (l) {
-          impl.links.push_back(l);
-          setup_.kprobes_attached.push_back(name);
-        } else {
-          setup_.kprobe_failures.push_back({name, bpf_error("attaching kprobe", errno)});
-        }
+
+  // One kprobe per traceable function (kprobe.multi failed).
+  void attach_singles() {
+    std::string single_error;
+    bpf_program* single = impl.single_kprobe(single_error);
+    for (size_t i = 0; i < plan.kernel_functions.size(); ++i) {
+      const std::string& name = plan.kernel_functions[i].name;
+      if (std::find(setup.traceable.begin(), setup.traceable.end(), name) == setup.traceable.end()) continue;
+      if (!single) {
+        setup.kprobe_failures.push_back({name, single_error});
+        continue;
+      }
+      LIBBPF_OPTS(bpf_kprobe_opts, kopts, .bpf_cookie = i);
+      bpf_link* l = bpf_program__attach_kprobe_opts(single, name.c_str(), &kopts);
+      if (l) {
+        impl.links.push_back(l);
+        setup.kprobes_attached.push_back(name);
+      } else {
+        setup.kprobe_failures.push_back({name, bpf_error("attaching kprobe", errno)});
       }
     }
   }
-  setup_.timing_ms["kprobes"] = ms_since(k0);
+
+  // Kernel functions: one kprobe.multi link over every wanted name, else
+  // over the traceable ones, else one kprobe each.
+  void attach_kprobes() {
+    uint64_t k0 = monotonic_ns();
+    if (!wanted.empty()) {
+      if (bpf_link* all = attach_multi(wanted)) {
+        impl.links.push_back(all);
+        classify(wanted);
+        setup.kprobes_attached = setup.traceable;
+      }
+    }
+    if (!classified) {
+      classify(scan());
+      k0 = monotonic_ns();
+      bpf_link* multi = setup.traceable.empty() ? nullptr : attach_multi(setup.traceable);
+      if (multi) {
+        impl.links.push_back(multi);
+        setup.kprobes_attached = setup.traceable;
+      } else if (!setup.traceable.empty()) {
+        r.log("debug", bpf_error("kprobe.multi", errno) + "; attaching single kprobes");
+        attach_singles();
+      }
+    }
+    setup.timing_ms["kprobes"] = ms_since(k0);
+  }
 
   // The trigger: tp_btf first, else the fallback kprobe.
-  uint64_t trig0 = monotonic_ns();
-  proto::ProbeTriggerStatus& trig = setup_.trigger;
-  if (!plan_.trigger.tracepoint.empty()) {
-    bpf_link* l = nullptr;
-    if (with_trigger) {
-      l = bpf_program__attach(impl.kernel->obj->progs.probe_trigger_tp);
-      if (!l) tp_error = bpf_error(("attaching tp_btf/" + plan_.trigger.tracepoint).c_str(), -errno);
+  void attach_trigger() {
+    uint64_t trig0 = monotonic_ns();
+    proto::ProbeTriggerStatus& trig = setup.trigger;
+    if (!plan.trigger.tracepoint.empty()) {
+      bpf_link* l = nullptr;
+      if (with_trigger) {
+        l = bpf_program__attach(impl.kernel->obj->progs.probe_trigger_tp);
+        if (!l) tp_error = bpf_error(("attaching tp_btf/" + plan.trigger.tracepoint).c_str(), -errno);
+      }
+      if (l) {
+        impl.links.push_back(l);
+        impl.trigger_name = plan.trigger.tracepoint;
+        trig = {plan.trigger.tracepoint, "tp_btf", "attached", "", "", ""};
+      } else {
+        trig = {plan.trigger.tracepoint, "tp_btf", "failed", tp_error, "", ""};
+      }
     }
-    if (l) {
-      impl.links.push_back(l);
-      impl.trigger_name = plan_.trigger.tracepoint;
-      trig = {plan_.trigger.tracepoint, "tp_btf", "attached", "", "", ""};
-    } else {
-      trig = {plan_.trigger.tracepoint, "tp_btf", "failed", tp_error, "", ""};
-    }
+    if (trig.status != "attached" && (!plan.trigger.fallback_kprobe.empty() || !plan.trigger.tracepoint.empty()))
+      r.attach_fallback_triggers(have_list ? filter_path : "", tp_error);
+    setup.timing_ms["trigger"] = ms_since(trig0);
   }
-  if (trig.status != "attached" && (!plan_.trigger.fallback_kprobe.empty() || !plan_.trigger.tracepoint.empty()))
-    attach_fallback_triggers(have_list ? filter_path : "", tp_error);
-  setup_.timing_ms["trigger"] = ms_since(trig0);
-  setup_.timing_ms["kernel_total"] = ms_since(t0);
+};
+
+void ProbeRunner::attach_kernel() {
+  struct Done {  // every way out: the program thread stops waiting for the maps
+    std::atomic<bool>& flag;
+    ~Done() { flag.store(true, std::memory_order_release); }
+  } done{kernel_done_};
+  KernelAttach a(*this);
+  if (!a.load()) return;
+  a.attach_kprobes();
+  a.attach_trigger();
+  const proto::ProbeTriggerStatus& trig = setup_.trigger;
+  setup_.timing_ms["kernel_total"] = ms_since(a.t0);
   log("info", "kernel probes: " + std::to_string(setup_.kprobes_attached.size()) + " kprobes, trigger " +
-                  trig.kind + " " + trig.status + " in " + std::to_string((monotonic_ns() - t0) / 1000000) +
+                  trig.kind + " " + trig.status + " in " + std::to_string((monotonic_ns() - a.t0) / 1000000) +
                   " ms");
 }
 

@@ -110,6 +110,7 @@ class ProbeRunner {
   void log(const std::string& level, const std::string& text);
   void take_baseline();
   void attach_kernel();
+  struct KernelAttach;  // one attach_kernel run (probes.cpp)
   // fentry/fexit on newly loaded struct_ops programs the plan wants.
   void poll_programs();
   // The program thread: polls until scheduler_settled, then waits for the

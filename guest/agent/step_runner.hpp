@@ -49,7 +49,15 @@ class StepRunner {
  private:
   std::string online_path(int cpu) const { return options_.cpu_sysfs + "/cpu" + std::to_string(cpu) + "/online"; }
   std::vector<size_t> live_in(const std::string& cgroup) const;
+  // Does one step; empty, or why it could not be done. `detail` says what was done.
   std::string run_one(const proto::StepPlan& step, uint64_t elapsed_ms, std::string& detail, const ForkFn& fork_worker);
+  // One per action (run_one dispatches).
+  std::string hotplug(const proto::StepPlan& step, std::string& detail);
+  std::string add_workers(const proto::StepPlan& step, uint64_t elapsed_ms, std::string& detail,
+                          const ForkFn& fork_worker);
+  std::string remove_workers(const proto::StepPlan& step, std::string& detail);
+  std::string move_workers(const proto::StepPlan& step, std::string& detail);
+  std::string set_cpus(const proto::StepPlan& step, std::string& detail);
 
   const proto::JobMsg& job_;
   const WorkerOptions& options_;

@@ -203,6 +203,194 @@ void kill_and_reap(std::vector<Slot>& slots) {
   }
 }
 
+// The run's pipes, each [read end, write end]: ready (worker -> agent, one
+// byte once placed), go (agent -> workers, the release time), results
+// (worker -> agent, one WorkerRecord).
+struct Pipes {
+  int ready[2] = {-1, -1};
+  int go[2] = {-1, -1};
+  int results[2] = {-1, -1};
+};
+
+Status open_pipes(Pipes& p) {
+  if (::pipe2(p.ready, O_CLOEXEC) != 0) return fail("creating pipe: " + errno_text(errno));
+  if (::pipe2(p.go, O_CLOEXEC) != 0) {
+    ::close(p.ready[0]);
+    ::close(p.ready[1]);
+    return fail("creating pipe: " + errno_text(errno));
+  }
+  if (::pipe2(p.results, O_CLOEXEC) != 0) {
+    for (int fd : {p.ready[0], p.ready[1], p.go[0], p.go[1]}) ::close(fd);
+    return fail("creating pipe: " + errno_text(errno));
+  }
+  return {};
+}
+
+// One worker per slot, each waiting for the release; stops at the first fork that fails.
+Status fork_workers(std::vector<Slot>& slots, uint64_t duration_ms, const Pipes& p) {
+  for (uint32_t n = 0; n < slots.size(); ++n) {
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      ::close(p.ready[0]);
+      ::close(p.go[1]);
+      ::close(p.results[0]);
+      worker_main(slots[n], n, duration_ms, p.ready[1], p.go[0], p.results[1]);
+    }
+    if (pid < 0) return fail("forking worker " + std::to_string(n) + ": " + errno_text(errno));
+    slots[n].pid = pid;
+  }
+  return {};
+}
+
+// Every worker in its cgroup before the release, so that none is still
+// placing itself (a cgroup move, under TCG milliseconds) while the others
+// already run: all start their work at once.
+void await_placement(int ready_fd, size_t workers, const WorkerCallbacks& cb) {
+  size_t placed = 0;
+  uint64_t ready_deadline = monotonic_ns() + uint64_t(kReadyTimeoutMs) * 1000000ull;
+  while (placed < workers) {
+    uint64_t now = monotonic_ns();
+    if (now >= ready_deadline) {
+      cb.log("warn", std::to_string(workers - placed) + " of " + std::to_string(workers) +
+                         " workers not placed after " + std::to_string(kReadyTimeoutMs) + " ms; releasing all");
+      break;
+    }
+    pollfd p{ready_fd, POLLIN, 0};
+    int r = ::poll(&p, 1, static_cast<int>((ready_deadline - now) / 1000000 + 1));
+    if (r < 0 && errno != EINTR) break;
+    if (r <= 0) continue;
+    char buf[64];
+    ssize_t n = ::read(ready_fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // every worker has exited
+    placed += static_cast<size_t>(n);
+  }
+}
+
+// Releases every worker at once: each reads its copy of the release time
+// (8 KiB at most, which the pipe holds without a reader).
+void release_workers(int go_fd, size_t workers) {
+  std::vector<uint64_t> release(workers, monotonic_ns());
+  const char* p = reinterpret_cast<const char*>(release.data());
+  size_t left = release.size() * sizeof(uint64_t);
+  while (left > 0) {
+    ssize_t n = ::write(go_fd, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // a worker without its copy reads EOF: no window rule
+    p += n;
+    left -= static_cast<size_t>(n);
+  }
+}
+
+// After the release: the steps at their time, cb.tick, and the workers'
+// records, until every worker reported (and no step is left) or the
+// deadline. Closes the results pipe at the end.
+class ResultLoop {
+ public:
+  ResultLoop(const proto::JobMsg& job, const WorkerOptions& options, const WorkerCallbacks& cb,
+             std::vector<Slot>& slots, detail::StepRunner& steps, const Pipes& pipes, bool write_open,
+             Status& status)
+      : job_(job), options_(options), cb_(cb), slots_(slots), steps_(steps), read_fd_(pipes.results[0]),
+        write_fd_(pipes.results[1]), write_open_(write_open), status_(status) {}
+
+  void run(uint64_t start_ns) {
+    auto fork_added = [this](size_t n, uint64_t duration_ms) { return fork_added_worker(n, duration_ms); };
+    uint64_t deadline = monotonic_ns() + (job_.scenario.duration_ms + options_.slack_ms) * 1000000ull;
+    while (reported_ < slots_.size() || (steps_.pending() && !stopping_)) {
+      if (!stopping_) steps_.run_due(start_ns, fork_added);
+      if (write_open_ && !steps_.adds_pending()) {
+        ::close(write_fd_);
+        write_open_ = false;
+      }
+      if (reported_ >= slots_.size() && !steps_.pending()) break;
+      uint64_t now = monotonic_ns();
+      if (now >= deadline) break;
+      int wait_ms = static_cast<int>((deadline - now) / 1000000 + 1);
+      if (int step_ms = stopping_ ? -1 : steps_.wait_ms(start_ns); step_ms >= 0) wait_ms = std::min(wait_ms, step_ms);
+      if (cb_.tick && !stopping_) {
+        if (cb_.tick()) {
+          stop_all();
+          deadline = monotonic_ns() + options_.slack_ms * 1000000ull;
+          continue;
+        }
+        wait_ms = std::min(wait_ms, static_cast<int>(cb_.tick_ms));
+      }
+      if (!read_records(wait_ms)) break;
+    }
+    if (write_open_) ::close(write_fd_);
+    ::close(read_fd_);
+  }
+
+  size_t reported() const { return reported_; }
+
+ private:
+  std::string fork_added_worker(size_t n, uint64_t duration_ms) {
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      ::close(read_fd_);
+      worker_main(slots_[n], static_cast<uint32_t>(n), duration_ms, -1, -1, write_fd_);
+    }
+    if (pid < 0) return "forking an added worker: " + errno_text(errno);
+    slots_[n].pid = pid;
+    return {};
+  }
+
+  // cb.tick asked to stop early: each worker ends its loop and still reports.
+  void stop_all() {
+    stopping_ = true;
+    for (Slot& s : slots_)
+      if (s.pid > 0 && !s.reported) ::kill(s.pid, SIGUSR1);
+  }
+
+  // Waits up to wait_ms for records and takes them; false when none can
+  // come any more (every worker has exited, or poll failed).
+  bool read_records(int wait_ms) {
+    pollfd p{read_fd_, POLLIN, 0};
+    int r = ::poll(&p, 1, wait_ms);
+    if (r < 0 && errno != EINTR) return false;
+    if (r <= 0) return true;
+    char buf[sizeof(WorkerRecord) * 4];
+    ssize_t n = ::read(read_fd_, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) return true;
+    if (n <= 0) return false;  // every worker has exited
+    pending_.append(buf, static_cast<size_t>(n));
+    while (pending_.size() >= sizeof(WorkerRecord)) {
+      WorkerRecord rec;
+      std::memcpy(&rec, pending_.data(), sizeof rec);
+      pending_.erase(0, sizeof rec);
+      take(rec);
+    }
+    return true;
+  }
+
+  void take(WorkerRecord& rec) {
+    if (rec.slot >= slots_.size() || slots_[rec.slot].reported) return;
+    Slot& slot = slots_[rec.slot];
+    slot.reported = true;
+    ++reported_;
+    rec.error[sizeof rec.error - 1] = '\0';
+    if (rec.error[0] != '\0') {
+      std::string what = "worker " + slot.plan->name + "/" + std::to_string(slot.index) + ": " + rec.error;
+      cb_.log("error", what);
+      if (status_) status_ = fail(what);
+      return;
+    }
+    if (cb_.report) cb_.report(to_message(slot, rec));
+  }
+
+  const proto::JobMsg& job_;
+  const WorkerOptions& options_;
+  const WorkerCallbacks& cb_;
+  std::vector<Slot>& slots_;
+  detail::StepRunner& steps_;
+  const int read_fd_, write_fd_;
+  bool write_open_;  // added workers need the write end; without adds, EOF says all exited
+  Status& status_;
+  std::string pending_;  // bytes of a record not yet complete
+  size_t reported_ = 0;
+  bool stopping_ = false;
+};
+
 }  // namespace
 
 Status run_workers(const proto::JobMsg& job, const WorkerOptions& options,
@@ -219,151 +407,30 @@ Status run_workers(const proto::JobMsg& job, const WorkerOptions& options,
   if (!job.scenario.steps.empty()) detail::reset_cpuset_epochs();
   detail::StepRunner steps(job, options, cb, slots);
 
-  int ready[2], go[2], results[2];
-  if (::pipe2(ready, O_CLOEXEC) != 0) return fail("creating pipe: " + errno_text(errno));
-  if (::pipe2(go, O_CLOEXEC) != 0) {
-    ::close(ready[0]);
-    ::close(ready[1]);
-    return fail("creating pipe: " + errno_text(errno));
-  }
-  if (::pipe2(results, O_CLOEXEC) != 0) {
-    for (int fd : {ready[0], ready[1], go[0], go[1]}) ::close(fd);
-    return fail("creating pipe: " + errno_text(errno));
-  }
-  Status status;
-  for (uint32_t n = 0; n < slots.size(); ++n) {
-    pid_t pid = ::fork();
-    if (pid == 0) {
-      ::close(ready[0]);
-      ::close(go[1]);
-      ::close(results[0]);
-      worker_main(slots[n], n, job.scenario.duration_ms, ready[1], go[0], results[1]);
-    }
-    if (pid < 0) {
-      status = fail("forking worker " + std::to_string(n) + ": " + errno_text(errno));
-      break;
-    }
-    slots[n].pid = pid;
-  }
-  ::close(go[0]);
-  ::close(ready[1]);
-  // Every worker in its cgroup before the release, so that none is still
-  // placing itself (a cgroup move, under TCG milliseconds) while the others
-  // already run: all start their work at once.
-  if (status) {
-    size_t placed = 0;
-    uint64_t ready_deadline = monotonic_ns() + uint64_t(kReadyTimeoutMs) * 1000000ull;
-    while (placed < slots.size()) {
-      uint64_t now = monotonic_ns();
-      if (now >= ready_deadline) {
-        cb.log("warn", std::to_string(slots.size() - placed) + " of " + std::to_string(slots.size()) +
-                           " workers not placed after " + std::to_string(kReadyTimeoutMs) + " ms; releasing all");
-        break;
-      }
-      pollfd p{ready[0], POLLIN, 0};
-      int r = ::poll(&p, 1, static_cast<int>((ready_deadline - now) / 1000000 + 1));
-      if (r < 0 && errno != EINTR) break;
-      if (r <= 0) continue;
-      char buf[64];
-      ssize_t n = ::read(ready[0], buf, sizeof buf);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;  // every worker has exited
-      placed += static_cast<size_t>(n);
-    }
-  }
-  ::close(ready[0]);
+  Pipes pipes;
+  if (auto opened = open_pipes(pipes); !opened) return opened;
+  Status status = fork_workers(slots, job.scenario.duration_ms, pipes);
+  ::close(pipes.go[0]);
+  ::close(pipes.ready[1]);
+  if (status) await_placement(pipes.ready[0], slots.size(), cb);
+  ::close(pipes.ready[0]);
   // Added workers need the write end; without adds, EOF says all exited.
   bool write_open = steps.adds_pending();
-  if (!write_open) ::close(results[1]);
-  if (status) {
-    // Releases every worker at once: each reads its copy of the release
-    // time (8 KiB at most, which the pipe holds without a reader).
-    std::vector<uint64_t> release(slots.size(), monotonic_ns());
-    const char* p = reinterpret_cast<const char*>(release.data());
-    size_t left = release.size() * sizeof(uint64_t);
-    while (left > 0) {
-      ssize_t n = ::write(go[1], p, left);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;  // a worker without its copy reads EOF: no window rule
-      p += n;
-      left -= static_cast<size_t>(n);
-    }
-  }
-  ::close(go[1]);
+  if (!write_open) ::close(pipes.results[1]);
+  if (status) release_workers(pipes.go[1], slots.size());
+  ::close(pipes.go[1]);
   if (!status) {
-    ::close(results[0]);
-    if (write_open) ::close(results[1]);
+    ::close(pipes.results[0]);
+    if (write_open) ::close(pipes.results[1]);
     kill_and_reap(slots);
     return status;
   }
   uint64_t start_ns = monotonic_ns();
   if (cb.started) cb.started();
-  auto fork_added = [&](size_t n, uint64_t duration_ms) -> std::string {
-    pid_t pid = ::fork();
-    if (pid == 0) {
-      ::close(results[0]);
-      worker_main(slots[n], static_cast<uint32_t>(n), duration_ms, -1, -1, results[1]);
-    }
-    if (pid < 0) return "forking an added worker: " + errno_text(errno);
-    slots[n].pid = pid;
-    return {};
-  };
-
-  uint64_t deadline = monotonic_ns() + (job.scenario.duration_ms + options.slack_ms) * 1000000ull;
-  std::string pending;
-  size_t reported = 0;
-  bool stopping = false;
-  while (reported < slots.size() || (steps.pending() && !stopping)) {
-    if (!stopping) steps.run_due(start_ns, fork_added);
-    if (write_open && !steps.adds_pending()) {
-      ::close(results[1]);
-      write_open = false;
-    }
-    if (reported >= slots.size() && !steps.pending()) break;
-    uint64_t now = monotonic_ns();
-    if (now >= deadline) break;
-    int wait_ms = static_cast<int>((deadline - now) / 1000000 + 1);
-    if (int step_ms = stopping ? -1 : steps.wait_ms(start_ns); step_ms >= 0) wait_ms = std::min(wait_ms, step_ms);
-    if (cb.tick && !stopping) {
-      if (cb.tick()) {
-        stopping = true;
-        for (Slot& s : slots)
-          if (s.pid > 0 && !s.reported) ::kill(s.pid, SIGUSR1);
-        deadline = monotonic_ns() + options.slack_ms * 1000000ull;
-        continue;
-      }
-      wait_ms = std::min(wait_ms, static_cast<int>(cb.tick_ms));
-    }
-    pollfd p{results[0], POLLIN, 0};
-    int r = ::poll(&p, 1, wait_ms);
-    if (r < 0 && errno != EINTR) break;
-    if (r <= 0) continue;
-    char buf[sizeof(WorkerRecord) * 4];
-    ssize_t n = ::read(results[0], buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;  // every worker has exited
-    pending.append(buf, static_cast<size_t>(n));
-    while (pending.size() >= sizeof(WorkerRecord)) {
-      WorkerRecord rec;
-      std::memcpy(&rec, pending.data(), sizeof rec);
-      pending.erase(0, sizeof rec);
-      if (rec.slot >= slots.size() || slots[rec.slot].reported) continue;
-      Slot& slot = slots[rec.slot];
-      slot.reported = true;
-      ++reported;
-      rec.error[sizeof rec.error - 1] = '\0';
-      if (rec.error[0] != '\0') {
-        std::string what = "worker " + slot.plan->name + "/" + std::to_string(slot.index) + ": " + rec.error;
-        cb.log("error", what);
-        if (status) status = fail(what);
-        continue;
-      }
-      if (cb.report) cb.report(to_message(slot, rec));
-    }
-  }
-  if (write_open) ::close(results[1]);
-  ::close(results[0]);
+  ResultLoop loop(job, options, cb, slots, steps, pipes, write_open, status);
+  loop.run(start_ns);
   steps.restore_cpus();
+  const size_t reported = loop.reported();
   if (reported < slots.size() && status)
     status = fail(std::to_string(slots.size() - reported) + " of " + std::to_string(slots.size()) +
                   " workers did not report");

@@ -36,6 +36,8 @@ constexpr size_t kReadChunk = 64 * 1024;
 constexpr int kReadsPerWakeup = 16;               // fairness between channels
 constexpr size_t kMaxPendingSend = 64 * 1024 * 1024;
 constexpr size_t kQemuLogTail = 16 * 1024;
+// After a panic on the console, how long QEMU may take to end by itself (State::panic_seen).
+constexpr auto kPanicGrace = std::chrono::seconds(3);
 // Saving or restoring a snapshot: a 256 MiB guest takes about a second under TCG here.
 constexpr auto kSnapshotDeadline = std::chrono::seconds(60);
 constexpr const char* kSnapshotFdName = "ktstr-snapshot";
@@ -609,6 +611,217 @@ struct Vm::State {
       }
     }
   }
+
+  bool any_output() const {
+    if (console_bytes > 0) return true;
+    for (auto& p : ports)
+      if (p.received > 0) return true;
+    return false;
+  }
+
+  // The host ends QEMU connects to (console, ports) and the files it fills.
+  Status open_host_ends(const std::string& wd, const std::string& console_path) {
+    console.socket_path = console_socket_path(wd);
+    auto lfd = listen_unix(console.socket_path);
+    if (!lfd) return fail(lfd.error());
+    console.listen_fd = *lfd;
+    for (size_t i = 0; i < ports.size(); ++i) {
+      ports[i].socket_path = port_socket_path(wd, i);
+      auto pfd = listen_unix(ports[i].socket_path);
+      if (!pfd) return fail(pfd.error());
+      ports[i].listen_fd = *pfd;
+    }
+    console_file = ::open(console_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (console_file < 0) return fail("cannot create '" + console_path + "': " + errno_text());
+    const std::string qemu_log = wd + "/qemu.log";
+    qemu_log_file = ::open(qemu_log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (qemu_log_file < 0) return fail("cannot create '" + qemu_log + "': " + errno_text());
+    return {};
+  }
+
+  // Starts QEMU with its output on a pipe; false (and `why`) when it cannot be spawned.
+  bool spawn_qemu(const std::vector<std::string>& argv, std::string& why) {
+    SpawnOptions opts;
+    opts.capture_stdout = true;
+    opts.stderr_path = "=stdout";
+    start = Clock::now();
+    last_output = start;
+    auto child = spawn(argv, opts);
+    if (!child) {
+      why = child.error().msg;
+      return false;
+    }
+    pid = child->pid;
+    qemu_out.name = "(qemu)";
+    qemu_out.fd = child->stdout_fd;
+    ::fcntl(qemu_out.fd, F_SETFL, ::fcntl(qemu_out.fd, F_GETFL) | O_NONBLOCK);
+    pidfd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));  // wakes poll() at exit; optional
+    return true;
+  }
+
+  // When an attempt's clock runs out. silence_bound: under KVM a kernel
+  // prints within well under a second (earlyprintk); silence past
+  // first_output means KVM is not running it.
+  struct Deadlines {
+    Clock::time_point overall;
+    Clock::time_point first_output;
+    bool silence_bound = false;
+  };
+
+  // One round of the pump: stop (killing QEMU for killed_for, or not at all
+  // when it exited by itself), or poll until `next`.
+  struct Round {
+    bool stop = false;
+    std::optional<VmEnd> killed_for;
+    Clock::time_point now;
+    Clock::time_point next;
+  };
+
+  Round check_round(const Deadlines& d) {
+    Round r;
+    auto stop = [&r](std::optional<VmEnd> why) {
+      r.stop = true;
+      r.killed_for = why;
+      return r;
+    };
+    if (stop_requested) return stop(VmEnd::kInterrupted);
+    if (restore_failed) return stop(VmEnd::kQemuFailedToStart);
+    // Ended by a snapshot step that could not resume the guest.
+    if (pid < 0) return stop(VmEnd::kQemuFailed);
+    if (console_over_limit) return stop(VmEnd::kOutputLimit);
+    // QEMU reported a KVM failure: it pauses the guest and would wait forever.
+    if (!kvm_failure.empty()) return stop(any_output() ? VmEnd::kQemuFailed : VmEnd::kQemuFailedToStart);
+    if (qemu_exited()) return stop(std::nullopt);
+    r.now = Clock::now();
+    auto quiet_deadline = last_output + cfg.no_output_timeout;
+    if (r.now >= d.overall) return stop(VmEnd::kWatchdogTimeout);
+    if (r.now >= quiet_deadline) return stop(VmEnd::kWatchdogNoOutput);
+    bool awaiting_first_output = d.silence_bound && !any_output();
+    if (awaiting_first_output && r.now >= d.first_output) {
+      kvm_failure = "no guest output within " + std::to_string(cfg.kvm_first_output_limit.count()) +
+                    " ms under KVM";
+      return stop(VmEnd::kWatchdogNoOutput);
+    }
+    if (panic_seen && r.now >= *panic_seen + kPanicGrace) return stop(VmEnd::kPanicked);
+    r.next = std::min(d.overall, quiet_deadline);
+    if (awaiting_first_output) r.next = std::min(r.next, d.first_output);
+    if (panic_seen) r.next = std::min(r.next, *panic_seen + kPanicGrace);
+    return r;
+  }
+
+  // What one poll() waits on; kept across rounds.
+  struct PollSet {
+    std::vector<pollfd> pfds;
+    std::vector<std::pair<Channel*, bool /*listening*/>> owners;
+    size_t first_channel = 0;
+    bool qmp_polled = false;
+  };
+
+  void fill_poll_set(PollSet& ps) {
+    ps.pfds.clear();
+    ps.owners.clear();
+    // QMP first: QEMU connects it before the channels (snapshots).
+    ps.qmp_polled = false;
+    if (qmp_listen_fd >= 0) {
+      ps.pfds.push_back({qmp_listen_fd, POLLIN, 0});
+    } else if (qmp && snap_mode == SnapMode::kCreate) {
+      ps.pfds.push_back({qmp->fd(), POLLIN, 0});
+      ps.qmp_polled = true;
+    }
+    ps.first_channel = ps.pfds.size();
+    for (Channel* c : channels()) {
+      if (c->fd >= 0 && !c->eof) {
+        ps.pfds.push_back({c->fd, static_cast<short>(POLLIN | (c->pending.empty() ? 0 : POLLOUT)), 0});
+        ps.owners.emplace_back(c, false);
+      } else if (c->listen_fd >= 0) {
+        ps.pfds.push_back({c->listen_fd, POLLIN, 0});
+        ps.owners.emplace_back(c, true);
+      }
+    }
+    if (qemu_out.fd >= 0 && !qemu_out.eof) {
+      ps.pfds.push_back({qemu_out.fd, POLLIN, 0});
+      ps.owners.emplace_back(&qemu_out, false);
+    }
+    if (pidfd >= 0) ps.pfds.push_back({pidfd, POLLIN, 0});
+  }
+
+  // Waits for QEMU's fds until `r.next` at most and serves what is ready.
+  Status poll_once(Vm& vm, PollSet& ps, const Round& r) {
+    fill_poll_set(ps);
+    auto wait = std::chrono::duration_cast<milliseconds>(r.next - r.now) + milliseconds(1);
+    // Without a pidfd, QEMU's exit is noticed by waitid() on the next round.
+    if (pidfd < 0) wait = std::min(wait, milliseconds(100));
+    int n = ::poll(ps.pfds.data(), ps.pfds.size(), static_cast<int>(wait.count()));
+    if (n < 0 && errno != EINTR) return fail("poll failed while running the VM: " + errno_text());
+    if (n <= 0) return {};
+    if (ps.first_channel > 0 && ps.pfds[0].revents) {
+      if (ps.qmp_polled) on_qmp_readable(vm);
+      else accept_qmp(vm, true);
+      return {};  // the channels' fds may have changed meanwhile
+    }
+    for (size_t i = 0; i < ps.owners.size(); ++i) {
+      const short revents = ps.pfds[ps.first_channel + i].revents;
+      if (!revents) continue;
+      auto [c, listening] = ps.owners[i];
+      if (listening) {
+        accept_on(vm, *c);
+        continue;
+      }
+      if (revents & POLLOUT) flush(*c);
+      if (revents & (POLLIN | POLLHUP | POLLERR)) read_channel(vm, *c, false);
+    }
+    return {};
+  }
+
+  // Serves QEMU until it ends or must be killed; what it must be killed for.
+  Result<std::optional<VmEnd>> pump(Vm& vm, const Deadlines& d) {
+    PollSet ps;
+    while (true) {
+      Round r = check_round(d);
+      if (r.stop) return r.killed_for;
+      if (auto polled = poll_once(vm, ps, r); !polled) return fail(polled.error());
+    }
+  }
+
+  // QEMU stops (killed) or is reaped; what it wrote before is still in the
+  // sockets and the pipe.
+  void reap(Vm& vm, std::optional<VmEnd> killed_for, VmOutcome& out) {
+    if (killed_for) {
+      kill_qemu();
+      out.qemu_status = 128 + SIGKILL;
+      out.end = *killed_for;
+    } else {
+      out.qemu_status = wait_child(pid);
+      pid = -1;
+      close_fd(pidfd);
+    }
+    out.wall_time = std::chrono::duration_cast<milliseconds>(Clock::now() - start);
+    for (Channel* c : channels()) read_channel(vm, *c, true);
+    read_channel(vm, qemu_out, true);
+    if (!qemu_line.empty()) on_qemu_line(qemu_line);
+  }
+
+  // How a VM ended whose QEMU exited by itself.
+  VmEnd exit_end(int qemu_status) const {
+    if (qemu_status != 0) return any_output() ? VmEnd::kQemuFailed : VmEnd::kQemuFailedToStart;
+    if (tail.find("Kernel panic - not syncing") != std::string::npos) return VmEnd::kPanicked;
+    if (tail.find("reboot: Power down") != std::string::npos) return VmEnd::kPoweredOff;
+    return VmEnd::kRebooted;
+  }
+
+  // The attempt's console, boot and snapshot figures into `out`.
+  void fill_outcome(VmOutcome& out) {
+    if (tail.size() > cfg.console_tail_bytes) tail.erase(0, tail.size() - cfg.console_tail_bytes);
+    out.console_tail = tail;
+    out.console_bytes = console_bytes;
+    out.boot_time = boot_time;
+    out.restored = restored;
+    out.snapshot_saved = snapshot_saved;
+    out.snapshot_time = snapshot_time;
+    out.snapshot_note = snapshot_note;
+    out.qemu_log_tail = qemu_log_tail.size() > kQemuLogTail ? qemu_log_tail.substr(qemu_log_tail.size() - kQemuLogTail)
+                                                            : qemu_log_tail;
+  }
 };
 
 Vm::Vm(VmConfig cfg, VmCallbacks callbacks, Accel accel) : state_(std::make_unique<State>()) {
@@ -667,22 +880,8 @@ Result<VmOutcome> Vm::attempt(Accel accel, bool may_fall_back) {
   });
   if (!host_lock) return fail(host_lock.error());
 
-  s.console.socket_path = console_socket_path(wd);
-  auto lfd = listen_unix(s.console.socket_path);
-  if (!lfd) return fail(lfd.error());
-  s.console.listen_fd = *lfd;
-  for (size_t i = 0; i < s.ports.size(); ++i) {
-    s.ports[i].socket_path = port_socket_path(wd, i);
-    auto pfd = listen_unix(s.ports[i].socket_path);
-    if (!pfd) return fail(pfd.error());
-    s.ports[i].listen_fd = *pfd;
-  }
   const std::string console_path = console_log_path(wd);
-  s.console_file = ::open(console_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (s.console_file < 0) return fail("cannot create '" + console_path + "': " + errno_text());
-  const std::string qemu_log = wd + "/qemu.log";
-  s.qemu_log_file = ::open(qemu_log.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (s.qemu_log_file < 0) return fail("cannot create '" + qemu_log + "': " + errno_text());
+  if (auto opened = s.open_host_ends(wd, console_path); !opened) return fail(opened.error());
 
   VmOutcome out;
   out.accel = accel;
@@ -692,170 +891,22 @@ Result<VmOutcome> Vm::attempt(Accel accel, bool may_fall_back) {
   auto argv = qemu_argv(attempt_cfg, accel);
   if (auto planned = s.plan_snapshot(argv, accel); !planned) return fail(planned.error());
   spdlog::debug("vm: {}", argv_to_string(argv));
-  SpawnOptions opts;
-  opts.capture_stdout = true;
-  opts.stderr_path = "=stdout";
-  s.start = Clock::now();
-  s.last_output = s.start;
-  auto child = spawn(argv, opts);
-  if (!child) {
+  if (!s.spawn_qemu(argv, out.qemu_log_tail)) {
     out.end = VmEnd::kQemuFailedToStart;
-    out.qemu_log_tail = child.error().msg;
     s.cleanup();
     return out;
   }
-  s.pid = child->pid;
-  s.qemu_out.name = "(qemu)";
-  s.qemu_out.fd = child->stdout_fd;
-  ::fcntl(s.qemu_out.fd, F_SETFL, ::fcntl(s.qemu_out.fd, F_GETFL) | O_NONBLOCK);
-  s.pidfd = static_cast<int>(::syscall(SYS_pidfd_open, s.pid, 0));  // wakes poll() at exit; optional
 
-  const auto overall_deadline = s.start + s.cfg.overall_timeout;
-  // Under KVM a kernel prints within well under a second (earlyprintk);
-  // silence past this bound means KVM is not running it.
-  const bool silence_bound = may_fall_back && accel == Accel::kKvm;
-  const auto first_output_deadline = s.start + s.cfg.kvm_first_output_limit;
-  auto any_output = [&] {
-    if (s.console_bytes > 0) return true;
-    for (auto& p : s.ports)
-      if (p.received > 0) return true;
-    return false;
-  };
-  std::optional<VmEnd> killed_for;
-  std::vector<pollfd> pfds;
-  std::vector<std::pair<Channel*, bool /*listening*/>> owners;
-  while (true) {
-    if (s.stop_requested) {
-      killed_for = VmEnd::kInterrupted;
-      break;
-    }
-    if (s.restore_failed) {
-      killed_for = VmEnd::kQemuFailedToStart;
-      break;
-    }
-    if (s.pid < 0) {  // ended by a snapshot step that could not resume the guest
-      killed_for = VmEnd::kQemuFailed;
-      break;
-    }
-    if (s.console_over_limit) {
-      killed_for = VmEnd::kOutputLimit;
-      break;
-    }
-    // QEMU reported a KVM failure: it pauses the guest and would wait forever.
-    if (!s.kvm_failure.empty()) {
-      killed_for = any_output() ? VmEnd::kQemuFailed : VmEnd::kQemuFailedToStart;
-      break;
-    }
-    if (s.qemu_exited()) break;
-    auto now = Clock::now();
-    auto quiet_deadline = s.last_output + s.cfg.no_output_timeout;
-    if (now >= overall_deadline) {
-      killed_for = VmEnd::kWatchdogTimeout;
-      break;
-    }
-    if (now >= quiet_deadline) {
-      killed_for = VmEnd::kWatchdogNoOutput;
-      break;
-    }
-    bool awaiting_first_output = silence_bound && !any_output();
-    if (awaiting_first_output && now >= first_output_deadline) {
-      s.kvm_failure = "no guest output within " + std::to_string(s.cfg.kvm_first_output_limit.count()) +
-                      " ms under KVM";
-      killed_for = VmEnd::kWatchdogNoOutput;
-      break;
-    }
-    const auto panic_grace = std::chrono::seconds(3);
-    if (s.panic_seen && now >= *s.panic_seen + panic_grace) {
-      killed_for = VmEnd::kPanicked;
-      break;
-    }
-    pfds.clear();
-    owners.clear();
-    // QMP first: QEMU connects it before the channels (snapshots).
-    bool qmp_polled = false;
-    if (s.qmp_listen_fd >= 0) {
-      pfds.push_back({s.qmp_listen_fd, POLLIN, 0});
-    } else if (s.qmp && s.snap_mode == State::SnapMode::kCreate) {
-      pfds.push_back({s.qmp->fd(), POLLIN, 0});
-      qmp_polled = true;
-    }
-    const size_t first_channel = pfds.size();
-    for (Channel* c : s.channels()) {
-      if (c->fd >= 0 && !c->eof) {
-        pfds.push_back({c->fd, static_cast<short>(POLLIN | (c->pending.empty() ? 0 : POLLOUT)), 0});
-        owners.emplace_back(c, false);
-      } else if (c->listen_fd >= 0) {
-        pfds.push_back({c->listen_fd, POLLIN, 0});
-        owners.emplace_back(c, true);
-      }
-    }
-    if (s.qemu_out.fd >= 0 && !s.qemu_out.eof) {
-      pfds.push_back({s.qemu_out.fd, POLLIN, 0});
-      owners.emplace_back(&s.qemu_out, false);
-    }
-    if (s.pidfd >= 0) pfds.push_back({s.pidfd, POLLIN, 0});
-    auto next = std::min(overall_deadline, quiet_deadline);
-    if (awaiting_first_output) next = std::min(next, first_output_deadline);
-    if (s.panic_seen) next = std::min(next, *s.panic_seen + panic_grace);
-    auto wait = std::chrono::duration_cast<milliseconds>(next - now) + milliseconds(1);
-    // Without a pidfd, QEMU's exit is noticed by waitid() on the next round.
-    if (s.pidfd < 0) wait = std::min(wait, milliseconds(100));
-    int r = ::poll(pfds.data(), pfds.size(), static_cast<int>(wait.count()));
-    if (r < 0 && errno != EINTR) return fail("poll failed while running the VM: " + errno_text());
-    if (r <= 0) continue;
-    if (first_channel > 0 && pfds[0].revents) {
-      if (qmp_polled) s.on_qmp_readable(*this);
-      else s.accept_qmp(*this, true);
-      continue;  // the channels' fds may have changed meanwhile
-    }
-    for (size_t i = 0; i < owners.size(); ++i) {
-      if (!pfds[first_channel + i].revents) continue;
-      auto [c, listening] = owners[i];
-      if (listening) {
-        s.accept_on(*this, *c);
-        continue;
-      }
-      if (pfds[first_channel + i].revents & POLLOUT) s.flush(*c);
-      if (pfds[first_channel + i].revents & (POLLIN | POLLHUP | POLLERR)) s.read_channel(*this, *c, false);
-    }
-  }
+  State::Deadlines deadlines;
+  deadlines.overall = s.start + s.cfg.overall_timeout;
+  deadlines.first_output = s.start + s.cfg.kvm_first_output_limit;
+  deadlines.silence_bound = may_fall_back && accel == Accel::kKvm;
+  auto killed_for = s.pump(*this, deadlines);
+  if (!killed_for) return fail(killed_for.error());
 
-  if (killed_for) {
-    s.kill_qemu();
-    out.qemu_status = 128 + SIGKILL;
-    out.end = *killed_for;
-  } else {
-    out.qemu_status = wait_child(s.pid);
-    s.pid = -1;
-    close_fd(s.pidfd);
-  }
-  out.wall_time = std::chrono::duration_cast<milliseconds>(Clock::now() - s.start);
-  // QEMU is gone: whatever it wrote before is still in the sockets and the pipe.
-  for (Channel* c : s.channels()) s.read_channel(*this, *c, true);
-  s.read_channel(*this, s.qemu_out, true);
-  if (!s.qemu_line.empty()) s.on_qemu_line(s.qemu_line);
-
-  if (!killed_for) {
-    if (out.qemu_status != 0) {
-      out.end = any_output() ? VmEnd::kQemuFailed : VmEnd::kQemuFailedToStart;
-    } else if (s.tail.find("Kernel panic - not syncing") != std::string::npos) {
-      out.end = VmEnd::kPanicked;
-    } else if (s.tail.find("reboot: Power down") != std::string::npos) {
-      out.end = VmEnd::kPoweredOff;
-    } else {
-      out.end = VmEnd::kRebooted;
-    }
-  }
-  if (s.tail.size() > s.cfg.console_tail_bytes) s.tail.erase(0, s.tail.size() - s.cfg.console_tail_bytes);
-  out.console_tail = s.tail;
-  out.console_bytes = s.console_bytes;
-  out.boot_time = s.boot_time;
-  out.restored = s.restored;
-  out.snapshot_saved = s.snapshot_saved;
-  out.snapshot_time = s.snapshot_time;
-  out.snapshot_note = s.snapshot_note;
-  out.qemu_log_tail = s.qemu_log_tail.size() > kQemuLogTail ? s.qemu_log_tail.substr(s.qemu_log_tail.size() - kQemuLogTail)
-                                                            : s.qemu_log_tail;
+  s.reap(*this, *killed_for, out);
+  if (!*killed_for) out.end = s.exit_end(out.qemu_status);
+  s.fill_outcome(out);
   s.cleanup();
   out.console_path = console_path;
   spdlog::debug("vm: {} ended {} after {} ms (qemu status {})", accel_name(accel), vm_end_name(out.end),
