@@ -42,6 +42,7 @@ std::string guest_scheduler_path(const TestSpec& spec) {
 proto::JobMsg make_job(const ScenarioPlan& plan, const TestSpec& spec, bool verbose,
                        const std::optional<ProbePlan>& probes) {
   proto::JobMsg job;
+  job.kind = proto::JobKind::kRun;  // the version follows from what it uses (prepare_run)
   job.verbose = verbose;
   job.topology = spec.topology.to_string();
   job.scenario.duration_ms = plan.duration_ms;

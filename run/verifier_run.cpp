@@ -170,6 +170,7 @@ Result<VerifierRun> run_verifier(db::Store& store, const KernelRecord& kernel, c
   cfg.overall_timeout = std::chrono::seconds(600);
 
   proto::JobMsg job;
+  job.kind = proto::JobKind::kVerifier;
   job.version = proto::kJobVersionVerifier;
   job.verbose = opts.verbose;
   job.topology = cfg.topology.to_string();
