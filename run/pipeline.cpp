@@ -42,6 +42,7 @@ std::string guest_scheduler_path(const TestSpec& spec) {
 proto::JobMsg make_job(const ScenarioPlan& plan, const TestSpec& spec, bool verbose,
                        const std::optional<ProbePlan>& probes) {
   proto::JobMsg job;
+  job.kind = proto::JobKind::kRun;  // the version follows from what it uses (prepare_run)
   job.verbose = verbose;
   job.topology = spec.topology.to_string();
   job.scenario.duration_ms = plan.duration_ms;
@@ -70,23 +71,6 @@ proto::JobMsg make_job(const ScenarioPlan& plan, const TestSpec& spec, bool verb
   // The host plan and the wire plan share one JSON form.
   if (probes) job.probes = probe_plan_json(*probes).get<proto::ProbePlan>();
   return job;
-}
-
-// The kernel's .config for the guest's /boot/config-<release> (libbpf's
-// `__kconfig` externs), when the cache has one. Without it a scheduler that
-// reads kernel config values fails to load: say why in the run's notes.
-std::string kernel_config_for_guest(const KernelRecord& kernel, std::vector<std::string>& notes) {
-  if (kernel.config_path.empty()) {
-    notes.push_back("kernel " + kernel.version + " has no config in the cache: the guest has no /boot/config-*, "
-                    "so a scheduler using __kconfig externs cannot load");
-    return {};
-  }
-  auto text = read_file(kernel.config_path, proto::kMaxKernelConfigBytes);
-  if (!text) {
-    notes.push_back("the kernel config was not given to the guest: " + text.error().msg);
-    return {};
-  }
-  return std::move(*text);
 }
 
 // The files the spec's scheduler needs in the guest: the binary, and for a
@@ -179,11 +163,45 @@ Status check_scheduler(const TestSpec& spec) {
 Result<std::string> encode_guest_files(const std::vector<GuestFile>& files) {
   std::string frames;
   for (const GuestFile& f : files) {
+    if (f.content) {
+      frames += proto::encode_file_frames(f.guest_path, f.mode, *f.content);
+      continue;
+    }
     auto content = read_file(f.host_path, proto::kMaxFileBytes);
     if (!content) return tl::unexpected(content.error().context("sending '" + f.host_path + "' to the guest"));
     frames += proto::encode_file_frames(f.guest_path, f.mode, *content);
   }
   return frames;
+}
+
+VmConfig job_vm_config(const KernelRecord& kernel, const std::string& initramfs, const Topology& topology,
+                       unsigned memory_mb, bool verbose) {
+  VmConfig cfg;
+  cfg.kernel_image = kernel.image_path;
+  cfg.initramfs = initramfs;
+  cfg.topology = topology;
+  cfg.memory_mb = memory_mb;
+  cfg.verbose_console = verbose;
+  cfg.ports = {kControlPort, kResultsPort};
+  // The agent opens the control port when it starts to wait for the job:
+  // the moment to snapshot, and where a restored guest resumes.
+  cfg.snapshot_dir = default_snapshot_dir();
+  cfg.snapshot_ready_port = kControlPort;
+  return cfg;
+}
+
+std::string kernel_config_for_guest(const KernelRecord& kernel, const std::string& without_it,
+                                    std::vector<std::string>& notes) {
+  if (kernel.config_path.empty()) {
+    notes.push_back("kernel " + kernel.version + " has no config in the cache: " + without_it);
+    return {};
+  }
+  auto text = read_file(kernel.config_path, proto::kMaxKernelConfigBytes);
+  if (!text) {
+    notes.push_back("the kernel config was not given to the guest: " + text.error().msg);
+    return {};
+  }
+  return std::move(*text);
 }
 
 Result<std::string> find_agent_binary() {
@@ -235,18 +253,10 @@ Result<VmRunPlan> prepare_run(const std::string& artifacts_dir, const TestSpec& 
 
   VmRunPlan p;
   p.file_frames = std::move(*file_frames);
+  p.cfg = job_vm_config(kernel, *initrd, spec.topology, opts.memory_mb.value_or(spec.memory_mb), opts.verbose);
   VmConfig& cfg = p.cfg;
-  cfg.kernel_image = kernel.image_path;
-  cfg.initramfs = *initrd;
-  cfg.topology = spec.topology;
-  cfg.memory_mb = opts.memory_mb.value_or(spec.memory_mb);
-  cfg.verbose_console = opts.verbose;
-  cfg.ports = {kControlPort, kResultsPort, kSchedPort};
-  // The agent opens the control port when it starts to wait for the job:
-  // the moment to snapshot, and where a restored guest resumes.
-  cfg.snapshot_dir = default_snapshot_dir();
-  cfg.snapshot_ready_port = kControlPort;
-  // Restored guests then start with the probes' kernel object loaded.
+  cfg.ports.push_back(kSchedPort);
+  // Restored guests start with the probes' kernel object loaded.
   cfg.snapshot_cmdline_extra = std::string(proto::kPreloadProbesParam) + "=1";
   // The agent is quiet while workers run, so the no-output watchdog must
   // outlast the scenario; a spec can tighten it.
@@ -273,7 +283,10 @@ Result<VmRunPlan> prepare_run(const std::string& artifacts_dir, const TestSpec& 
   // Steps and cgroup weights: version 5 (a version 3 job plus those), so an
   // older agent refuses the job instead of running it without its steps.
   if (proto::job_needs_steps(p.job)) p.job.version = proto::kJobVersionSteps;
-  if (spec.uses_bpf_scheduler()) p.job.kernel_config = kernel_config_for_guest(kernel, p.notes);
+  // Without it a scheduler that reads kernel config values fails to load.
+  if (spec.uses_bpf_scheduler())
+    p.job.kernel_config = kernel_config_for_guest(
+        kernel, "the guest has no /boot/config-*, so a scheduler using __kconfig externs cannot load", p.notes);
   p.job.seed = opts.seed;
   return p;
 }
@@ -337,6 +350,11 @@ VmCallbacks job_callbacks(std::string job_frames, std::function<void(const char*
   return cb;
 }
 
+Result<VmOutcome> run_job_vm(const VmRunPlan& plan, std::function<void(const char*, size_t)> on_results) {
+  VmCallbacks cb = job_callbacks(plan.file_frames + proto::encode_message(plan.job), std::move(on_results));
+  return run_vm(plan.cfg, cb);
+}
+
 Result<RunResult> run_test(const std::string& artifacts_dir, const TestSpec& spec, const KernelRecord& kernel,
                            const PipelineOptions& opts) {
   auto progress = [&](const std::string& s) {
@@ -347,16 +365,14 @@ Result<RunResult> run_test(const std::string& artifacts_dir, const TestSpec& spe
   if (!prepared) return tl::unexpected(prepared.error());
 
   ResultCollector collector;
-  VmCallbacks cb = job_callbacks(prepared->file_frames + proto::encode_message(prepared->job), [&](const char* data, size_t len) {
+  progress("booting " + kernel.version + " (" + r.topology + ")");
+  auto outcome = run_job_vm(*prepared, [&](const char* data, size_t len) {
     bool had_hello = collector.hello_seen();
     std::string before = collector.stage();
     collector.feed(data, len);
     if (!had_hello && collector.hello_seen()) progress("guest agent up");
     if (collector.stage() != before) progress("stage " + collector.stage());
   });
-
-  progress("booting " + kernel.version + " (" + r.topology + ")");
-  auto outcome = run_vm(prepared->cfg, cb);
   if (!outcome) return tl::unexpected(outcome.error());
   collector.finish();
   fill_run_result(r, spec, collector, *outcome, prepared->notes);

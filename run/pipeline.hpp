@@ -51,12 +51,28 @@ Result<std::string> agent_initramfs(const std::string& artifacts_dir);
 // A file the host sends the guest before the JOB (FILE frames).
 struct GuestFile {
   std::string guest_path;  // absolute, under the agent's allowed roots
-  std::string host_path;
+  std::string host_path;   // where to read it; unused with `content`
   uint32_t mode = 0755;
+  // Bytes the host holds already (a verifier job's objects cut out of a
+  // binary): sent as they are instead of host_path's.
+  std::optional<std::string> content;
 };
 // The FILE frames of `files`, in order (read now: a file that changed since
 // it was checked still goes with its own size and hash).
 Result<std::string> encode_guest_files(const std::vector<GuestFile>& files);
+
+// The VM of a job: `kernel` booting the agent's initramfs, with the control
+// and results ports, snapshotted where the agent waits for its job. The
+// caller adds what its job needs (ports, timeouts, snapshot command line).
+VmConfig job_vm_config(const KernelRecord& kernel, const std::string& initramfs, const Topology& topology,
+                       unsigned memory_mb, bool verbose);
+
+// The kernel's .config for the JOB (`kernel_config`: the agent puts it at
+// the guest's /boot/config-<release>, where libbpf reads `__kconfig`
+// externs), when the cache has one. Without it a note in `notes` says why,
+// ending in `without_it` (what cannot load then).
+std::string kernel_config_for_guest(const KernelRecord& kernel, const std::string& without_it,
+                                    std::vector<std::string>& notes);
 
 // Boot one VM for `spec` on `kernel` and return what happened. Host-side
 // problems (no agent, QEMU missing) are errors; anything the guest does is a
@@ -76,17 +92,22 @@ VmCallbacks job_callbacks(std::string job_frames, std::function<void(const char*
 // How long sched_ext may take to read "disabled" again between repetitions.
 inline constexpr uint32_t kRepeatSettleMs = 5000;
 
-// What to boot and what to send: the VM config (timeouts sized for
-// `repeat` repetitions) and the JOB (version 2 when repeat > 1).
+// What to boot and what to send: the VM config and the JOB with the files
+// it needs. prepare_run makes a test's (timeouts sized for `repeat`
+// repetitions, JOB version 2 when repeat > 1); `ktstr verifier` its own
+// (verifier_run.hpp).
 struct VmRunPlan {
   VmConfig cfg;
-  std::string file_frames;  // the scheduler and its libraries (FILE frames), sent before the job
+  std::string file_frames;  // the files the job needs (FILE frames), sent before the job
   proto::JobMsg job;
   std::vector<std::string> notes;  // for the run's diagnostics (a missing kernel config, ...)
 };
 RunResult new_run_result(const TestSpec& spec, const KernelRecord& kernel, const PipelineOptions& opts);
 Result<VmRunPlan> prepare_run(const std::string& artifacts_dir, const TestSpec& spec, const KernelRecord& kernel,
                                 const PipelineOptions& opts, unsigned repeat);
+// Boots `plan`: its FILE frames and JOB go out when the control port
+// connects, the results port's bytes to `on_results`, as they come.
+Result<VmOutcome> run_job_vm(const VmRunPlan& plan, std::function<void(const char* data, size_t len)> on_results);
 // Fills `r` from one run's collected stream and its VM's outcome, then
 // evaluates it.
 void fill_run_result(RunResult& r, const TestSpec& spec, const ResultCollector& collector, const VmOutcome& outcome,

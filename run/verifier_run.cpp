@@ -3,8 +3,6 @@
 #include "core/bpf_elf.hpp"
 #include "core/fs.hpp"
 #include "core/text.hpp"
-#include "guest/initramfs/initramfs.hpp"
-#include "guest/vm/snapshot.hpp"
 #include "guest/proto/file_messages.hpp"
 
 #include <sys/stat.h>
@@ -125,79 +123,70 @@ void add_verifier_result(VerifierReport& report, const proto::VerifierResultMsg&
     report.errors.push_back("libbpf said:\n" + last_lines(msg.libbpf_log, kLogTailLines));
 }
 
-Result<VerifierRun> run_verifier(db::Store& store, const KernelRecord& kernel, const VerifierInput& a,
-                                 const VerifierInput* b, const PipelineOptions& opts) {
-  auto progress = [&](const std::string& s) {
-    if (opts.progress) opts.progress(s);
-  };
-  // Guest paths, and which side/object each plan entry is.
-  std::string file_frames;  // the objects, as FILE frames before the job
-  std::vector<proto::FileSetEntry> files;
+namespace {
+
+// The objects to load, as files for the guest and a plan entry each, with
+// which side ('a' or 'b') and which of its objects each entry is.
+struct VerifierObjects {
+  std::vector<GuestFile> files;
   proto::VerifierPlan plan;
   std::vector<std::pair<char, uint32_t>> owner;
+};
+
+Result<VerifierObjects> verifier_objects(const VerifierInput& a, const VerifierInput* b) {
+  VerifierObjects out;
+  std::vector<proto::FileSetEntry> set;
   for (auto [side, in] : {std::pair<char, const VerifierInput*>{'a', &a}, {'b', b}}) {
     if (!in) continue;
     for (size_t i = 0; i < in->objects.size(); ++i) {
       std::string p = guest_object_path(side, i);
-      files.push_back(proto::FileSetEntry{p, in->objects[i].size()});
-      file_frames += proto::encode_file_frames(p, 0644, in->objects[i]);
-      plan.objects.push_back(p);
-      owner.emplace_back(side, uint32_t(i));
+      set.push_back(proto::FileSetEntry{p, in->objects[i].size()});
+      out.files.push_back(GuestFile{p, "", 0644, in->objects[i]});
+      out.plan.objects.push_back(p);
+      out.owner.emplace_back(side, uint32_t(i));
     }
   }
-  if (plan.objects.size() > proto::kMaxVerifierObjects)
-    return fail("too many BPF objects to verify in one VM (" + std::to_string(plan.objects.size()) + ", at most " +
-                std::to_string(proto::kMaxVerifierObjects) + ")");
+  if (out.plan.objects.size() > proto::kMaxVerifierObjects)
+    return fail("too many BPF objects to verify in one VM (" + std::to_string(out.plan.objects.size()) +
+                ", at most " + std::to_string(proto::kMaxVerifierObjects) + ")");
+  if (auto ok = proto::validate_file_set(set); !ok) return tl::unexpected(ok.error().context("BPF objects"));
+  return out;
+}
 
-  if (auto ok = proto::validate_file_set(files); !ok) return tl::unexpected(ok.error().context("BPF objects"));
-
+// The VM and the JOB (kind verifier, version 4) that load `objects`: a
+// small guest of its own shape, booted like every run's.
+Result<VmRunPlan> prepare_verifier_run(const std::string& artifacts_dir, const KernelRecord& kernel,
+                                       const VerifierObjects& objects, const PipelineOptions& opts,
+                                       const ProgressFn& progress) {
   progress("preparing initramfs");
-  auto initrd = agent_initramfs(store.artifacts_dir());
+  auto initrd = agent_initramfs(artifacts_dir);
   if (!initrd) return tl::unexpected(initrd.error());
+  auto file_frames = encode_guest_files(objects.files);
+  if (!file_frames) return tl::unexpected(file_frames.error());
 
-  VmConfig cfg;
-  cfg.kernel_image = kernel.image_path;
-  cfg.initramfs = *initrd;
-  cfg.topology = Topology{1, 1, 2, 1};
-  cfg.memory_mb = opts.memory_mb.value_or(256);
-  cfg.verbose_console = opts.verbose;
-  cfg.ports = {kControlPort, kResultsPort};
-  cfg.snapshot_dir = default_snapshot_dir();
-  cfg.snapshot_ready_port = kControlPort;
+  VmRunPlan p;
+  p.file_frames = std::move(*file_frames);
+  p.cfg = job_vm_config(kernel, *initrd, Topology{1, 1, 2, 1}, opts.memory_mb.value_or(256), opts.verbose);
   // Loading is quiet: a verifier at its instruction limit takes seconds
   // under KVM and much longer under TCG.
-  cfg.no_output_timeout = std::chrono::seconds(240);
-  cfg.overall_timeout = std::chrono::seconds(600);
+  p.cfg.no_output_timeout = std::chrono::seconds(240);
+  p.cfg.overall_timeout = std::chrono::seconds(600);
 
-  proto::JobMsg job;
-  job.version = proto::kJobVersionVerifier;
-  job.verbose = opts.verbose;
-  job.topology = cfg.topology.to_string();
-  job.verifier = plan;
-  std::vector<std::string> notes;
-  if (kernel.config_path.empty()) {
-    notes.push_back("kernel " + kernel.version + " has no config in the cache: objects using __kconfig externs cannot load");
-  } else if (auto text = read_file(kernel.config_path, proto::kMaxKernelConfigBytes)) {
-    job.kernel_config = std::move(*text);
-  } else {
-    notes.push_back("the kernel config was not given to the guest: " + text.error().msg);
-  }
-  if (auto valid = proto::validate_job(job); !valid) return tl::unexpected(valid.error().context("verifier job"));
+  p.job.kind = proto::JobKind::kVerifier;
+  p.job.version = proto::kJobVersionVerifier;
+  p.job.verbose = opts.verbose;
+  p.job.topology = p.cfg.topology.to_string();
+  p.job.verifier = objects.plan;
+  p.job.kernel_config = kernel_config_for_guest(kernel, "objects using __kconfig externs cannot load", p.notes);
+  if (auto valid = proto::validate_job(p.job); !valid) return tl::unexpected(valid.error().context("verifier job"));
+  return p;
+}
 
-  VerifierCollector collector;
-  VmCallbacks cb = job_callbacks(file_frames + proto::encode_message(job), [&](const char* data, size_t len) {
-    bool had_hello = collector.hello;
-    size_t before = collector.results.size();
-    collector.feed(data, len);
-    if (!had_hello && collector.hello) progress("guest agent up, loading");
-    if (collector.results.size() != before)
-      progress("verified " + std::to_string(collector.results.size()) + "/" + std::to_string(plan.objects.size()));
-  });
-  progress("booting " + kernel.version);
-  auto outcome = run_vm(cfg, cb);
-  if (!outcome) return tl::unexpected(outcome.error());
-  collector.decoder.finish();
-
+// The reports from what the guest sent and how its VM ended: an object
+// without a result says so.
+VerifierRun verifier_reports(const KernelRecord& kernel, const VerifierInput& a, const VerifierInput* b,
+                             const VerifierObjects& objects, const VerifierCollector& collector,
+                             const VmOutcome& outcome, const std::vector<std::string>& notes) {
   VerifierRun run;
   run.a.path = a.path;
   run.a.kernel = kernel.version;
@@ -206,32 +195,61 @@ Result<VerifierRun> run_verifier(db::Store& store, const KernelRecord& kernel, c
     run.b->path = b->path;
     run.b->kernel = kernel.version;
   }
-  run.accel = accel_name(outcome->accel);
-  run.wall_s = outcome->wall_time.count() / 1000.0;
-  std::vector<bool> seen(plan.objects.size(), false);
+  run.accel = accel_name(outcome.accel);
+  run.wall_s = outcome.wall_time.count() / 1000.0;
+  const size_t count = objects.plan.objects.size();
+  std::vector<bool> seen(count, false);
   for (const proto::VerifierResultMsg& m : collector.results) {
-    if (m.object >= plan.objects.size() || seen[m.object]) {
+    if (m.object >= count || seen[m.object]) {
       run.diagnostics.push_back("guest sent a result for unknown object " + std::to_string(m.object));
       continue;
     }
     seen[m.object] = true;
-    auto [side, index] = owner[m.object];
+    auto [side, index] = objects.owner[m.object];
     add_verifier_result(side == 'a' ? run.a : *run.b, m, index);
   }
-  std::string ended = std::string("the VM ended (") + vm_end_name(outcome->end) + ")" +
+  std::string ended = std::string("the VM ended (") + vm_end_name(outcome.end) + ")" +
                       (collector.done_error.empty() ? "" : ": " + collector.done_error);
-  for (size_t i = 0; i < plan.objects.size(); ++i) {
+  for (size_t i = 0; i < count; ++i) {
     if (seen[i]) continue;
-    auto [side, index] = owner[i];
+    auto [side, index] = objects.owner[i];
     (side == 'a' ? run.a : *run.b).errors.push_back("object " + std::to_string(index) + ": no result; " + ended);
   }
   run.diagnostics.insert(run.diagnostics.end(), collector.diagnostics.begin(), collector.diagnostics.end());
   run.diagnostics.insert(run.diagnostics.end(), notes.begin(), notes.end());
-  if (outcome->end != VmEnd::kPoweredOff) {
+  if (outcome.end != VmEnd::kPoweredOff) {
     run.diagnostics.push_back(ended);
-    if (!outcome->console_tail.empty()) run.diagnostics.push_back("console: " + last_lines(outcome->console_tail, 15));
+    if (!outcome.console_tail.empty()) run.diagnostics.push_back("console: " + last_lines(outcome.console_tail, 15));
   }
   return run;
+}
+
+}  // namespace
+
+Result<VerifierRun> run_verifier(db::Store& store, const KernelRecord& kernel, const VerifierInput& a,
+                                 const VerifierInput* b, const PipelineOptions& opts) {
+  ProgressFn progress = [&](const std::string& s) {
+    if (opts.progress) opts.progress(s);
+  };
+  auto objects = verifier_objects(a, b);
+  if (!objects) return tl::unexpected(objects.error());
+  auto prepared = prepare_verifier_run(store.artifacts_dir(), kernel, *objects, opts, progress);
+  if (!prepared) return tl::unexpected(prepared.error());
+
+  VerifierCollector collector;
+  const size_t count = objects->plan.objects.size();
+  progress("booting " + kernel.version);
+  auto outcome = run_job_vm(*prepared, [&](const char* data, size_t len) {
+    bool had_hello = collector.hello;
+    size_t before = collector.results.size();
+    collector.feed(data, len);
+    if (!had_hello && collector.hello) progress("guest agent up, loading");
+    if (collector.results.size() != before)
+      progress("verified " + std::to_string(collector.results.size()) + "/" + std::to_string(count));
+  });
+  if (!outcome) return tl::unexpected(outcome.error());
+  collector.decoder.finish();
+  return verifier_reports(kernel, a, b, *objects, collector, *outcome, prepared->notes);
 }
 
 }  // namespace ktstr::runner

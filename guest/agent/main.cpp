@@ -167,12 +167,17 @@ Status Agent::run() {
     log("debug", "job: " + dump_json(nlohmann::json(shown)));
   }
 
-  if (job->verifier) return run_verifier(*job);
+  // The kind (derived from the version for an older host's JOB) says what
+  // to do; validate_job made sure the version agrees.
+  switch (job->kind) {
+    case JobKind::kVerifier: return run_verifier(*job);
+    case JobKind::kRun: break;
+  }
   if (is_repeat_job(*job)) return run_repeated(*job);
   return run_job(*job);
 }
 
-// A version 4 job: load each BPF object (verify, attach nothing) and send
+// A verifier job (version 4): load each BPF object (verify, attach nothing) and send
 // one VERIFIER_RESULT per object. A program the verifier rejects is a
 // result for the host to report, not an agent error.
 Status Agent::run_verifier(const JobMsg& job) {
@@ -205,10 +210,11 @@ Status Agent::run_job(const JobMsg& job) {
   return workers;
 }
 
-// A version 2 job: `repeat` runs in this boot. Between them the cgroups go
-// and sched_ext must settle back to "disabled"; a run the agent could not
-// do, or a state that does not settle, ends the VM (REPEAT_END next=false)
-// and the host boots a new one for the rest.
+// A repeat job (version 2, or 3 or 5 with `repeat` > 1): `repeat` runs in
+// this boot. Between them the cgroups go and sched_ext must settle back to
+// "disabled"; a run the agent could not do, or a state that does not
+// settle, ends the VM (REPEAT_END next=false) and the host boots a new one
+// for the rest.
 Status Agent::run_repeated(const JobMsg& job) {
   const std::string cgroup_root = "/sys/fs/cgroup/ktstr";
   const std::string state_path = "/sys/kernel/sched_ext/state";

@@ -103,8 +103,37 @@ bool job_needs_work_types(const JobMsg& job) {
 }
 
 bool is_repeat_job(const JobMsg& job) {
+  if (job.kind != JobKind::kRun) return false;
   return job.version == 2 || (job.version >= kJobVersionWorkTypes && job.version != kJobVersionVerifier &&
                               job.repeat > 1);
+}
+
+const char* job_kind_name(JobKind kind) {
+  switch (kind) {
+    case JobKind::kRun: return "run";
+    case JobKind::kVerifier: return "verifier";
+  }
+  return "run";
+}
+
+bool parse_job_kind(const std::string& name, JobKind& out) {
+  for (JobKind k : {JobKind::kRun, JobKind::kVerifier})
+    if (name == job_kind_name(k)) {
+      out = k;
+      return true;
+    }
+  return false;
+}
+
+JobKind job_kind_of_version(uint32_t version) {
+  return version == kJobVersionVerifier ? JobKind::kVerifier : JobKind::kRun;
+}
+
+void to_json(json& j, const JobKind& v) { j = job_kind_name(v); }
+void from_json(const json& j, JobKind& v) {
+  if (!j.is_string()) throw std::runtime_error("field 'kind' must be a string");
+  std::string s = j.get<std::string>();
+  if (!parse_job_kind(s, v)) throw std::runtime_error("unknown job kind '" + s + "'");
 }
 
 void to_json(json& j, const Scenario& v) {
@@ -138,9 +167,9 @@ void from_json(const json& j, MapWritePlan& v) {
 }
 
 void to_json(json& j, const JobMsg& v) {
-  j = {{"version", v.version},     {"scenario", v.scenario},   {"verbose", v.verbose},
-       {"topology", v.topology},   {"scheduler", v.scheduler}, {"map_writes", v.map_writes},
-       {"monitor_interval_ms", v.monitor_interval_ms}};
+  j = {{"kind", v.kind},         {"version", v.version},     {"scenario", v.scenario},
+       {"verbose", v.verbose},   {"topology", v.topology},   {"scheduler", v.scheduler},
+       {"map_writes", v.map_writes}, {"monitor_interval_ms", v.monitor_interval_ms}};
   if (v.probes) j["probes"] = *v.probes;
   if (v.verifier) j["verifier"] = *v.verifier;
   if (v.version == 2 || v.version == kJobVersionWorkTypes || v.version == kJobVersionSteps) {
@@ -152,6 +181,9 @@ void to_json(json& j, const JobMsg& v) {
 }
 void from_json(const json& j, JobMsg& v) {
   get_unsigned(j, "version", v.version);
+  // An older host sends no kind: its version said it.
+  if (j.contains("kind")) get_field(j, "kind", v.kind);
+  else v.kind = job_kind_of_version(v.version);
   if (j.contains("repeat")) get_unsigned(j, "repeat", v.repeat);
   if (j.contains("settle_ms")) get_unsigned(j, "settle_ms", v.settle_ms);
   get_field(j, "scenario", v.scenario);
@@ -183,9 +215,14 @@ Status validate_job(const JobMsg& job) {
     return fail("a version " + std::to_string(job.version) + " job cannot carry work types past 'mixed' or their settings");
   if ((job.version == 1 || job.version == kJobVersionVerifier) && job.repeat != 1)
     return fail("a version " + std::to_string(job.version) + " job cannot repeat");
-  if ((job.version == kJobVersionVerifier) != job.verifier.has_value())
-    return fail(job.version == kJobVersionVerifier ? "a version 4 job needs a verifier plan"
-                                                   : "a verifier plan needs job version 4");
+  // An older agent reads the version alone: a kind it would read otherwise
+  // is refused here too, so a job means the same to every agent.
+  if (job.kind != job_kind_of_version(job.version))
+    return fail(std::string("a '") + job_kind_name(job.kind) + "' job cannot be version " +
+                std::to_string(job.version));
+  if ((job.kind == JobKind::kVerifier) != job.verifier.has_value())
+    return fail(job.kind == JobKind::kVerifier ? "a verifier job needs a verifier plan"
+                                               : "a verifier plan needs a verifier job (version 4)");
   if (job.verifier) {
     if (!job.scheduler.path.empty() || !job.scenario.cgroups.empty() || job.probes || !job.map_writes.empty())
       return fail("a verifier job runs nothing else (no scheduler, workers, probes or map writes)");

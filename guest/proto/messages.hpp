@@ -149,12 +149,30 @@ struct VerifierPlan {
   std::vector<std::string> objects;  // .bpf.o paths inside the guest
 };
 
+// What a JOB asks of the agent. A run: workers, with or without a
+// scheduler, once or `repeat` times in one boot; a probe replay (auto-repro)
+// is a run with `probes`. A verifier job: load BPF objects, run nothing.
+enum class JobKind : uint8_t { kRun, kVerifier };
+const char* job_kind_name(JobKind kind);  // "run", "verifier": the wire form
+// Parses a job kind name; false for an unknown one.
+bool parse_job_kind(const std::string& name, JobKind& out);
+// The kind of a JOB without `kind` (a host older than the field), from what
+// its version meant then: 4 is a verifier job, every other version a run.
+JobKind job_kind_of_version(uint32_t version);
+
 struct JobMsg {
   static constexpr MsgType kType = MsgType::Job;
+  // What the agent does (always on the wire from this host; derived from
+  // `version` when absent). The version is the format: which fields the job
+  // may use, and what an older agent, which knows only the version, reads
+  // it as. The host keeps sending the version older agents expect of that
+  // kind, so a job never means something else to them.
+  JobKind kind = JobKind::kRun;
   // 1: one run, then DONE and power off. 2: `repeat` runs in this boot, each
   // framed by REPEAT_BEGIN/REPEAT_END (an agent that only knows 1 refuses 2).
-  // 3: a verifier job (`verifier` set, nothing else runs); an older agent
-  // refuses it rather than run an empty workload.
+  // 3: work types (below). 4: a verifier job (`verifier` set, nothing else
+  // runs); an older agent refuses it rather than run an empty workload.
+  // 5: steps and weights (below).
   uint32_t version = 1;
   // Version 2: how many repetitions, and how long after each one the
   // sched_ext state may take to read "disabled" again before the agent
@@ -197,7 +215,8 @@ bool job_needs_work_types(const JobMsg& job);
 // Whether the job needs version 5 (steps, or a weight other than 100).
 bool job_needs_steps(const JobMsg& job);
 Status validate_steps(const Scenario& scenario);
-// Whether the agent runs the job as repetitions (REPEAT_BEGIN/END frames).
+// Whether the agent runs the job as repetitions (REPEAT_BEGIN/END frames):
+// a run of version 2, or of version 3 or 5 with `repeat` > 1.
 bool is_repeat_job(const JobMsg& job);
 
 // Limits a job must respect; the agent refuses anything else.
@@ -503,6 +522,8 @@ void to_json(nlohmann::json& j, const CgroupPlan& v);
 void from_json(const nlohmann::json& j, CgroupPlan& v);
 void to_json(nlohmann::json& j, const Scenario& v);
 void from_json(const nlohmann::json& j, Scenario& v);
+void to_json(nlohmann::json& j, const JobKind& v);
+void from_json(const nlohmann::json& j, JobKind& v);
 void to_json(nlohmann::json& j, const JobMsg& v);
 void from_json(const nlohmann::json& j, JobMsg& v);
 void to_json(nlohmann::json& j, const StageMsg& v);

@@ -7,3 +7,4 @@ ktstr_unit_test(test_agent_work SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_agent_wor
 ktstr_unit_test(test_verifier_job SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_verifier_job.cpp LIBS ktstr_agent_lib)
 ktstr_unit_test(test_file_messages SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_file_messages.cpp LIBS ktstr_proto)
 ktstr_unit_test(test_file_receiver SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_file_receiver.cpp LIBS ktstr_agent_lib ktstr_core)
+ktstr_unit_test(test_job_kind SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_job_kind.cpp LIBS ktstr_proto)

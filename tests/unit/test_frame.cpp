@@ -589,10 +589,11 @@ TEST(ProtoSeed, TheSeedIsOnTheWireOnlyWhenSetAndJobsWithoutOneStayByteForByte) {
   job.scenario.cgroups = {{"light", 2, WorkKind::Spin, ""}};
   job.scenario.duration_ms = 5000;
   job.scheduler = {"/bin/scx-ktstr", {"--timeout-ms", "5000"}, 12000};
-  // A job without a seed encodes exactly as before seeds existed.
+  // A job without a seed encodes exactly as before seeds existed (with the
+  // `kind` every JOB carries since: test_job_kind.cpp).
   const std::string before =
-      R"({"map_writes":[],"monitor_interval_ms":250,"scenario":{"cgroups":[{"cpus":"","name":"light","work":"spin",)"
-      R"("workers":2}],"duration_ms":5000},"scheduler":{"args":["--timeout-ms","5000"],"attach_timeout_ms":12000,)"
+      R"({"kind":"run","map_writes":[],"monitor_interval_ms":250,"scenario":{"cgroups":[{"cpus":"","name":"light",)"
+      R"("work":"spin","workers":2}],"duration_ms":5000},"scheduler":{"args":["--timeout-ms","5000"],"attach_timeout_ms":12000,)"
       R"("path":"/bin/scx-ktstr"},"topology":"","verbose":false,"version":1})";
   EXPECT_EQ(dump_json(nlohmann::json(job)), before);
   EXPECT_EQ(encode_message(job), encode_frame(MsgType::Job, before));
@@ -620,6 +621,7 @@ TEST(ProtoSeed, TheSeedIsOnTheWireOnlyWhenSetAndJobsWithoutOneStayByteForByte) {
   }
   // A verifier job loads objects and runs no scheduler: nothing to seed.
   JobMsg verifier;
+  verifier.kind = JobKind::kVerifier;
   verifier.version = kJobVersionVerifier;
   verifier.verifier = VerifierPlan{{"/bpf/a.bpf.o"}};
   EXPECT_TRUE(validate_job(verifier));

@@ -21,6 +21,7 @@ Frame frame_of(const std::string& bytes) {
 
 JobMsg verifier_job() {
   JobMsg job;
+  job.kind = JobKind::kVerifier;
   job.version = proto::kJobVersionVerifier;
   job.verifier = VerifierPlan{{"/verifier/a0.bpf.o", "/verifier/b0.bpf.o"}};
   return job;
