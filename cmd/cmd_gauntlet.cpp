@@ -1,10 +1,11 @@
 // `ktstr gauntlet SPEC [--test NAME] [--topo T,..] [--kernel K,..]
-// [--sched-args ARGS]... [--jobs N] [--json]`: every test of SPEC over
-// every topology x kernel x scheduler-argument set, each cell one run in
-// its own VM (run/gauntlet_run.hpp: a worker per cell, recorded as `ktstr
-// test` records its runs); then a grid of verdicts.
+// [--sched-args ARGS]... [--jobs N] [--json] [--junit FILE]`: every test of
+// SPEC over every topology x kernel x scheduler-argument set, each cell one
+// run in its own VM (run/gauntlet_run.hpp: a worker per cell, recorded as
+// `ktstr test` records its runs); then a grid of verdicts.
 #include "cmd/cli.hpp"
 #include "cmd/commands.hpp"
+#include "cmd/run_options.hpp"
 #include "run/gauntlet.hpp"
 #include "run/gauntlet_run.hpp"
 #include "run/pipeline.hpp"
@@ -12,7 +13,6 @@
 #include "run/units.hpp"
 #include "core/fs.hpp"
 #include "core/spec.hpp"
-#include "executor/executor.hpp"
 #include "kbuild/kernel_cache.hpp"
 
 #include <CLI/CLI.hpp>
@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <ctime>
 #include <optional>
 
 namespace ktstr::cmd {
@@ -36,6 +37,7 @@ struct GauntletArgs {
   bool auto_repro = false;
   std::string executor = "local";
   std::string slurm_dir, slurm_partition;
+  std::string junit;
 };
 
 // The axes from the options, checked, and the tests; kernels not yet resolved.
@@ -134,6 +136,7 @@ int cmd_gauntlet(Context& ctx, const std::vector<std::string>& argv) {
   app.add_flag("--json", a.json, "print one JSON document instead of lines and the grid");
   app.add_flag("--auto-repro", a.auto_repro, "replay each crash in a second VM with probes (off: a matrix multiplies crashes)");
   app.add_flag("-v,--verbose", a.verbose, "verbose guest console, diagnostics on every failure");
+  add_junit_option(app, a.junit);
   if (!parse_command_line(app, argv, "gauntlet")) return kExitOk;
   const bool verbose = a.verbose || ctx.verbosity > 0;
 
@@ -143,12 +146,7 @@ int cmd_gauntlet(Context& ctx, const std::vector<std::string>& argv) {
   if (!a.kernels.empty()) kernel_refs = value_or_die(parse_axis("--kernel", a.kernels));
   std::optional<unsigned> jobs;
   if (jobs_option->count() > 0) jobs = value_or_die(parse_jobs(a.jobs));
-  WorkerPoolOptions pool;
-  pool.executor = value_or_die(executor::parse_executor_name(a.executor));
-  if (pool.executor != executor::ExecutorKind::kSlurm && (!a.slurm_dir.empty() || !a.slurm_partition.empty()))
-    throw Fatal(Error("--slurm-dir and --slurm-partition need --executor slurm", "add '--executor slurm'"));
-  pool.slurm_dir = a.slurm_dir;
-  pool.slurm_partition = a.slurm_partition;
+  WorkerPoolOptions pool = pool_options(a.executor, a.slurm_dir, a.slurm_partition);
   axes.specs = read_tests(a);
 
   Progress progress(!a.json);
@@ -158,11 +156,13 @@ int cmd_gauntlet(Context& ctx, const std::vector<std::string>& argv) {
   for (auto& c : plan.cells)
     if (c.verdict == Verdict::kSkip && !c.detail.empty() && !a.json) print_line(cell_line(c));
   pool.jobs = jobs_or_default(jobs, plan.need, plan.units.size());
+  const int64_t started = std::time(nullptr);
   run_gauntlet(store, plan, pool, verbose, progress, [&](const CellResult& c) {
     if (!a.json) print_line(cell_line(c));
   });
 
   const std::vector<CellResult>& cells = plan.cells;
+  if (!a.junit.empty()) value_or_die(write_junit(a.junit, gauntlet_junit(started, axes.specs, cells)));
   if (a.json) {
     std::printf("%s\n", gauntlet_json(cells).dump(2).c_str());
     return gauntlet_exit_status(tally_cells(cells));

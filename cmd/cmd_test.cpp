@@ -2,6 +2,7 @@
 // line per test (plus the report of each failure), record every run.
 #include "cmd/cli.hpp"
 #include "cmd/commands.hpp"
+#include "cmd/run_options.hpp"
 #include "run/pipeline.hpp"
 #include "run/progress.hpp"
 #include "run/tests_run.hpp"
@@ -10,7 +11,6 @@
 #include "core/fs.hpp"
 #include "core/scenario.hpp"
 #include "core/seed.hpp"
-#include "executor/executor.hpp"
 #include "guest/proto/messages.hpp"
 
 #include <CLI/CLI.hpp>
@@ -42,6 +42,7 @@ struct TestArgs {
   std::string jobs;                 // --jobs N; empty: the host's default
   std::string executor = "local";   // --executor local|slurm
   std::string slurm_dir, slurm_partition;
+  std::string junit;                // --junit FILE
 };
 
 Result<TestSpec> adhoc_spec(const TestArgs& a) {
@@ -119,6 +120,7 @@ std::pair<CLI::Option*, CLI::Option*> add_test_options(CLI::App& app, TestArgs& 
   app.add_option("--slurm-partition", a.slurm_partition, "with --executor slurm: the partition to submit to")
       ->type_name("P");
   app.add_flag("--no-auto-repro", a.no_auto_repro, "do not replay crashes in a second VM with probes");
+  add_junit_option(app, a.junit);
   app.add_flag("--list", a.list, "print the selected tests' names and exit");
   app.add_flag("--list-scenarios", a.list_scenarios,
                "print the canned scenarios (name and description; with -v their cgroups) and exit");
@@ -184,11 +186,8 @@ int cmd_test(Context& ctx, const std::vector<std::string>& argv) {
   if (a.memory && (a.memory < 64 || a.memory > 65536))
     throw Fatal(Error("--memory " + std::to_string(a.memory) + " is out of range", "use 64 to 65536 MB"));
   if (jobs_option->count() > 0) t.jobs = value_or_die(parse_jobs(a.jobs));
-  t.pool.executor = value_or_die(executor::parse_executor_name(a.executor));
-  if (t.pool.executor != executor::ExecutorKind::kSlurm && (!a.slurm_dir.empty() || !a.slurm_partition.empty()))
-    throw Fatal(Error("--slurm-dir and --slurm-partition need --executor slurm", "add '--executor slurm'"));
-  t.pool.slurm_dir = a.slurm_dir;
-  t.pool.slurm_partition = a.slurm_partition;
+  t.pool = pool_options(a.executor, a.slurm_dir, a.slurm_partition);
+  t.junit = a.junit;
 
   // Bad scheduler paths fail now, before a kernel is fetched or a VM boots.
   for (auto& spec : t.specs) value_or_die(check_scheduler(spec));
