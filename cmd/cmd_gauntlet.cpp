@@ -105,20 +105,17 @@ void print_line(const std::string& line) {
   std::fflush(stdout);
 }
 
-}  // namespace
-
-int cmd_gauntlet(Context& ctx, const std::vector<std::string>& argv) {
-  GauntletArgs a;
-  CLI::App app{"run a spec's tests over topologies x kernels x scheduler arguments and print a grid of verdicts",
-               "ktstr gauntlet"};
-  app.add_option("spec", a.spec, "test spec file (TOML) or a directory of them")->required();
+// The options, on `app`; returns --jobs (to tell "given").
+CLI::Option* add_gauntlet_options(CLI::App& app, GauntletArgs& a) {
+  app.add_option("spec", a.spec, "test spec file (TOML) or a directory of them")->required()->type_name("SPEC");
   app.add_option("--test", a.test, "only this test of SPEC (default: every test)");
   app.add_option("--topo", a.topos, "comma-separated topologies, e.g. 1n1l2c1t,1n2l4c2t (default: each test's own)")
       ->allow_extra_args(false);
   app.add_option("--kernel", a.kernels,
                  "comma-separated kernels: cache ids, versions (6.17: the newest cached 6.17.x; fetched when "
                  "none is), names or bzImage paths (default: each test's own)")
-      ->allow_extra_args(false);
+      ->allow_extra_args(false)
+      ->type_name("KERNEL");
   app.add_option("--sched-args", a.sched_args,
                  "the scheduler's arguments for one column set, split like a shell (give it again for more; "
                  "'' runs without arguments; --sched-args=--flag for a single flag; default: the spec's)")
@@ -137,7 +134,25 @@ int cmd_gauntlet(Context& ctx, const std::vector<std::string>& argv) {
   app.add_flag("--auto-repro", a.auto_repro, "replay each crash in a second VM with probes (off: a matrix multiplies crashes)");
   app.add_flag("-v,--verbose", a.verbose, "verbose guest console, diagnostics on every failure");
   add_junit_option(app, a.junit);
-  if (!parse_command_line(app, argv, "gauntlet")) return kExitOk;
+  return jobs_option;
+}
+
+// The command line, bound to `a`: what cmd_gauntlet parses and completion reads.
+struct GauntletCli {
+  GauntletArgs a;
+  CLI::App app{"run a spec's tests over topologies x kernels x scheduler arguments and print a grid of verdicts",
+               "ktstr gauntlet"};
+  CLI::Option* jobs_option = add_gauntlet_options(app, a);
+};
+
+}  // namespace
+
+void describe_gauntlet(const AppUse& use) { GauntletCli cli; use("", cli.app); }
+
+int cmd_gauntlet(Context& ctx, const std::vector<std::string>& argv) {
+  GauntletCli cli;
+  const GauntletArgs& a = cli.a;
+  if (!parse_command_line(cli.app, argv, "gauntlet")) return kExitOk;
   const bool verbose = a.verbose || ctx.verbosity > 0;
 
   // Every axis is checked before the store is touched or a VM boots.
@@ -145,7 +160,7 @@ int cmd_gauntlet(Context& ctx, const std::vector<std::string>& argv) {
   std::optional<std::vector<std::string>> kernel_refs;
   if (!a.kernels.empty()) kernel_refs = value_or_die(parse_axis("--kernel", a.kernels));
   std::optional<unsigned> jobs;
-  if (jobs_option->count() > 0) jobs = value_or_die(parse_jobs(a.jobs));
+  if (cli.jobs_option->count() > 0) jobs = value_or_die(parse_jobs(a.jobs));
   WorkerPoolOptions pool = pool_options(a.executor, a.slurm_dir, a.slurm_partition);
   axes.specs = read_tests(a);
 

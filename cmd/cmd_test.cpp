@@ -88,8 +88,8 @@ int list_scenarios(const TestArgs& a) {
 
 // The options, on `app`; returns --seed and --jobs (to tell "given").
 std::pair<CLI::Option*, CLI::Option*> add_test_options(CLI::App& app, TestArgs& a) {
-  app.add_option("specs", a.specs, "test spec files (TOML) or directories of them");
-  app.add_option("--kernel", a.kernel, "kernel id, id prefix, version, name or bzImage path");
+  app.add_option("specs", a.specs, "test spec files (TOML) or directories of them")->type_name("SPEC");
+  app.add_option("--kernel", a.kernel, "kernel id, id prefix, version, name or bzImage path")->type_name("KERNEL");
   app.add_flag("--json", a.json, "print one JSON document instead of text");
   app.add_flag("-v,--verbose", a.verbose, "diagnostics on every failure, verbose guest console");
   app.add_option("--scenario", a.scenario, "run one ad-hoc scenario instead of spec files");
@@ -130,6 +130,13 @@ std::pair<CLI::Option*, CLI::Option*> add_test_options(CLI::App& app, TestArgs& 
   return {seed_option, jobs_option};
 }
 
+// The command line, bound to `a`: what cmd_test parses and completion reads.
+struct TestCli {
+  TestArgs a;
+  CLI::App app{"run scheduler tests in VMs", "ktstr test"};
+  std::pair<CLI::Option*, CLI::Option*> seed_jobs = add_test_options(app, a);
+};
+
 // The selected tests: the ad-hoc one, or the spec files' (KTSTR_TEST_DIR
 // or tests/ktstr when none are named) that the -E filters select.
 std::vector<TestSpec> select_tests(TestArgs& a) {
@@ -159,11 +166,13 @@ std::vector<TestSpec> select_tests(TestArgs& a) {
 
 }  // namespace
 
+void describe_test(const AppUse& use) { TestCli cli; use("", cli.app); }
+
 int cmd_test(Context& ctx, const std::vector<std::string>& argv) {
-  TestArgs a;
-  CLI::App app{"run scheduler tests in VMs", "ktstr test"};
-  auto [seed_option, jobs_option] = add_test_options(app, a);
-  if (!parse_command_line(app, argv, "test")) return kExitOk;
+  TestCli cli;
+  TestArgs& a = cli.a;
+  auto [seed_option, jobs_option] = cli.seed_jobs;
+  if (!parse_command_line(cli.app, argv, "test")) return kExitOk;
   TestsRun t;
   t.unit.verbose = a.verbose || ctx.verbosity > 0;
   if (seed_option->count() > 0) t.unit.seed = value_or_die(parse_seed(a.seed_text));
