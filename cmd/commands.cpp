@@ -23,6 +23,8 @@ const std::vector<Command>& commands() {
       {"run-unit", cmd_run_unit, kNeedsNothing, "run one unit of a job array (what --executor slurm submits)"},
       {"worker", cmd_worker, kNeedsNothing, "run one unit of work and print its runs (what ktstr's workers run)"},
       {"doctor", cmd_doctor, kNeedsNothing, "check this host: QEMU, KVM, kernels, store, BPF tools", describe_doctor},
+      {"completion", cmd_completion, kNeedsNothing, "print a shell completion script (bash, zsh, fish)",
+       describe_completion},
       {"help", cmd_help, kNeedsNothing, "show help for ktstr or one command"},
       {"version", cmd_version, kNeedsNothing, "print the version"},
   };

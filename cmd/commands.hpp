@@ -68,6 +68,7 @@ int cmd_runs(Context&, const std::vector<std::string>&);
 int cmd_verifier(Context&, const std::vector<std::string>&);
 int cmd_repro(Context&, const std::vector<std::string>&);
 int cmd_gauntlet(Context&, const std::vector<std::string>&);
+int cmd_completion(Context&, const std::vector<std::string>&);
 
 // Their command lines (see DescribeFn).
 void describe_test(const AppUse&);
@@ -80,6 +81,7 @@ void describe_gauntlet(const AppUse&);
 void describe_runs(const AppUse&);
 void describe_verifier(const AppUse&);
 void describe_doctor(const AppUse&);
+void describe_completion(const AppUse&);
 
 // Names close to `name` (edit distance or prefix), for "did you mean".
 std::vector<std::string> similar_commands(const std::string& name);

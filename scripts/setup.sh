@@ -25,6 +25,7 @@ PKGS=(build-essential cmake ninja-build pkg-config git dpkg-dev
   libgit2-dev libxxhash-dev libgtest-dev libgmock-dev libcap-dev libxml2-dev
   clang-16 llvm-16 libclang-rt-16-dev qemu-system-x86 dwarves ccache
   flex bison bc cpio kmod lz4  # `ktstr kernel build` (kernel make, lz4 image)
+  zsh fish  # the tests of `ktstr completion` load its scripts in them
   slurmctld slurmd slurm-client munge)  # `--executor slurm` and its one-node test cluster
 
 log() { printf 'setup: %s\n' "$*" >&2; }
