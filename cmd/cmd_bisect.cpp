@@ -75,11 +75,29 @@ std::string range_of(const db::BisectSession& s) {
   return g + ".." + p->target.bad.substr(0, 12);
 }
 
-int bisect_list(Context& ctx, const std::vector<std::string>& argv) {
+// `bisect list`'s, `log ID`'s and `resume ID`'s command lines: what they
+// parse and completion reads.
+struct SessionCli {
+  std::string sub;
+  std::string id;
   bool json = false;
-  CLI::App app{"list bisect sessions", "ktstr bisect list"};
-  app.add_flag("--json", json, "print a JSON array");
-  if (!parse_command_line(app, argv, "bisect list")) return kExitOk;
+  CLI::App app;
+  SessionCli(const std::string& name, const std::string& about, const std::string& json_help)
+      : sub(name), app(about, "ktstr bisect " + name) {
+    if (sub != "list") app.add_option("ID", id, "session id (see 'ktstr bisect list')")->required();
+    app.add_flag("--json", json, json_help);
+  }
+};
+SessionCli list_cli() { return {"list", "list bisect sessions", "print a JSON array"}; }
+SessionCli log_cli() {
+  return {"log", "print a bisect session's steps, one line each", "print the session and its steps as JSON"};
+}
+SessionCli resume_cli() { return {"resume", "continue a bisect session that was interrupted", "print the result as JSON"}; }
+
+int bisect_list(Context& ctx, const std::vector<std::string>& argv) {
+  SessionCli cli = list_cli();
+  if (!parse_command_line(cli.app, argv, "bisect list")) return kExitOk;
+  const bool json = cli.json;
   db::Store& store = ctx.open_store();
   auto sessions = value_or_die(db::list_bisects(store));
   nlohmann::json arr = nlohmann::json::array();
@@ -115,12 +133,10 @@ int bisect_list(Context& ctx, const std::vector<std::string>& argv) {
 }
 
 int bisect_log(Context& ctx, const std::vector<std::string>& argv) {
-  std::string id;
-  bool json = false;
-  CLI::App app{"print a bisect session's steps, one line each", "ktstr bisect log"};
-  app.add_option("ID", id, "session id (see 'ktstr bisect list')")->required();
-  app.add_flag("--json", json, "print the session and its steps as JSON");
-  if (!parse_command_line(app, argv, "bisect log")) return kExitOk;
+  SessionCli cli = log_cli();
+  if (!parse_command_line(cli.app, argv, "bisect log")) return kExitOk;
+  const std::string& id = cli.id;
+  const bool json = cli.json;
   db::Store& store = ctx.open_store();
   db::BisectSession s = get_session(store, id);
   auto steps = value_or_die(db::bisect_steps(store, s.id));
@@ -160,12 +176,10 @@ int bisect_log(Context& ctx, const std::vector<std::string>& argv) {
 }
 
 int bisect_resume(Context& ctx, const std::vector<std::string>& argv) {
-  std::string id;
-  bool json = false;
-  CLI::App app{"continue a bisect session that was interrupted", "ktstr bisect resume"};
-  app.add_option("ID", id, "session id (see 'ktstr bisect list')")->required();
-  app.add_flag("--json", json, "print the result as JSON");
-  if (!parse_command_line(app, argv, "bisect resume")) return kExitOk;
+  SessionCli cli = resume_cli();
+  if (!parse_command_line(cli.app, argv, "bisect resume")) return kExitOk;
+  const std::string& id = cli.id;
+  const bool json = cli.json;
   db::Store& store = ctx.open_store();
   db::BisectSession s = get_session(store, id);
   if (s.state != "running")
@@ -182,33 +196,28 @@ int bisect_resume(Context& ctx, const std::vector<std::string>& argv) {
   return outcome.exit_code;
 }
 
-}  // namespace
-
-int cmd_bisect(Context& ctx, const std::vector<std::string>& argv) {
-  if (!argv.empty()) {
-    if (argv[0] == "list") return bisect_list(ctx, {argv.begin() + 1, argv.end()});
-    if (argv[0] == "log") return bisect_log(ctx, {argv.begin() + 1, argv.end()});
-    if (argv[0] == "resume") return bisect_resume(ctx, {argv.begin() + 1, argv.end()});
-  }
-  BisectArgs a;
-  CLI::App app{"find the commit where a crash signature appears (or, with --fixed, stops appearing)", "ktstr bisect"};
+// The options, on `app`; returns --seed (to tell "given").
+CLI::Option* add_bisect_options(CLI::App& app, BisectArgs& a) {
   app.footer(
       "Also: ktstr bisect list | log ID | resume ID   (each with --json)\n"
       "Exit status: 0 a culprit reached the confidence and verified, 1 none did (or the\n"
       "signature did not reproduce at the bad end), 2 bad input (nothing is written).");
   app.add_option("--signature", a.signature,
-                 "crash id or unique prefix, a pinned spec file, a literal, or /regex/")->required();
-  app.add_option("--sched-repo", a.sched_repo, "bisect scheduler commits of this git repository");
+                 "crash id or unique prefix, a pinned spec file, a literal, or /regex/")
+      ->required()
+      ->type_name("CRASH");
+  app.add_option("--sched-repo", a.sched_repo, "bisect scheduler commits of this git repository")->type_name("DIR");
   app.add_option("--good", a.good, "a commit without the signature (repeatable)")->allow_extra_args(false);
   app.add_option("--bad", a.bad, "a commit with the signature");
   app.add_option("--build", a.build, "command that builds the scheduler in a checkout (no shell; quoted words)");
   app.add_option("--artifact", a.artifact, "the built scheduler binary, relative to the checkout");
   app.add_option("--kernel-range", a.kernel_range, "bisect prebuilt kernel versions A..B (e.g. 6.17..7.3)");
-  app.add_option("--kernel-repo", a.kernel_repo, "bisect kernel commits of this git repository (each built with 'ktstr kernel build')");
-  app.add_option("--spec", a.spec, "the test to run (default: the crash's own test)");
+  app.add_option("--kernel-repo", a.kernel_repo, "bisect kernel commits of this git repository (each built with 'ktstr kernel build')")
+      ->type_name("DIR");
+  app.add_option("--spec", a.spec, "the test to run (default: the crash's own test)")->type_name("SPEC");
   app.add_option("-E,--filter", a.filters, "pick one test of --spec (or of a spec --signature), nextest style")
       ->allow_extra_args(false);
-  app.add_option("--kernel", a.kernel, "kernel for scheduler bisects (default: the crash's kernel)");
+  app.add_option("--kernel", a.kernel, "kernel for scheduler bisects (default: the crash's kernel)")->type_name("KERNEL");
   app.add_option("--confidence", a.opt.confidence, "stop when the best culprit is this probable")->capture_default_str();
   app.add_option("--max-runs", a.opt.max_runs, "at most this many search runs (0: the engine's default)")->capture_default_str();
   app.add_flag("--first-parent", a.first_parent, "follow only the first parent of merges");
@@ -224,7 +233,37 @@ int cmd_bisect(Context& ctx, const std::vector<std::string>& argv) {
       ->type_name("S");
   app.add_flag("-v,--verbose", a.opt.verbose, "verbose guest console");
   app.add_flag("--json", a.json, "print the result as one JSON document");
-  if (!parse_command_line(app, argv, "bisect")) return kExitOk;
+  return seed_option;
+}
+
+// The command line, bound to `a`: what cmd_bisect parses and completion reads.
+struct BisectCli {
+  BisectArgs a;
+  CLI::App app{"find the commit where a crash signature appears (or, with --fixed, stops appearing)", "ktstr bisect"};
+  CLI::Option* seed_option = add_bisect_options(app, a);
+};
+
+}  // namespace
+
+void describe_bisect(const AppUse& use) {
+  BisectCli cli;
+  use("", cli.app);
+  for (auto make : {list_cli, log_cli, resume_cli}) {
+    SessionCli sub = make();
+    use(sub.sub, sub.app);
+  }
+}
+
+int cmd_bisect(Context& ctx, const std::vector<std::string>& argv) {
+  if (!argv.empty()) {
+    if (argv[0] == "list") return bisect_list(ctx, {argv.begin() + 1, argv.end()});
+    if (argv[0] == "log") return bisect_log(ctx, {argv.begin() + 1, argv.end()});
+    if (argv[0] == "resume") return bisect_resume(ctx, {argv.begin() + 1, argv.end()});
+  }
+  BisectCli cli;
+  BisectArgs& a = cli.a;
+  CLI::Option* seed_option = cli.seed_option;
+  if (!parse_command_line(cli.app, argv, "bisect")) return kExitOk;
 
   // The inputs, before anything is opened or written.
   a.opt.seed = seed_option->count() > 0 ? value_or_die(parse_seed(a.seed)) : random_seed();

@@ -133,33 +133,40 @@ int show_crash(db::Store& store, const std::string& id, bool json) {
   return kExitOk;
 }
 
-}  // namespace
-
-int cmd_crash(Context& ctx, const std::vector<std::string>& args) {
-  CLI::App app("Browse recorded crashes: one line per signature, or one crash in full.", "ktstr crash");
-  app.footer("ID: a crash id or a unique prefix of at least 4 hex digits (as in git).\n");
-  app.require_subcommand(1);
-
+// The command line: what cmd_crash parses and completion reads.
+struct CrashCli {
+  CLI::App app{"Browse recorded crashes: one line per signature, or one crash in full.", "ktstr crash"};
   bool list_json = false;
-  auto* list = app.add_subcommand("list", "one line per crash signature: count, first and last seen");
-  list->add_flag("--json", list_json, "print a JSON array");
-
   std::string show_id;
   bool show_json = false;
-  auto* show = app.add_subcommand("show", "print a crash's report and its replay record");
-  show->add_option("ID", show_id, "crash id or unique prefix")->required();
-  show->add_flag("--json", show_json, "print the record as JSON");
+  CLI::App* list = app.add_subcommand("list", "one line per crash signature: count, first and last seen");
+  CLI::App* show = app.add_subcommand("show", "print a crash's report and its replay record");
 
+  CrashCli() {
+    app.footer("ID: a crash id or a unique prefix of at least 4 hex digits (as in git).\n");
+    app.require_subcommand(1);
+    list->add_flag("--json", list_json, "print a JSON array");
+    show->add_option("ID", show_id, "crash id or unique prefix")->required()->type_name("CRASH");
+    show->add_flag("--json", show_json, "print the record as JSON");
+  }
+};
+
+}  // namespace
+
+void describe_crash(const AppUse& use) { CrashCli cli; use("", cli.app); }
+
+int cmd_crash(Context& ctx, const std::vector<std::string>& args) {
+  CrashCli c;
   if (args.empty())
     throw Fatal(Error("crash: a subcommand is required", "use list or show; see 'ktstr crash --help'"));
   const bool known = std::find(kSubcommands.begin(), kSubcommands.end(), args[0]) != kSubcommands.end();
   if (!known && args[0].rfind('-', 0) != 0)
     throw Fatal(Error("crash: '" + args[0] + "' is not a crash command", "use list or show"));
-  if (!parse_command_line(app, args, "crash")) return kExitOk;
+  if (!parse_command_line(c.app, args, "crash")) return kExitOk;
 
   db::Store& store = ctx.open_store();
-  if (*list) return list_crashes(store, list_json);
-  return show_crash(store, show_id, show_json);
+  if (*c.list) return list_crashes(store, c.list_json);
+  return show_crash(store, c.show_id, c.show_json);
 }
 
 }  // namespace ktstr::cmd

@@ -1,10 +1,11 @@
 // `ktstr gauntlet SPEC [--test NAME] [--topo T,..] [--kernel K,..]
-// [--sched-args ARGS]... [--jobs N] [--json]`: every test of SPEC over
-// every topology x kernel x scheduler-argument set, each cell one run in
-// its own VM (run/gauntlet_run.hpp: a worker per cell, recorded as `ktstr
-// test` records its runs); then a grid of verdicts.
+// [--sched-args ARGS]... [--jobs N] [--json] [--junit FILE]`: every test of
+// SPEC over every topology x kernel x scheduler-argument set, each cell one
+// run in its own VM (run/gauntlet_run.hpp: a worker per cell, recorded as
+// `ktstr test` records its runs); then a grid of verdicts.
 #include "cmd/cli.hpp"
 #include "cmd/commands.hpp"
+#include "cmd/run_options.hpp"
 #include "run/gauntlet.hpp"
 #include "run/gauntlet_run.hpp"
 #include "run/pipeline.hpp"
@@ -12,7 +13,6 @@
 #include "run/units.hpp"
 #include "core/fs.hpp"
 #include "core/spec.hpp"
-#include "executor/executor.hpp"
 #include "kbuild/kernel_cache.hpp"
 
 #include <CLI/CLI.hpp>
@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <ctime>
 #include <optional>
 
 namespace ktstr::cmd {
@@ -36,6 +37,7 @@ struct GauntletArgs {
   bool auto_repro = false;
   std::string executor = "local";
   std::string slurm_dir, slurm_partition;
+  std::string junit;
 };
 
 // The axes from the options, checked, and the tests; kernels not yet resolved.
@@ -103,20 +105,17 @@ void print_line(const std::string& line) {
   std::fflush(stdout);
 }
 
-}  // namespace
-
-int cmd_gauntlet(Context& ctx, const std::vector<std::string>& argv) {
-  GauntletArgs a;
-  CLI::App app{"run a spec's tests over topologies x kernels x scheduler arguments and print a grid of verdicts",
-               "ktstr gauntlet"};
-  app.add_option("spec", a.spec, "test spec file (TOML) or a directory of them")->required();
+// The options, on `app`; returns --jobs (to tell "given").
+CLI::Option* add_gauntlet_options(CLI::App& app, GauntletArgs& a) {
+  app.add_option("spec", a.spec, "test spec file (TOML) or a directory of them")->required()->type_name("SPEC");
   app.add_option("--test", a.test, "only this test of SPEC (default: every test)");
   app.add_option("--topo", a.topos, "comma-separated topologies, e.g. 1n1l2c1t,1n2l4c2t (default: each test's own)")
       ->allow_extra_args(false);
   app.add_option("--kernel", a.kernels,
                  "comma-separated kernels: cache ids, versions (6.17: the newest cached 6.17.x; fetched when "
                  "none is), names or bzImage paths (default: each test's own)")
-      ->allow_extra_args(false);
+      ->allow_extra_args(false)
+      ->type_name("KERNEL");
   app.add_option("--sched-args", a.sched_args,
                  "the scheduler's arguments for one column set, split like a shell (give it again for more; "
                  "'' runs without arguments; --sched-args=--flag for a single flag; default: the spec's)")
@@ -134,7 +133,26 @@ int cmd_gauntlet(Context& ctx, const std::vector<std::string>& argv) {
   app.add_flag("--json", a.json, "print one JSON document instead of lines and the grid");
   app.add_flag("--auto-repro", a.auto_repro, "replay each crash in a second VM with probes (off: a matrix multiplies crashes)");
   app.add_flag("-v,--verbose", a.verbose, "verbose guest console, diagnostics on every failure");
-  if (!parse_command_line(app, argv, "gauntlet")) return kExitOk;
+  add_junit_option(app, a.junit);
+  return jobs_option;
+}
+
+// The command line, bound to `a`: what cmd_gauntlet parses and completion reads.
+struct GauntletCli {
+  GauntletArgs a;
+  CLI::App app{"run a spec's tests over topologies x kernels x scheduler arguments and print a grid of verdicts",
+               "ktstr gauntlet"};
+  CLI::Option* jobs_option = add_gauntlet_options(app, a);
+};
+
+}  // namespace
+
+void describe_gauntlet(const AppUse& use) { GauntletCli cli; use("", cli.app); }
+
+int cmd_gauntlet(Context& ctx, const std::vector<std::string>& argv) {
+  GauntletCli cli;
+  const GauntletArgs& a = cli.a;
+  if (!parse_command_line(cli.app, argv, "gauntlet")) return kExitOk;
   const bool verbose = a.verbose || ctx.verbosity > 0;
 
   // Every axis is checked before the store is touched or a VM boots.
@@ -142,13 +160,8 @@ int cmd_gauntlet(Context& ctx, const std::vector<std::string>& argv) {
   std::optional<std::vector<std::string>> kernel_refs;
   if (!a.kernels.empty()) kernel_refs = value_or_die(parse_axis("--kernel", a.kernels));
   std::optional<unsigned> jobs;
-  if (jobs_option->count() > 0) jobs = value_or_die(parse_jobs(a.jobs));
-  WorkerPoolOptions pool;
-  pool.executor = value_or_die(executor::parse_executor_name(a.executor));
-  if (pool.executor != executor::ExecutorKind::kSlurm && (!a.slurm_dir.empty() || !a.slurm_partition.empty()))
-    throw Fatal(Error("--slurm-dir and --slurm-partition need --executor slurm", "add '--executor slurm'"));
-  pool.slurm_dir = a.slurm_dir;
-  pool.slurm_partition = a.slurm_partition;
+  if (cli.jobs_option->count() > 0) jobs = value_or_die(parse_jobs(a.jobs));
+  WorkerPoolOptions pool = pool_options(a.executor, a.slurm_dir, a.slurm_partition);
   axes.specs = read_tests(a);
 
   Progress progress(!a.json);
@@ -158,11 +171,13 @@ int cmd_gauntlet(Context& ctx, const std::vector<std::string>& argv) {
   for (auto& c : plan.cells)
     if (c.verdict == Verdict::kSkip && !c.detail.empty() && !a.json) print_line(cell_line(c));
   pool.jobs = jobs_or_default(jobs, plan.need, plan.units.size());
+  const int64_t started = std::time(nullptr);
   run_gauntlet(store, plan, pool, verbose, progress, [&](const CellResult& c) {
     if (!a.json) print_line(cell_line(c));
   });
 
   const std::vector<CellResult>& cells = plan.cells;
+  if (!a.junit.empty()) value_or_die(write_junit(a.junit, gauntlet_junit(started, axes.specs, cells)));
   if (a.json) {
     std::printf("%s\n", gauntlet_json(cells).dump(2).c_str());
     return gauntlet_exit_status(tally_cells(cells));

@@ -1,6 +1,7 @@
 // `ktstr kernel fetch|add|list|rm`: the kernel cache from the command line.
 // Parsing only; the work is in kbuild/ (kernel_cache, debian_fetch).
 #include "cmd/cli.hpp"
+#include "cmd/commands.hpp"
 #include "core/fs.hpp"
 #include "core/result.hpp"
 #include "db/store.hpp"
@@ -130,85 +131,99 @@ int build_kernel(db::Store& store, const kbuild::KernelBuildRequest& req, bool j
   return kExitOk;
 }
 
-}  // namespace
-
-int cmd_kernel(db::Store& store, const std::vector<std::string>& args) {
-  CLI::App app("Manage the kernel cache: Debian kernels with sched_ext, or any bzImage.", "ktstr kernel");
-  app.footer(kKernelFooter);
-  app.require_subcommand(1);
-
+// The command line: what cmd_kernel parses and completion reads.
+struct KernelCli {
+  CLI::App app{"Manage the kernel cache: Debian kernels with sched_ext, or any bzImage.", "ktstr kernel"};
   std::string fetch_version;
   bool fetch_json = false;
-  auto* fetch = app.add_subcommand("fetch", "download a Debian cloud kernel with sched_ext and cache it");
-  fetch->add_option("VERSION", fetch_version,
-                    "7.3 (newest 7.3.x) or 7.3.4 (that version); default: newest of 7.3, 7.2, 6.17");
-  fetch->add_flag("--json", fetch_json, "print the cached kernel as JSON");
-
   std::string add_path, add_config, add_name;
   bool add_json = false;
-  auto* add = app.add_subcommand("add", "register a bzImage (idempotent)");
-  add->add_option("PATH", add_path, "the kernel image (bzImage / vmlinuz)")->required();
-  add->add_option("--config", add_config, "its .config (default: config or config-<version> beside it)");
-  add->add_option("--name", add_name, "a name to refer to it by");
-  add->add_flag("--json", add_json, "print the cached kernel as JSON");
-
   kbuild::KernelBuildRequest build_req;
   bool build_json_out = false;
-  auto* build = app.add_subcommand("build", "build a kernel for ktstr from a source tree or a git commit, and cache it");
-  build->add_option("--source", build_req.source_dir, "a kernel source tree (built out of tree; never written to)");
-  build->add_option("--repo", build_req.repo, "a git repository holding a kernel tree (with --commit)");
-  build->add_option("--commit", build_req.commit, "the revision of --repo to build (checked out under the cache)");
-  build->add_option("--config", build_req.config_fragment, "a config fragment applied on top of ktstr's");
-  build->add_option("--jobs,-j", build_req.jobs, "parallel make jobs (default: the number of CPUs)");
-  build->add_option("--name", build_req.name, "a name to refer to the kernel by");
-  build->add_flag("--json", build_json_out, "print the result as JSON");
-
   size_t gc_keep = 0;
-  auto* gc = app.add_subcommand("gc", "remove built kernels but the newest N, and unused build directories");
-  gc->add_option("--keep", gc_keep, "how many built kernels to keep")->required();
-
   bool list_json = false;
-  auto* list = app.add_subcommand("list", "list cached kernels, flagging CORRUPT entries");
-  list->add_flag("--json", list_json, "print a JSON array");
-
   std::string rm_ref;
-  auto* rm = app.add_subcommand("rm", "remove a cached kernel's files and record");
-  rm->add_option("REF", rm_ref, "id, unique id prefix, version or name")->required();
+  CLI::App *fetch, *add, *build, *gc, *list, *rm;
 
+  KernelCli() {
+    app.footer(kKernelFooter);
+    app.require_subcommand(1);
+
+    fetch = app.add_subcommand("fetch", "download a Debian cloud kernel with sched_ext and cache it");
+    fetch->add_option("VERSION", fetch_version,
+                      "7.3 (newest 7.3.x) or 7.3.4 (that version); default: newest of 7.3, 7.2, 6.17");
+    fetch->add_flag("--json", fetch_json, "print the cached kernel as JSON");
+
+    add = app.add_subcommand("add", "register a bzImage (idempotent)");
+    add->add_option("PATH", add_path, "the kernel image (bzImage / vmlinuz)")->required()->type_name("FILE");
+    add->add_option("--config", add_config, "its .config (default: config or config-<version> beside it)")
+        ->type_name("FILE");
+    add->add_option("--name", add_name, "a name to refer to it by");
+    add->add_flag("--json", add_json, "print the cached kernel as JSON");
+
+    build = app.add_subcommand("build", "build a kernel for ktstr from a source tree or a git commit, and cache it");
+    build->add_option("--source", build_req.source_dir, "a kernel source tree (built out of tree; never written to)")
+        ->type_name("DIR");
+    build->add_option("--repo", build_req.repo, "a git repository holding a kernel tree (with --commit)")
+        ->type_name("DIR");
+    build->add_option("--commit", build_req.commit, "the revision of --repo to build (checked out under the cache)");
+    build->add_option("--config", build_req.config_fragment, "a config fragment applied on top of ktstr's")
+        ->type_name("FILE");
+    build->add_option("--jobs,-j", build_req.jobs, "parallel make jobs (default: the number of CPUs)");
+    build->add_option("--name", build_req.name, "a name to refer to the kernel by");
+    build->add_flag("--json", build_json_out, "print the result as JSON");
+
+    gc = app.add_subcommand("gc", "remove built kernels but the newest N, and unused build directories");
+    gc->add_option("--keep", gc_keep, "how many built kernels to keep")->required();
+
+    list = app.add_subcommand("list", "list cached kernels, flagging CORRUPT entries");
+    list->add_flag("--json", list_json, "print a JSON array");
+
+    rm = app.add_subcommand("rm", "remove a cached kernel's files and record");
+    rm->add_option("REF", rm_ref, "id, unique id prefix, version or name")->required()->type_name("KERNEL");
+  }
+};
+
+}  // namespace
+
+void describe_kernel(const AppUse& use) { KernelCli cli; use("", cli.app); }
+
+int cmd_kernel(db::Store& store, const std::vector<std::string>& args) {
+  KernelCli c;
   if (args.empty())
     throw Fatal(Error("kernel: a subcommand is required",
                       "use fetch, add, build, list, rm or gc; see 'ktstr kernel --help'"));
   const bool known = std::find(kSubcommands.begin(), kSubcommands.end(), args[0]) != kSubcommands.end();
   if (!known && args[0].rfind('-', 0) != 0)
     throw Fatal(Error("kernel: '" + args[0] + "' is not a kernel command", "use fetch, add, build, list, rm or gc"));
-  if (!parse_command_line(app, args, "kernel")) return kExitOk;
+  if (!parse_command_line(c.app, args, "kernel")) return kExitOk;
 
-  if (*fetch) {
-    auto k = value_or_die(kbuild::fetch_debian_kernel(store, fetch_version, progress_line));
-    print_record(k, fetch_json);
-  } else if (*add) {
+  if (*c.fetch) {
+    auto k = value_or_die(kbuild::fetch_debian_kernel(store, c.fetch_version, progress_line));
+    print_record(k, c.fetch_json);
+  } else if (*c.add) {
     kbuild::AddOptions opts;
-    opts.config_path = add_config;
-    opts.name = add_name;
-    auto k = value_or_die(kbuild::add_kernel(store, add_path, opts));
-    print_record(k, add_json);
-  } else if (*build) {
-    if (build_req.source_dir.empty() == build_req.repo.empty())
+    opts.config_path = c.add_config;
+    opts.name = c.add_name;
+    auto k = value_or_die(kbuild::add_kernel(store, c.add_path, opts));
+    print_record(k, c.add_json);
+  } else if (*c.build) {
+    if (c.build_req.source_dir.empty() == c.build_req.repo.empty())
       throw Fatal(Error("kernel build: give either --source DIR or --repo DIR --commit REV",
                         "see 'ktstr kernel build --help'"));
-    if (!build_req.repo.empty() && build_req.commit.empty())
+    if (!c.build_req.repo.empty() && c.build_req.commit.empty())
       throw Fatal(Error("kernel build: --repo needs --commit", "give the revision to build, e.g. --commit HEAD"));
-    if (build_req.repo.empty() && !build_req.commit.empty())
+    if (c.build_req.repo.empty() && !c.build_req.commit.empty())
       throw Fatal(Error("kernel build: --commit needs --repo", "give the repository with --repo DIR"));
-    return build_kernel(store, build_req, build_json_out);
-  } else if (*gc) {
-    auto removed = value_or_die(kbuild::gc_kernel_builds(store, gc_keep));
+    return build_kernel(store, c.build_req, c.build_json_out);
+  } else if (*c.gc) {
+    auto removed = value_or_die(kbuild::gc_kernel_builds(store, c.gc_keep));
     for (const auto& what : removed) std::cout << "removed " << what << "\n";
     if (removed.empty()) std::cout << "nothing to remove\n";
-  } else if (*list) {
-    return list_kernels(store, list_json);
-  } else if (*rm) {
-    auto k = value_or_die(kbuild::remove_kernel(store, rm_ref));  // with its build directories
+  } else if (*c.list) {
+    return list_kernels(store, c.list_json);
+  } else if (*c.rm) {
+    auto k = value_or_die(kbuild::remove_kernel(store, c.rm_ref));  // with its build directories
     std::cout << fmt::format("removed {} {}\n", k.id, k.version);
   }
   return kExitOk;

@@ -35,17 +35,30 @@ Result<std::vector<std::pair<std::string, std::string>>> existing_tests(const st
   return out;
 }
 
-}  // namespace
-
-int cmd_pin(Context& ctx, const std::vector<std::string>& argv) {
+// The command line: what cmd_pin parses and completion reads.
+struct PinCli {
   std::string id, name, out_dir;
   unsigned verify = 0;
   CLI::App app{"write a regression test that expects a recorded crash's signature", "ktstr pin"};
-  app.add_option("crash-id", id, "crash id or unique prefix (see 'ktstr crash list')")->required();
-  app.add_option("--name", name, "test name (default: <test>_regression)");
-  app.add_option("--out", out_dir, "directory for the spec (default: $KTSTR_TEST_DIR or tests/ktstr)");
-  app.add_option("--verify", verify, "run the new test N times first; write it only if it matches");
-  if (!parse_command_line(app, argv, "pin")) return kExitOk;
+  PinCli() {
+    app.add_option("crash-id", id, "crash id or unique prefix (see 'ktstr crash list')")->required()->type_name("CRASH");
+    app.add_option("--name", name, "test name (default: <test>_regression)");
+    app.add_option("--out", out_dir, "directory for the spec (default: $KTSTR_TEST_DIR or tests/ktstr)")
+        ->type_name("DIR");
+    app.add_option("--verify", verify, "run the new test N times first; write it only if it matches");
+  }
+};
+
+}  // namespace
+
+void describe_pin(const AppUse& use) { PinCli cli; use("", cli.app); }
+
+int cmd_pin(Context& ctx, const std::vector<std::string>& argv) {
+  PinCli cli;
+  if (!parse_command_line(cli.app, argv, "pin")) return kExitOk;
+  const std::string &id = cli.id, &name = cli.name;
+  std::string& out_dir = cli.out_dir;
+  const unsigned verify = cli.verify;
   if (verify > proto::kMaxRepeat)
     throw Fatal(Error("--verify " + std::to_string(verify) + " is out of range",
                       "use 1 to " + std::to_string(proto::kMaxRepeat) + " runs"));

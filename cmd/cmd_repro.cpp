@@ -16,15 +16,30 @@
 namespace ktstr::cmd {
 using namespace ktstr::runner;
 
-int cmd_repro(Context& ctx, const std::vector<std::string>& argv) {
+namespace {
+
+// The command line: what cmd_repro parses and completion reads.
+struct ReproCli {
   std::string id;
   bool json = false;
   bool verbose = false;
   CLI::App app{"replay a recorded crash with probes attached", "ktstr repro"};
-  app.add_option("crash-id", id, "crash id or unique prefix (see 'ktstr crash list')")->required();
-  app.add_flag("--json", json, "print the repro as one JSON document");
-  app.add_flag("-v,--verbose", verbose, "verbose guest console");
-  if (!parse_command_line(app, argv, "repro")) return kExitOk;
+  ReproCli() {
+    app.add_option("crash-id", id, "crash id or unique prefix (see 'ktstr crash list')")->required()->type_name("CRASH");
+    app.add_flag("--json", json, "print the repro as one JSON document");
+    app.add_flag("-v,--verbose", verbose, "verbose guest console");
+  }
+};
+
+}  // namespace
+
+void describe_repro(const AppUse& use) { ReproCli cli; use("", cli.app); }
+
+int cmd_repro(Context& ctx, const std::vector<std::string>& argv) {
+  ReproCli cli;
+  if (!parse_command_line(cli.app, argv, "repro")) return kExitOk;
+  const std::string& id = cli.id;
+  const bool json = cli.json, verbose = cli.verbose;
 
   db::Store& store = ctx.open_store();
   auto found = value_or_die(db::find_crash(store, id));

@@ -141,57 +141,64 @@ int compare(db::Store& store, const std::string& a_text, const std::string& b_te
   return kExitOk;
 }
 
-}  // namespace
-
-int cmd_runs(Context& ctx, const std::vector<std::string>& args) {
-  CLI::App app("Browse stored test runs and compare their statistics.", "ktstr runs");
-  app.footer(
-      "RUNS (compare): run ids (17, 12..17, 12,14,15) or filters (kernel=7.3, scheduler=scx_simple,test=steady;\n"
-      "keys test, kernel, scheduler, topology, status). Filters take the newest --last runs with status pass.\n"
-      "With 2 or more runs on each side every difference gets Welch's t-test p-value.\n");
-  app.require_subcommand(1);
-
+// The command line: what cmd_runs parses and completion reads.
+struct RunsCli {
+  CLI::App app{"Browse stored test runs and compare their statistics.", "ktstr runs"};
   bool list_json = false;
   std::string list_filter;
   int list_limit = 50;
-  auto* list = app.add_subcommand("list", "one line per stored run, newest first");
-  list->add_option("FILTER", list_filter, "only runs matching these filters or ids (as for compare)");
-  list->add_option("--limit", list_limit, "at most this many lines (0: all)")->check(CLI::NonNegativeNumber);
-  list->add_flag("--json", list_json, "print a JSON array");
-
   std::string show_id;
   bool show_json = false;
-  auto* show = app.add_subcommand("show", "one run's metrics per cgroup");
-  show->add_option("ID", show_id, "run id")->required();
-  show->add_flag("--json", show_json, "print the stored result as JSON");
-
   std::string a_text, b_text;
   double alpha = 0.05;
   int last = 20;
   bool compare_json = false;
-  auto* cmp = app.add_subcommand("compare", "per-cgroup (and, for single runs, per-worker) stats of two sets of runs");
-  cmp->add_option("A", a_text, "the first side: run ids or filters")->required();
-  cmp->add_option("B", b_text, "the second side")->required();
-  cmp->add_option("--alpha", alpha, "significance level of the t-test")->check(CLI::Range(0.0001, 0.5));
-  cmp->add_option("--last", last, "with filters: the newest N matching runs per side")->check(CLI::PositiveNumber);
-  cmp->add_flag("--json", compare_json, "print the comparison as JSON");
+  CLI::App* list = app.add_subcommand("list", "one line per stored run, newest first");
+  CLI::App* show = app.add_subcommand("show", "one run's metrics per cgroup");
+  CLI::App* cmp =
+      app.add_subcommand("compare", "per-cgroup (and, for single runs, per-worker) stats of two sets of runs");
 
+  RunsCli() {
+    app.footer(
+        "RUNS (compare): run ids (17, 12..17, 12,14,15) or filters (kernel=7.3, scheduler=scx_simple,test=steady;\n"
+        "keys test, kernel, scheduler, topology, status). Filters take the newest --last runs with status pass.\n"
+        "With 2 or more runs on each side every difference gets Welch's t-test p-value.\n");
+    app.require_subcommand(1);
+    list->add_option("FILTER", list_filter, "only runs matching these filters or ids (as for compare)");
+    list->add_option("--limit", list_limit, "at most this many lines (0: all)")->check(CLI::NonNegativeNumber);
+    list->add_flag("--json", list_json, "print a JSON array");
+    show->add_option("ID", show_id, "run id")->required();
+    show->add_flag("--json", show_json, "print the stored result as JSON");
+    cmp->add_option("A", a_text, "the first side: run ids or filters")->required();
+    cmp->add_option("B", b_text, "the second side")->required();
+    cmp->add_option("--alpha", alpha, "significance level of the t-test")->check(CLI::Range(0.0001, 0.5));
+    cmp->add_option("--last", last, "with filters: the newest N matching runs per side")->check(CLI::PositiveNumber);
+    cmp->add_flag("--json", compare_json, "print the comparison as JSON");
+  }
+};
+
+}  // namespace
+
+void describe_runs(const AppUse& use) { RunsCli cli; use("", cli.app); }
+
+int cmd_runs(Context& ctx, const std::vector<std::string>& args) {
+  RunsCli c;
   if (args.empty())
     throw Fatal(Error("runs: a subcommand is required", "use list, show or compare; see 'ktstr runs --help'"));
   const bool known = std::find(kSubcommands.begin(), kSubcommands.end(), args[0]) != kSubcommands.end();
   if (!known && args[0].rfind('-', 0) != 0)
     throw Fatal(Error("runs: '" + args[0] + "' is not a runs command", "use list, show or compare"));
-  if (!parse_command_line(app, args, "runs")) return kExitOk;
+  if (!parse_command_line(c.app, args, "runs")) return kExitOk;
 
   // Bad selectors fail before the store is opened.
-  if (*cmp) {
-    value_or_die(parse_run_selector(a_text));
-    value_or_die(parse_run_selector(b_text));
+  if (*c.cmp) {
+    value_or_die(parse_run_selector(c.a_text));
+    value_or_die(parse_run_selector(c.b_text));
   }
   db::Store& store = ctx.open_store();
-  if (*list) return list_runs(store, list_filter, list_limit, list_json);
-  if (*show) return show_run(store, show_id, show_json);
-  return compare(store, a_text, b_text, alpha, last, compare_json);
+  if (*c.list) return list_runs(store, c.list_filter, c.list_limit, c.list_json);
+  if (*c.show) return show_run(store, c.show_id, c.show_json);
+  return compare(store, c.a_text, c.b_text, c.alpha, c.last, c.compare_json);
 }
 
 }  // namespace ktstr::cmd

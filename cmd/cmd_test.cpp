@@ -2,6 +2,7 @@
 // line per test (plus the report of each failure), record every run.
 #include "cmd/cli.hpp"
 #include "cmd/commands.hpp"
+#include "cmd/run_options.hpp"
 #include "run/pipeline.hpp"
 #include "run/progress.hpp"
 #include "run/tests_run.hpp"
@@ -10,7 +11,6 @@
 #include "core/fs.hpp"
 #include "core/scenario.hpp"
 #include "core/seed.hpp"
-#include "executor/executor.hpp"
 #include "guest/proto/messages.hpp"
 
 #include <CLI/CLI.hpp>
@@ -42,6 +42,7 @@ struct TestArgs {
   std::string jobs;                 // --jobs N; empty: the host's default
   std::string executor = "local";   // --executor local|slurm
   std::string slurm_dir, slurm_partition;
+  std::string junit;                // --junit FILE
 };
 
 Result<TestSpec> adhoc_spec(const TestArgs& a) {
@@ -87,8 +88,8 @@ int list_scenarios(const TestArgs& a) {
 
 // The options, on `app`; returns --seed and --jobs (to tell "given").
 std::pair<CLI::Option*, CLI::Option*> add_test_options(CLI::App& app, TestArgs& a) {
-  app.add_option("specs", a.specs, "test spec files (TOML) or directories of them");
-  app.add_option("--kernel", a.kernel, "kernel id, id prefix, version, name or bzImage path");
+  app.add_option("specs", a.specs, "test spec files (TOML) or directories of them")->type_name("SPEC");
+  app.add_option("--kernel", a.kernel, "kernel id, id prefix, version, name or bzImage path")->type_name("KERNEL");
   app.add_flag("--json", a.json, "print one JSON document instead of text");
   app.add_flag("-v,--verbose", a.verbose, "diagnostics on every failure, verbose guest console");
   app.add_option("--scenario", a.scenario, "run one ad-hoc scenario instead of spec files");
@@ -119,6 +120,7 @@ std::pair<CLI::Option*, CLI::Option*> add_test_options(CLI::App& app, TestArgs& 
   app.add_option("--slurm-partition", a.slurm_partition, "with --executor slurm: the partition to submit to")
       ->type_name("P");
   app.add_flag("--no-auto-repro", a.no_auto_repro, "do not replay crashes in a second VM with probes");
+  add_junit_option(app, a.junit);
   app.add_flag("--list", a.list, "print the selected tests' names and exit");
   app.add_flag("--list-scenarios", a.list_scenarios,
                "print the canned scenarios (name and description; with -v their cgroups) and exit");
@@ -127,6 +129,13 @@ std::pair<CLI::Option*, CLI::Option*> add_test_options(CLI::App& app, TestArgs& 
       ->allow_extra_args(false);  // one filter per -E, so spec paths after it stay positional
   return {seed_option, jobs_option};
 }
+
+// The command line, bound to `a`: what cmd_test parses and completion reads.
+struct TestCli {
+  TestArgs a;
+  CLI::App app{"run scheduler tests in VMs", "ktstr test"};
+  std::pair<CLI::Option*, CLI::Option*> seed_jobs = add_test_options(app, a);
+};
 
 // The selected tests: the ad-hoc one, or the spec files' (KTSTR_TEST_DIR
 // or tests/ktstr when none are named) that the -E filters select.
@@ -157,11 +166,13 @@ std::vector<TestSpec> select_tests(TestArgs& a) {
 
 }  // namespace
 
+void describe_test(const AppUse& use) { TestCli cli; use("", cli.app); }
+
 int cmd_test(Context& ctx, const std::vector<std::string>& argv) {
-  TestArgs a;
-  CLI::App app{"run scheduler tests in VMs", "ktstr test"};
-  auto [seed_option, jobs_option] = add_test_options(app, a);
-  if (!parse_command_line(app, argv, "test")) return kExitOk;
+  TestCli cli;
+  TestArgs& a = cli.a;
+  auto [seed_option, jobs_option] = cli.seed_jobs;
+  if (!parse_command_line(cli.app, argv, "test")) return kExitOk;
   TestsRun t;
   t.unit.verbose = a.verbose || ctx.verbosity > 0;
   if (seed_option->count() > 0) t.unit.seed = value_or_die(parse_seed(a.seed_text));
@@ -184,11 +195,8 @@ int cmd_test(Context& ctx, const std::vector<std::string>& argv) {
   if (a.memory && (a.memory < 64 || a.memory > 65536))
     throw Fatal(Error("--memory " + std::to_string(a.memory) + " is out of range", "use 64 to 65536 MB"));
   if (jobs_option->count() > 0) t.jobs = value_or_die(parse_jobs(a.jobs));
-  t.pool.executor = value_or_die(executor::parse_executor_name(a.executor));
-  if (t.pool.executor != executor::ExecutorKind::kSlurm && (!a.slurm_dir.empty() || !a.slurm_partition.empty()))
-    throw Fatal(Error("--slurm-dir and --slurm-partition need --executor slurm", "add '--executor slurm'"));
-  t.pool.slurm_dir = a.slurm_dir;
-  t.pool.slurm_partition = a.slurm_partition;
+  t.pool = pool_options(a.executor, a.slurm_dir, a.slurm_partition);
+  t.junit = a.junit;
 
   // Bad scheduler paths fail now, before a kernel is fetched or a VM boots.
   for (auto& spec : t.specs) value_or_die(check_scheduler(spec));

@@ -24,21 +24,34 @@ VerifierInput input_or_die(const std::string& arg) {
   return value_or_die(read_verifier_input(path));
 }
 
-}  // namespace
-
-int cmd_verifier(Context& ctx, const std::vector<std::string>& argv) {
+// The command line: what cmd_verifier parses and completion reads.
+struct VerifierCli {
   std::string scheduler, compare, kernel_ref;
   bool json = false;
   bool verbose = false;
   CLI::App app{"show the BPF verifier's statistics for each program of a scheduler", "ktstr verifier"};
-  app.add_option("scheduler", scheduler,
-                 "a BPF object (.bpf.o), a scheduler binary with an embedded skeleton, or scx-ktstr")
-      ->required();
-  app.add_option("--kernel", kernel_ref, "kernel id, id prefix, version, name or bzImage path");
-  app.add_option("--compare", compare, "a second object or binary, loaded in the same VM; prints the deltas");
-  app.add_flag("--json", json, "print the result as one JSON document");
-  app.add_flag("-v,--verbose", verbose, "verbose guest console");
-  if (!parse_command_line(app, argv, "verifier")) return kExitOk;
+  VerifierCli() {
+    app.add_option("scheduler", scheduler,
+                   "a BPF object (.bpf.o), a scheduler binary with an embedded skeleton, or scx-ktstr")
+        ->required()
+        ->type_name("FILE");
+    app.add_option("--kernel", kernel_ref, "kernel id, id prefix, version, name or bzImage path")->type_name("KERNEL");
+    app.add_option("--compare", compare, "a second object or binary, loaded in the same VM; prints the deltas")
+        ->type_name("FILE");
+    app.add_flag("--json", json, "print the result as one JSON document");
+    app.add_flag("-v,--verbose", verbose, "verbose guest console");
+  }
+};
+
+}  // namespace
+
+void describe_verifier(const AppUse& use) { VerifierCli cli; use("", cli.app); }
+
+int cmd_verifier(Context& ctx, const std::vector<std::string>& argv) {
+  VerifierCli cli;
+  if (!parse_command_line(cli.app, argv, "verifier")) return kExitOk;
+  const std::string &scheduler = cli.scheduler, &compare = cli.compare, &kernel_ref = cli.kernel_ref;
+  const bool json = cli.json, verbose = cli.verbose;
 
   // Bad input fails here, before a kernel is resolved or a VM boots.
   VerifierInput a = input_or_die(scheduler);

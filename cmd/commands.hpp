@@ -4,9 +4,14 @@
 
 #include "db/store.hpp"
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
+
+namespace CLI {
+class App;
+}
 
 namespace ktstr::cmd {
 
@@ -28,11 +33,20 @@ struct Context {
 
 using CommandFn = int (*)(Context&, const std::vector<std::string>& args);
 
+// A command's command line, for `ktstr completion`: the command builds its
+// CLI::App as it does to parse (options bound to storage that lives for the
+// call) and hands it to `use`: once with sub "" for its own App (whose
+// CLI11 subcommands are its subcommands), once per subcommand it parses
+// with an App of its own (`bisect list`).
+using AppUse = std::function<void(const std::string& sub, const CLI::App& app)>;
+using DescribeFn = void (*)(const AppUse& use);
+
 struct Command {
   const char* name;
   CommandFn fn;
   unsigned needs;
   const char* summary;
+  DescribeFn describe = nullptr;  // none: no options to complete
 };
 
 // All built-ins, in the order `ktstr help` lists them.
@@ -54,6 +68,20 @@ int cmd_runs(Context&, const std::vector<std::string>&);
 int cmd_verifier(Context&, const std::vector<std::string>&);
 int cmd_repro(Context&, const std::vector<std::string>&);
 int cmd_gauntlet(Context&, const std::vector<std::string>&);
+int cmd_completion(Context&, const std::vector<std::string>&);
+
+// Their command lines (see DescribeFn).
+void describe_test(const AppUse&);
+void describe_kernel(const AppUse&);
+void describe_repro(const AppUse&);
+void describe_pin(const AppUse&);
+void describe_crash(const AppUse&);
+void describe_bisect(const AppUse&);
+void describe_gauntlet(const AppUse&);
+void describe_runs(const AppUse&);
+void describe_verifier(const AppUse&);
+void describe_doctor(const AppUse&);
+void describe_completion(const AppUse&);
 
 // Names close to `name` (edit distance or prefix), for "did you mean".
 std::vector<std::string> similar_commands(const std::string& name);

@@ -72,6 +72,10 @@ struct CellResult {
   int64_t run_id = 0;
   std::string crash_id;
   double wall_s = 0;
+  // For --junit: the run's failure report (render_failure; "" when it
+  // passed or did not run) and the scheduler's log.
+  std::string report;
+  std::string sched_log;
 };
 
 // A cell's verdict from its run (to_json(RunResult), as a worker prints

@@ -1,5 +1,6 @@
 #include "run/gauntlet_run.hpp"
 
+#include "run/junit.hpp"
 #include "run/unit_record.hpp"
 #include "run/worker.hpp"
 #include "core/scenario.hpp"
@@ -127,6 +128,8 @@ void run_gauntlet(db::Store& store, GauntletPlan& plan, WorkerPoolOptions pool, 
       c.reason = st.error().msg;
     } else {
       judge_cell(c, doc->runs.front().result);
+      c.report = doc->runs.front().failure;
+      c.sched_log = scheduler_log_of(doc->runs.front().result);
     }
     on_cell(c);
   };

@@ -30,8 +30,10 @@ TestsSummary::TestsSummary(bool json, unsigned repeat) : json_(json), repeat_(re
   doc_["tests"] = nlohmann::json::array();
 }
 
-std::string TestsSummary::add(const std::string& name, const std::vector<WorkerRun>& runs, unsigned vms,
+std::string TestsSummary::add(const TestSpec& spec, const std::vector<WorkerRun>& runs, unsigned vms,
                               unsigned skipped, bool reports) {
+  const std::string& name = spec.name;
+  if (junit_) add_test_runs(*junit_, spec, runs, repeat_);
   std::string text;
   std::vector<RunOutline> outlines;
   for (const WorkerRun& r : runs) {
@@ -78,8 +80,8 @@ KernelRecord resolve_test_kernel(db::Store& store, const TestsRun& t, const Test
 
 // The tests one after another in this process: each unit is the one a
 // worker would run, recorded as a worker's would be.
-int run_in_process(db::Store& store, const TestsRun& t, Progress& progress, const Printer& print) {
-  TestsSummary summary(t.json, t.unit.repeat);
+int run_in_process(db::Store& store, const TestsRun& t, TestsSummary& summary, Progress& progress,
+                   const Printer& print) {
   for (auto& spec : t.specs) {
     KernelRecord kernel = resolve_test_kernel(store, t, spec, progress);
     int64_t started = std::time(nullptr);
@@ -89,7 +91,7 @@ int run_in_process(db::Store& store, const TestsRun& t, Progress& progress, cons
     if (!t.json)
       for (const WorkerRun& run : out.runs)
         print(run.line + "\n" + (!run.outline.passed && t.unit.repeat == 1 ? run.failure : ""));
-    print(summary.add(spec.name, out.runs, done.vms, done.skipped, false));
+    print(summary.add(spec, out.runs, done.vms, done.skipped, false));
   }
   print(summary.finish(0));
   return summary.exit_status();
@@ -98,7 +100,8 @@ int run_in_process(db::Store& store, const TestsRun& t, Progress& progress, cons
 // Every unit in a worker process, `jobs` at once (or a Slurm job array).
 // Every kernel is resolved (and fetched) first, once, so the workers only
 // boot it.
-int run_in_workers(db::Store& store, const TestsRun& t, unsigned jobs, Progress& progress, const Printer& print) {
+int run_in_workers(db::Store& store, const TestsRun& t, unsigned jobs, TestsSummary& summary, Progress& progress,
+                   const Printer& print) {
   std::vector<KernelRecord> kernels;
   std::vector<WorkerRequest> requests;
   for (auto& spec : t.specs) {
@@ -142,11 +145,10 @@ int run_in_workers(db::Store& store, const TestsRun& t, unsigned jobs, Progress&
   };
   if (auto failure = run_workers(workers, opt, progress, on_end)) throw Fatal(*failure);
   std::vector<TestRuns> tests = merge_units(t.specs.size(), units, outputs);
-  TestsSummary summary(t.json, t.unit.repeat);
   long peak_rss_kb = 0;
   for (const WorkerOutput& w : outputs) peak_rss_kb = std::max(peak_rss_kb, w.peak_rss_kb);
   for (size_t i = 0; i < tests.size(); ++i)
-    print(summary.add(t.specs[i].name, tests[i].runs, tests[i].vms, tests[i].skipped, true));
+    print(summary.add(t.specs[i], tests[i].runs, tests[i].vms, tests[i].skipped, true));
   print(summary.finish(peak_rss_kb));
   return summary.exit_status();
 }
@@ -159,9 +161,13 @@ int run_tests(db::Store& store, const TestsRun& t, Progress& progress, const Pri
   // process would add nothing. With Slurm every unit is an array task
   // (--jobs splits --repeat runs into that many parts).
   const bool slurm = t.pool.executor == executor::ExecutorKind::kSlurm;
-  if (slurm || (jobs > 1 && plan_units(t.specs.size(), t.unit.repeat, jobs).size() > 1))
-    return run_in_workers(store, t, jobs, progress, print);
-  return run_in_process(store, t, progress, print);
+  TestsSummary summary(t.json, t.unit.repeat);
+  if (!t.junit.empty()) summary.keep_junit(std::time(nullptr));
+  const int status = slurm || (jobs > 1 && plan_units(t.specs.size(), t.unit.repeat, jobs).size() > 1)
+                         ? run_in_workers(store, t, jobs, summary, progress, print)
+                         : run_in_process(store, t, summary, progress, print);
+  if (summary.junit()) value_or_die(write_junit(t.junit, *summary.junit()));
+  return status;
 }
 
 }  // namespace ktstr::runner

@@ -4,9 +4,11 @@
 // here, the only writer of the store, as the unit comes back (run/
 // unit_record.hpp); the text ktstr prints goes to a Printer in its order: a
 // line per run as it ends, the reports, repeat tallies and the summary (or
-// the --json document).
+// the --json document); with --junit the runs also go to a JUnit file at
+// the end (run/junit.hpp).
 #pragma once
 
+#include "run/junit.hpp"
 #include "run/progress.hpp"
 #include "run/unit_run.hpp"
 #include "run/units.hpp"
@@ -35,6 +37,7 @@ struct TestsRun {
   std::optional<unsigned> jobs; // --jobs; absent: the host's default
   WorkerPoolOptions pool;       // the executor (its jobs come from `jobs`)
   bool json = false;
+  std::string junit;            // --junit FILE, written at the end; "" none
 };
 
 // jobs_or_default for the largest selected VM.
@@ -48,8 +51,11 @@ class TestsSummary {
   // One test's recorded runs; returns the text printed after their lines:
   // with `reports`, a failed single run's report; for --repeat, the tally
   // and each distinct failure's report once.
-  std::string add(const std::string& name, const std::vector<WorkerRun>& runs, unsigned vms, unsigned skipped,
+  std::string add(const TestSpec& spec, const std::vector<WorkerRun>& runs, unsigned vms, unsigned skipped,
                   bool reports);
+  // From now on add() also collects the runs as JUnit test cases.
+  void keep_junit(int64_t started) { junit_ = JunitReport{started, {}}; }
+  const std::optional<JunitReport>& junit() const { return junit_; }
   // The summary line, or the whole --json document.
   std::string finish(long peak_rss_kb);
   int exit_status() const { return failed_ ? kExitTestFailed : kExitOk; }
@@ -59,12 +65,13 @@ class TestsSummary {
   unsigned repeat_;
   int passed_ = 0, failed_ = 0;
   nlohmann::json doc_;
+  std::optional<JunitReport> junit_;
 };
 
 // Runs every test (resolving each one's kernel first), records its runs and
-// prints; returns the exit status (0 all passed, 1 a test failed). Host-side
-// errors throw Fatal, as does a worker that ended without a result document
-// (once the running ones ended).
+// prints, then writes t.junit; returns the exit status (0 all passed, 1 a
+// test failed). Host-side errors throw Fatal, as does a worker that ended
+// without a result document (once the running ones ended).
 int run_tests(db::Store& store, const TestsRun& t, Progress& progress, const Printer& print);
 
 }  // namespace ktstr::runner

@@ -22,9 +22,10 @@ PKGS=(build-essential cmake ninja-build pkg-config git dpkg-dev
   libcli11-dev libspdlog-dev libfmt-dev libsqlite3-dev sqlite3 libpcre2-dev
   libtomlplusplus-dev nlohmann-json3-dev libexpected-dev libarchive-dev
   libzstd-dev liblzma-dev zlib1g-dev liblz4-dev libssl-dev libelf-dev
-  libgit2-dev libxxhash-dev libgtest-dev libgmock-dev libcap-dev
+  libgit2-dev libxxhash-dev libgtest-dev libgmock-dev libcap-dev libxml2-dev
   clang-16 llvm-16 libclang-rt-16-dev qemu-system-x86 dwarves ccache
   flex bison bc cpio kmod lz4  # `ktstr kernel build` (kernel make, lz4 image)
+  zsh fish  # the tests of `ktstr completion` load its scripts in them
   slurmctld slurmd slurm-client munge)  # `--executor slurm` and its one-node test cluster
 
 log() { printf 'setup: %s\n' "$*" >&2; }

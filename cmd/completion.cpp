@@ -1,0 +1,404 @@
+#include "cmd/completion.hpp"
+
+#include "cmd/commands.hpp"
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+namespace ktstr::cmd {
+namespace {
+
+ValueKind kind_of(const std::string& type_name) {
+  if (type_name == "KERNEL") return ValueKind::kKernel;
+  if (type_name == "CRASH") return ValueKind::kCrash;
+  if (type_name == "SPEC") return ValueKind::kSpec;
+  if (type_name == "FILE" || type_name == "PATH") return ValueKind::kFile;
+  if (type_name == "DIR") return ValueKind::kDir;
+  return ValueKind::kNone;
+}
+
+// How the scripts name a kind ("" none).
+const char* kind_word(ValueKind k) {
+  switch (k) {
+    case ValueKind::kKernel: return "kernel";
+    case ValueKind::kCrash: return "crash";
+    case ValueKind::kSpec: return "spec";
+    case ValueKind::kFile: return "file";
+    case ValueKind::kDir: return "dir";
+    case ValueKind::kCommand: return "command";
+    case ValueKind::kNone: break;
+  }
+  return "";
+}
+
+// An App's options and its first positional's kind, into `c`.
+void read_app(const CLI::App& app, CompletionCommand& c) {
+  bool positional_seen = false;
+  for (const CLI::Option* o : app.get_options()) {
+    if (o->get_group().empty()) continue;  // hidden: plumbing
+    if (!o->nonpositional()) {
+      if (!positional_seen) c.positional = kind_of(o->get_type_name());
+      positional_seen = true;
+      continue;
+    }
+    CompletionOption opt;
+    for (auto& s : o->get_snames()) opt.names.push_back("-" + s);
+    for (auto& l : o->get_lnames()) opt.names.push_back("--" + l);
+    opt.takes_value = o->get_expected_max() != 0;  // 0: a flag
+    if (opt.takes_value) opt.value = kind_of(o->get_type_name());
+    opt.help = o->get_description();
+    c.options.push_back(std::move(opt));
+  }
+}
+
+std::string joined(const std::vector<std::string>& words, const char* sep = " ") {
+  std::string out;
+  for (auto& w : words) out += (out.empty() ? "" : sep) + w;
+  return out;
+}
+
+// `text` inside single quotes for sh/zsh ('\'' for a quote), on one line.
+std::string sh_quote(const std::string& text) {
+  std::string out = "'";
+  for (char ch : text) out += ch == '\'' ? std::string("'\\''") : ch == '\n' ? std::string(" ") : std::string(1, ch);
+  return out + "'";
+}
+
+// `text` inside single quotes for fish (\\ and \'), on one line.
+std::string fish_quote(const std::string& text) {
+  std::string out = "'";
+  for (char ch : text) {
+    if (ch == '\\' || ch == '\'') out += '\\';
+    out += ch == '\n' ? ' ' : ch;
+  }
+  return out + "'";
+}
+
+// The words a command completes with after a dash: every option name.
+std::vector<std::string> option_words(const CompletionCommand& c) {
+  std::vector<std::string> words;
+  for (auto& o : c.options) words.insert(words.end(), o.names.begin(), o.names.end());
+  return words;
+}
+
+// One case arm per command for bash and zsh: opts, subs, positional, and
+// each value-taking option's kind (`valued`: "NAME:kind" pairs).
+std::string shell_table(const std::vector<CompletionCommand>& model) {
+  std::string out;
+  for (auto& c : model) {
+    std::vector<std::string> valued;
+    for (auto& o : c.options)
+      if (o.takes_value)
+        for (auto& n : o.names) valued.push_back(n + ":" + kind_word(o.value));
+    out += fmt::format("    {}) opts={} subs={} positional={} valued={} ;;\n", sh_quote(c.key),
+                       sh_quote(joined(option_words(c))), sh_quote(joined(c.subcommands)),
+                       sh_quote(kind_word(c.positional)), sh_quote(joined(valued)));
+  }
+  return out;
+}
+
+std::string top_words(const std::vector<CompletionCommand>& model) {
+  std::vector<std::string> names;
+  for (auto& c : model)
+    if (c.key.find(' ') == std::string::npos) names.push_back(c.key);
+  return joined(names);
+}
+
+}  // namespace
+
+std::vector<CompletionCommand> completion_model() {
+  std::vector<CompletionCommand> model;
+  for (const Command& cmd : commands()) {
+    CompletionCommand top{cmd.name, cmd.summary, {}, ValueKind::kNone, {}};
+    if (cmd.fn == cmd_help) top.positional = ValueKind::kCommand;
+    std::vector<CompletionCommand> subs;
+    auto add_sub = [&](const std::string& name, const CLI::App& app) {
+      CompletionCommand sub{top.key + " " + name, app.get_description(), {}, ValueKind::kNone, {}};
+      read_app(app, sub);
+      top.subcommands.push_back(name);
+      subs.push_back(std::move(sub));
+    };
+    if (cmd.describe) {
+      cmd.describe([&](const std::string& sub, const CLI::App& app) {
+        if (!sub.empty()) return add_sub(sub, app);
+        read_app(app, top);
+        for (const CLI::App* s : app.get_subcommands([](const CLI::App*) { return true; }))
+          add_sub(s->get_name(), *s);
+      });
+    }
+    model.push_back(std::move(top));
+    for (auto& s : subs) model.push_back(std::move(s));
+  }
+  return model;
+}
+
+std::string bash_completion(const std::vector<CompletionCommand>& model) {
+  std::string out = R"SH(# bash completion for ktstr, generated by 'ktstr completion bash'.
+# Load it with:  source <(ktstr completion bash)
+
+# Cached kernels or crash ids, one per line, from the store.
+_ktstr_values() {
+  "${COMP_WORDS[0]}" completion --values "$1" 2>/dev/null
+}
+
+# COMPREPLY for a value of kind $1 (see 'ktstr completion --help').
+_ktstr_reply() {
+  local IFS=$'\n' cur=$2
+  case $1 in
+    kernel) COMPREPLY=($(compgen -W "$(_ktstr_values kernels)" -- "$cur")) ;;
+    crash) COMPREPLY=($(compgen -W "$(_ktstr_values crashes)" -- "$cur")) ;;
+    spec) COMPREPLY=($(compgen -f -X '!*.toml' -- "$cur") $(compgen -d -- "$cur")); compopt -o filenames 2>/dev/null ;;
+    file) COMPREPLY=($(compgen -f -- "$cur")); compopt -o filenames 2>/dev/null ;;
+    dir) COMPREPLY=($(compgen -d -- "$cur")); compopt -o filenames 2>/dev/null ;;
+    command) COMPREPLY=($(compgen -W "$(printf '%s\n' )SH" + top_words(model) + R"SH()" -- "$cur")) ;;
+    *) COMPREPLY=() ;;
+  esac
+}
+
+_ktstr() {
+  local cur=${COMP_WORDS[COMP_CWORD]} prev= i cmd= key
+  ((COMP_CWORD > 0)) && prev=${COMP_WORDS[COMP_CWORD-1]}
+  # --opt=value: bash splits at '='.
+  if [[ $cur == = ]]; then cur=; elif [[ $prev == = ]]; then prev=${COMP_WORDS[COMP_CWORD-2]}; fi
+  for ((i = 1; i < COMP_CWORD; i++)); do
+    [[ ${COMP_WORDS[i]} == -* ]] || { cmd=${COMP_WORDS[i]}; break; }
+  done
+  if [[ -z $cmd ]]; then
+    COMPREPLY=($(compgen -W ")SH" + top_words(model) + R"SH(" -- "$cur"))
+    return
+  fi
+  key=$cmd
+  local opts subs positional valued
+  _ktstr_command "$key"
+  # A subcommand is the word right after its command.
+  if ((i + 1 < COMP_CWORD)) && [[ " $subs " == *" ${COMP_WORDS[i+1]} "* ]]; then
+    key="$cmd ${COMP_WORDS[i+1]}"
+    _ktstr_command "$key"
+    ((i++))
+  fi
+  local v
+  for v in $valued; do
+    if [[ $prev == "${v%:*}" ]]; then _ktstr_reply "${v##*:}" "$cur"; return; fi
+  done
+  if [[ $cur == -* ]]; then
+    COMPREPLY=($(compgen -W "$opts" -- "$cur"))
+  elif [[ -n $subs ]] && ((i + 1 == COMP_CWORD)); then
+    COMPREPLY=($(compgen -W "$subs" -- "$cur"))
+  else
+    _ktstr_reply "$positional" "$cur"
+  fi
+}
+
+# Each command's options, subcommands, positional kind and option kinds.
+_ktstr_command() {
+  opts= subs= positional= valued=
+  case $1 in
+)SH";
+  out += shell_table(model);
+  out += R"SH(  esac
+}
+
+complete -F _ktstr ktstr
+)SH";
+  return out;
+}
+
+std::string zsh_completion(const std::vector<CompletionCommand>& model) {
+  std::string names, descs;
+  for (auto& c : model) {
+    if (c.key.find(' ') != std::string::npos) continue;
+    names += " " + c.key;
+    descs += " " + sh_quote(fmt::format("{:<10} -- {}", c.key, c.help));
+  }
+  std::string out = R"SH(#compdef ktstr
+# zsh completion for ktstr, generated by 'ktstr completion zsh'.
+# Load it with:  source <(ktstr completion zsh)   (after compinit), or save it
+# as _ktstr in a directory of $fpath.
+
+# Cached kernels or crash ids, one per line, from the store.
+_ktstr_values() {
+  ${words[1]} completion --values $1 2>/dev/null
+}
+
+_ktstr_commands() {
+  local -a names descs
+  names=()SH" + names + R"SH( )
+  descs=()SH" + descs + R"SH( )
+  compadd -l -d descs -- $names
+}
+
+# Candidates for a value of kind $1 (see 'ktstr completion --help').
+_ktstr_reply() {
+  case $1 in
+    kernel) compadd -- ${(f)"$(_ktstr_values kernels)"} ;;
+    crash) compadd -- ${(f)"$(_ktstr_values crashes)"} ;;
+    spec) _files -g '*.toml' ;;
+    file) _files ;;
+    dir) _files -/ ;;
+    command) _ktstr_commands ;;
+  esac
+}
+
+_ktstr() {
+  local cur=${words[CURRENT]} prev=${words[CURRENT-1]} i=2 cmd key
+  while (( i < CURRENT )) && [[ ${words[i]} == -* ]]; do (( i++ )); done
+  if (( i >= CURRENT )); then
+    _ktstr_commands
+    return
+  fi
+  cmd=${words[i]}
+  key=$cmd
+  local opts subs positional valued
+  _ktstr_command $key
+  # A subcommand is the word right after its command.
+  if (( i + 1 < CURRENT )) && [[ " $subs " == *" ${words[i+1]} "* ]]; then
+    key="$cmd ${words[i+1]}"
+    _ktstr_command $key
+    (( i++ ))
+  fi
+  # --opt=value
+  if [[ $cur == --*=* ]]; then
+    prev=${cur%%=*}
+    compset -P '*='
+  fi
+  local v
+  for v in ${=valued}; do
+    if [[ $prev == "${v%:*}" ]]; then
+      _ktstr_reply ${v##*:}
+      return
+    fi
+  done
+  if [[ $cur == -* ]]; then
+    compadd -- ${=opts}
+  elif [[ -n $subs ]] && (( i + 1 == CURRENT )); then
+    compadd -- ${=subs}
+  else
+    _ktstr_reply $positional
+  fi
+}
+
+# Each command's options, subcommands, positional kind and option kinds.
+_ktstr_command() {
+  opts= subs= positional= valued=
+  case $1 in
+)SH";
+  out += shell_table(model);
+  out += R"SH(  esac
+}
+
+if (( $+functions[compdef] )); then
+  compdef _ktstr ktstr
+fi
+# Loaded from $fpath: this file is the function's body on the first TAB.
+if [[ ${funcstack[1]} == _ktstr ]]; then
+  _ktstr "$@"
+fi
+)SH";
+  return out;
+}
+
+namespace {
+
+// The fish arguments that complete a value of kind `k`.
+std::string fish_values(ValueKind k) {
+  switch (k) {
+    case ValueKind::kKernel: return " -x -a '(__ktstr_values kernels)'";
+    case ValueKind::kCrash: return " -x -a '(__ktstr_values crashes)'";
+    case ValueKind::kSpec: return " -x -a '(__ktstr_specs)'";
+    case ValueKind::kFile: return " -r -F";
+    case ValueKind::kDir: return " -x -a '(__fish_complete_directories (commandline -ct))'";
+    case ValueKind::kCommand: return " -x -a '(__ktstr_complete_commands)'";
+    case ValueKind::kNone: break;
+  }
+  return " -x";
+}
+
+std::string fish_command_lines(const CompletionCommand& c, const std::vector<CompletionCommand>& model) {
+  const std::string when = " -n " + fish_quote("__ktstr_is " + sh_quote(c.key));
+  std::string out;
+  for (auto& name : c.subcommands) {
+    std::string help;
+    for (auto& sub : model)
+      if (sub.key == c.key + " " + name) help = sub.help;
+    out += "complete -c ktstr" + when + " -a " + fish_quote(name) + " -d " + fish_quote(help) + "\n";
+  }
+  if (c.positional != ValueKind::kNone) {
+    // Without its " -x" or " -r": those are about an option's value.
+    out += "complete -c ktstr" + when + fish_values(c.positional).substr(3) + "\n";
+  }
+  for (auto& o : c.options) {
+    std::string line = "complete -c ktstr" + when;
+    for (auto& n : o.names) line += n.rfind("--", 0) == 0 ? " -l " + n.substr(2) : " -s " + n.substr(1);
+    if (o.takes_value) line += fish_values(o.value);
+    out += line + " -d " + fish_quote(o.help) + "\n";
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string fish_completion(const std::vector<CompletionCommand>& model) {
+  std::string subkeys, top;
+  for (auto& c : model) {
+    if (c.key.find(' ') != std::string::npos) {
+      subkeys += " " + fish_quote(c.key);
+      continue;
+    }
+    top += "complete -c ktstr -n '__ktstr_is \"\"' -a " + fish_quote(c.key) + " -d " + fish_quote(c.help) + "\n";
+  }
+  std::string out = R"SH(# fish completion for ktstr, generated by 'ktstr completion fish'.
+# Load it with:  ktstr completion fish | source   (or save it as
+# ~/.config/fish/completions/ktstr.fish)
+
+set -g __ktstr_subkeys)SH" + subkeys + R"SH(
+
+# The command (and subcommand) typed so far: "", "test", "kernel fetch".
+function __ktstr_key
+    set -l words (commandline -opc)
+    set -l i 2
+    while test $i -le (count $words); and string match -q -- '-*' $words[$i]
+        set i (math $i + 1)
+    end
+    test $i -le (count $words); or return 0
+    set -l key $words[$i]
+    set -l next (math $i + 1)
+    if test $next -le (count $words); and contains -- "$key $words[$next]" $__ktstr_subkeys
+        set key "$key $words[$next]"
+    end
+    echo $key
+end
+
+function __ktstr_is
+    set -l key (__ktstr_key)
+    test "$key" = "$argv[1]"
+end
+
+# Cached kernels or crash ids, one per line, from the store.
+function __ktstr_values
+    set -l words (commandline -opc)
+    $words[1] completion --values $argv[1] 2>/dev/null
+end
+
+# Spec files (*.toml) and directories, under the word being completed.
+function __ktstr_specs
+    set -l cur (commandline -ct)
+    for f in $cur*
+        if test -d $f
+            echo $f/
+        else if string match -q -- '*.toml' $f
+            echo $f
+        end
+    end
+end
+
+function __ktstr_complete_commands
+    printf '%s\n' )SH" + top_words(model) + R"SH(
+end
+
+complete -c ktstr -f
+)SH" + top;
+  for (auto& c : model) out += fish_command_lines(c, model);
+  return out;
+}
+
+}  // namespace ktstr::cmd
