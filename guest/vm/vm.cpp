@@ -38,7 +38,7 @@ constexpr size_t kMaxPendingSend = 64 * 1024 * 1024;
 constexpr size_t kQemuLogTail = 16 * 1024;
 // After a panic on the console, how long QEMU may take to end by itself (State::panic_seen).
 constexpr auto kPanicGrace = std::chrono::seconds(3);
-// Saving or restoring a snapshot: a 256 MiB guest takes about a second under TCG here.
+// Saving or restoring a snapshot: about a second for a small guest under TCG (bench/README.md).
 constexpr auto kSnapshotDeadline = std::chrono::seconds(60);
 constexpr const char* kSnapshotFdName = "ktstr-snapshot";
 
