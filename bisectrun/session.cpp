@@ -388,7 +388,7 @@ Result<BisectOutcome> BisectSession::run_all() {
       }
       bisect::Next n = search_->next();
       if (n.kind == bisect::Next::Kind::Done) {
-        reason = n.reason;
+        reason = bisect::stop_reason_name(*n.reason);
         break;
       }
       if (guard > 100000) return fail("the bisect engine never finished");
@@ -417,7 +417,7 @@ Result<BisectOutcome> BisectSession::run_all() {
     // Named: the search stopped on its confidence, or spent its budget with
     // the best there.
     auto named = [&](const std::string& why) {
-      return why == "confidence reached" || search_->probability(search_->best()) >= params_.options.confidence;
+      return why == bisect::stop_reason_name(bisect::StopReason::ConfidenceReached) || search_->probability(search_->best()) >= params_.options.confidence;
     };
     if (!named(reason))
       return finish("not-found",
@@ -470,10 +470,10 @@ Result<BisectOutcome> BisectSession::run_all() {
     // runs that took the culprit below the confidence) sends the search
     // back, unless the budget is spent.
     bisect::Next after = search_->next();
-    bool still = after.kind == bisect::Next::Kind::Done && named(after.reason) && search_->best() == best;
+    bool still = after.kind == bisect::Next::Kind::Done && named(bisect::stop_reason_name(*after.reason)) && search_->best() == best;
     if (ok && still) break;
     if (after.kind == bisect::Next::Kind::Done && !still) {
-      reason = after.reason;
+      reason = bisect::stop_reason_name(*after.reason);
       extra = {{"reason", reason}, {"verify", verify}};
       return finish("not-found",
                     fmt::format("after the verification of {}, no culprit reaches {:.0f}% confidence ({}); best {} at {:.0f}%",
