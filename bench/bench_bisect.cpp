@@ -90,15 +90,15 @@ Answer run_ours(const History& h, Rng& rng, bool batched) {
   bool good_confirmed = false;
   for (;;) {
     if (g_verify && !good_confirmed && s.evidence(h.graph->bad()).hit > 0) {
-      // ktstr's confirm-good runs (cmd/bisect_session.cpp): once the bad end
+      // ktstr's confirm-good runs (bisectrun/session.cpp): once the bad end
       // showed the signature, kConfirmRuns runs at the good end in one boot.
       ++boots;
       for (int i = 0; i < kConfirmRuns; ++i) s.observe_good(run_good_end(rng));
       good_confirmed = true;
     }
     Next nx = s.next();
-    if (nx.kind == Next::Kind::Done && g_verify && nx.reason == "confidence reached") {
-      // ktstr's verification (cmd/bisect_session.cpp): the culprit's own hit
+    if (nx.kind == Next::Kind::Done && g_verify && nx.reason == StopReason::ConfidenceReached) {
+      // ktstr's verification (bisectrun/session.cpp): the culprit's own hit
       // is the search's; each parent gets kConfirmRuns fresh runs in one
       // boot, fed to the search, which goes on when they move the posterior.
       // (Counting the search's earlier clean runs at a parent instead saves
@@ -126,7 +126,7 @@ Answer run_ours(const History& h, Rng& rng, bool batched) {
       Answer a;
       a.runs = s.runs();
       a.boots = boots;
-      if (nx.reason == "confidence reached") a.culprits = {s.best()};
+      if (nx.reason == StopReason::ConfidenceReached) a.culprits = {s.best()};
       else if (!s.ambiguous().empty()) a.culprits = s.ambiguous();
       return a;
     }

@@ -47,6 +47,27 @@ const char* outcome_name(Outcome o) {
   return "?";
 }
 
+const char* stop_reason_name(StopReason r) {
+  switch (r) {
+    case StopReason::MaxRunsSpent: return "max runs spent";
+    case StopReason::BadEndCannotBeTested: return "the bad end cannot be tested";
+    case StopReason::BadEndDoesNotReproduce: return "the bad end does not reproduce";
+    case StopReason::ConfidenceReached: return "confidence reached";
+    case StopReason::NoCulpritInRange: return "no culprit in the range";
+    case StopReason::OnlySkippedLeft: return "only skipped commits left";
+    case StopReason::NoInformativeCommit: return "no informative commit left";
+  }
+  return "?";
+}
+
+std::optional<StopReason> parse_stop_reason(const std::string& text) {
+  for (StopReason r : {StopReason::MaxRunsSpent, StopReason::BadEndCannotBeTested, StopReason::BadEndDoesNotReproduce,
+                       StopReason::ConfidenceReached, StopReason::NoCulpritInRange, StopReason::OnlySkippedLeft,
+                       StopReason::NoInformativeCommit})
+    if (text == stop_reason_name(r)) return r;
+  return std::nullopt;
+}
+
 int default_max_runs(size_t n) {
   int steps = 0;
   while ((size_t{1} << steps) < n) ++steps;
@@ -208,7 +229,7 @@ Next Search::decide(std::vector<size_t>* amb) const {
   Next done;
   done.kind = Next::Kind::Done;
   if (runs_ >= max_runs()) {
-    done.reason = "max runs spent";
+    done.reason = StopReason::MaxRunsSpent;
     return done;
   }
   const size_t bad = g_.bad();
@@ -216,11 +237,11 @@ Next Search::decide(std::vector<size_t>* amb) const {
     // Others at the bad end only count towards bad_end_tries here: the
     // caller asked for this signature, so a masking crash is given its tries.
     if (ev_[bad].skip >= std::max(1, o_.skip_limit)) {
-      done.reason = "the bad end cannot be tested";
+      done.reason = StopReason::BadEndCannotBeTested;
       return done;
     }
     if (ev_[bad].runs - ev_[bad].skip >= o_.bad_end_tries) {
-      done.reason = "the bad end does not reproduce";
+      done.reason = StopReason::BadEndDoesNotReproduce;
       return done;
     }
     return Next{Next::Kind::Run, bad, {}};
@@ -232,11 +253,11 @@ Next Search::decide(std::vector<size_t>* amb) const {
     // descendant is the real one) never shows a hit, and every miss asked
     // here moves the mass back until the search goes on elsewhere.
     if (!o_.fixed && ev_[best_].hit == 0 && !excluded(best_)) return Next{Next::Kind::Run, best_, {}};
-    done.reason = "confidence reached";
+    done.reason = StopReason::ConfidenceReached;
     return done;
   }
   if (none_ >= o_.confidence) {
-    done.reason = "no culprit in the range";
+    done.reason = StopReason::NoCulpritInRange;
     return done;
   }
   bool any_excluded = false;
@@ -247,7 +268,7 @@ Next Search::decide(std::vector<size_t>* amb) const {
     classes(&cls, &mass);
     if (cls.size() > 1 && mass >= o_.confidence) {
       *amb = cls;
-      done.reason = "only skipped commits left";
+      done.reason = StopReason::OnlySkippedLeft;
       return done;
     }
   }
@@ -255,9 +276,9 @@ Next Search::decide(std::vector<size_t>* amb) const {
   if (choose(&x)) return Next{Next::Kind::Run, x, {}};
   if (any_excluded) {
     if (cls.size() > 1) *amb = cls;
-    done.reason = "only skipped commits left";
+    done.reason = StopReason::OnlySkippedLeft;
   } else {
-    done.reason = "no informative commit left";
+    done.reason = StopReason::NoInformativeCommit;
   }
   return done;
 }

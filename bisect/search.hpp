@@ -79,6 +79,7 @@
 #include "bisect/graph.hpp"
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -119,12 +120,25 @@ struct Evidence {
   int runs = 0, hit = 0, miss = 0, other = 0, skip = 0;
 };
 
+// Why the search stopped (the rules above, in the order next() checks them).
+enum class StopReason {
+  MaxRunsSpent,            // "max runs spent"
+  BadEndCannotBeTested,    // "the bad end cannot be tested"
+  BadEndDoesNotReproduce,  // "the bad end does not reproduce"
+  ConfidenceReached,       // "confidence reached"
+  NoCulpritInRange,        // "no culprit in the range"
+  OnlySkippedLeft,         // "only skipped commits left"
+  NoInformativeCommit,     // "no informative commit left"
+};
+// The text above, for printing and storing (ktstr bisect's result "reason").
+const char* stop_reason_name(StopReason r);
+// The reason a stored text names; nothing for an unknown text.
+std::optional<StopReason> parse_stop_reason(const std::string& text);
+
 struct Next {
   enum class Kind { Run, Done } kind = Kind::Done;
-  size_t commit = 0;   // for Run
-  std::string reason;  // for Done: "confidence reached", "max runs spent", "only skipped commits left",
-                       // "the bad end does not reproduce", "the bad end cannot be tested",
-                       // "no culprit in the range", "no informative commit left"
+  size_t commit = 0;                 // for Run
+  std::optional<StopReason> reason;  // for Done
 };
 
 class Search {

@@ -1,9 +1,15 @@
-// One bisect session: confirm the ends, search with bisect::Search, verify
-// the culprit; every run is a db::BisectStep the moment it ends, so `resume`
-// replays the stored steps (no VM) and continues with the run in flight.
+// One bisect session, in phases: confirm the ends, search with
+// bisect::Search, verify the culprit (its parents), and with --verify-culprit
+// check the revert; every run is a db::BisectStep the moment it ends, so
+// `resume` replays the stored steps (no VM) and continues with the run in
+// flight. What --fixed inverts is BisectMode's (mode.hpp), not the phases'.
 #pragma once
 
 #include "bisect/search.hpp"
+#include "bisectrun/mode.hpp"
+#include "bisectrun/names.hpp"
+#include "bisectrun/params.hpp"
+#include "bisectrun/report.hpp"
 #include "bisectrun/signature.hpp"
 #include "bisectrun/target.hpp"
 #include "db/bisects.hpp"
@@ -19,53 +25,8 @@
 
 namespace ktstr::bisectrun {
 
-struct BisectOptions {
-  double confidence = 0.95;
-  int max_runs = 0;             // 0: the engine's default
-  bool fixed = false;
-  int confirm_runs = 2;         // clean runs asked of the good end (and of the culprit's parents)
-  bool verify_culprit = false;  // also revert the culprit on the bad end
-  bool verbose = false;
-  unsigned memory_mb = 0;
-  // The session's seed S: the run of step `seq` gets seed_at(S, seq)
-  // (core/seed.hpp) as KTSTR_SEED. Absent in sessions stored before seeds
-  // existed: their runs get none.
-  std::optional<uint64_t> seed;
-  // The seed of step `seq`'s run, if the session has one.
-  std::optional<uint64_t> step_seed(int64_t seq) const;
-
-  // The bad end (or the culprit) must show the signature within this many runs.
-  int reproduce_bound() const { return 4 * confirm_runs; }
-  nlohmann::json to_json() const;
-  static BisectOptions from_json(const nlohmann::json& j);
-};
-
-// Everything `resume` needs, stored as the session's params_json.
-struct SessionParams {
-  TargetParams target;
-  BisectSignature signature;
-  BisectOptions options;
-  std::string spec_file;        // as given (the test itself is in the signature)
-  nlohmann::json to_json() const;
-  static Result<SessionParams> from_json(const std::string& text);
-};
-
-// Where lines go: a progress line rewritten in place on a terminal, else
-// plain log lines on stderr; nothing but the result under --json.
-class BisectReporter {
- public:
-  BisectReporter(bool json);
-  ~BisectReporter();
-  void progress(const std::string& line);   // transient
-  void log(const std::string& line);        // kept
- private:
-  bool tty_;
-  bool json_;
-  bool shown_ = false;
-};
-
 struct BisectOutcome {
-  std::string state;            // "found" | "not-found" | "failed"
+  SessionState state = SessionState::Failed;  // Found | NotFound | Failed
   int exit_code = 1;
   nlohmann::json result;        // also stored as result_json
 };
@@ -89,16 +50,61 @@ class BisectSession {
     std::string detail;
     bool replayed = false;
   };
+  // The runs of one check (BisectMode::check) at one commit.
+  struct Tally {
+    int runs = 0, hits = 0, skips = 0;
+    std::string last_detail;
+  };
+  // The culprit's and its parents' checks: the result's "verify".
+  struct Verification {
+    nlohmann::json json;
+    bool ok = true;
+  };
+  // One run_batch call: where its steps go.
+  struct Batch {
+    std::string commit;           // the candidate (or the culprit, reverted)
+    std::string key;              // what its steps store: the commit, or its revert key
+    Phase phase = Phase::Search;
+    std::vector<RunOutcome> out;
+    size_t replayed = 0;          // leading steps of `out` that were stored ones
+  };
+  // A phase lets the bisect go on (nothing) or ends it with an outcome.
+  using PhaseEnd = Result<std::optional<BisectOutcome>>;
+
+  // The phases (session.cpp).
   Result<BisectOutcome> run_all();
-  Result<RunOutcome> run_once(const std::string& commit, const std::string& phase, bool revert = false);
+  Status open_search();
+  PhaseEnd confirm_ends();
+  PhaseEnd confirm_bad_end();
+  PhaseEnd confirm_showing_good_end();
+  PhaseEnd confirm_clean_ends();
+  std::vector<std::string> ends(Role end) const;
+  // Runs where the engine asks until it stops: the stop's reason; confirming
+  // the bad end (Phase::ConfirmBad), nothing once that shows the signature.
+  Result<std::optional<bisect::StopReason>> follow_engine(Phase phase, std::string* last_detail = nullptr);
+  bool named(bisect::StopReason why) const;
+  Result<Verification> verify(size_t best);
+  Result<BisectOutcome> finish_unverified(size_t best, Verification v, bisect::StopReason after, bool still,
+                                          nlohmann::json extra);
+  Result<BisectOutcome> finish_verified(const std::string& culprit, Verification v, nlohmann::json extra);
+  bool check_revert(const std::string& culprit, nlohmann::json* verify);
+  Result<Tally> run_check(const std::string& commit, Phase phase, const Check& c, Tally t);
+  void observe(const std::string& commit, RunVerdict v);
+  void observe_any(const std::string& commit, RunVerdict v);
+
+  // The runs (session_runs.cpp).
   // Up to `wanted` runs at one commit in one boot (stored steps replayed
   // first); fewer come back when the commit cannot be tested or the VM
   // stopped early. Never empty.
-  Result<std::vector<RunOutcome>> run_batch(const std::string& commit, const std::string& phase, int wanted,
-                                            bool revert = false);
-  void observe(const std::string& commit, RunVerdict v);
-  void show_step(int64_t seq, const std::string& commit, const std::string& phase, const RunOutcome& o);
-  Result<BisectOutcome> finish(const std::string& state, const std::string& message, int exit_code,
+  Result<std::vector<RunOutcome>> run_batch(const std::string& commit, Phase phase, int wanted, bool revert = false);
+  // Stored steps of `b` (resume); true when the batch ends there.
+  bool replay(Batch& b, int wanted);
+  Status run_fresh(Batch& b, unsigned left, bool revert);
+  Status store_step(Batch& b, RunOutcome o, const std::string& build, int64_t run_id, const std::string& crash_id);
+  void show_step(int64_t seq, const std::string& key, Phase phase, const RunOutcome& o);
+
+  // The result (session_result.cpp).
+  Result<BisectOutcome> finish(SessionState state, const std::string& message, int exit_code,
                                nlohmann::json extra = nlohmann::json::object());
   nlohmann::json evidence_json();
 
@@ -106,6 +112,7 @@ class BisectSession {
   BisectTarget& target_;
   SessionParams params_;
   BisectReporter& out_;
+  std::optional<BisectMode> mode_;
   std::optional<bisect::CandidateGraph> graph_;
   std::optional<bisect::Search> search_;
   int64_t id_ = 0;
@@ -118,8 +125,5 @@ class BisectSession {
   double started_ = 0;
   nlohmann::json others_ = nlohmann::json::array();   // other crashes seen
 };
-
-// The culprit and evidence as text (the main result when not --json).
-std::string render_bisect_result(const nlohmann::json& result);
 
 }  // namespace ktstr::bisectrun

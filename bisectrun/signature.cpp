@@ -200,6 +200,12 @@ const char* verdict_name(RunVerdict v) {
   return "skip";
 }
 
+std::optional<RunVerdict> parse_verdict(const std::string& text) {
+  for (RunVerdict v : {RunVerdict::Bad, RunVerdict::Other, RunVerdict::Good, RunVerdict::Skip})
+    if (text == verdict_name(v)) return v;
+  return std::nullopt;
+}
+
 VerdictInfo classify_run(const RunResult& r, const BisectSignature& sig) {
   if (r.passed) return {RunVerdict::Good, "clean run"};
   static const std::vector<std::string> kSchedFailures = {"scheduler_died", "stall", "verifier", "attach_failed"};

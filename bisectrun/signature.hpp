@@ -54,7 +54,8 @@ TestSpec bisect_run_spec(TestSpec spec);
 
 // One run's verdict, from the run's result before expect_err is applied.
 enum class RunVerdict { Bad, Other, Good, Skip };
-const char* verdict_name(RunVerdict v);
+const char* verdict_name(RunVerdict v);          // "bad" | "other" | "good" | "skip", as stored
+std::optional<RunVerdict> parse_verdict(const std::string& text);  // nothing for an unknown text
 struct VerdictInfo {
   RunVerdict verdict = RunVerdict::Skip;
   std::string detail;                    // why, one line

@@ -144,7 +144,7 @@ class SchedTarget : public GitTarget {
     if (progress) progress("reverting " + short_id(culprit) + " on " + short_id(bad_));
     auto tree = repo_->revert_to(culprit, bad_, worktree_);
     if (!tree) return tl::unexpected(tree.error());
-    return build_in("revert-" + culprit, *tree, test, progress);
+    return build_in(revert_key(culprit), *tree, test, progress);
   }
 
  private:
@@ -354,14 +354,17 @@ bool version_matches(const std::string& v, const std::string& want) {
 }  // namespace
 
 nlohmann::json TargetParams::to_json() const {
-  return {{"kind", kind},         {"repo", repo},     {"good", good},
+  return {{"kind", target_kind_name(kind)}, {"repo", repo}, {"good", good},
           {"bad", bad},           {"build", build},   {"artifact", artifact},
           {"first_parent", first_parent}, {"kernel", kernel}, {"range", range}, {"versions", versions}};
 }
 
-TargetParams TargetParams::from_json(const nlohmann::json& j) {
+Result<TargetParams> TargetParams::from_json(const nlohmann::json& j) {
   TargetParams p;
-  p.kind = j.value("kind", "");
+  const std::string kind = j.value("kind", "");
+  auto k = parse_target_kind(kind);
+  if (!k) return fail("unknown bisect kind '" + kind + "'");
+  p.kind = *k;
   p.repo = j.value("repo", "");
   p.good = j.value("good", std::vector<std::string>{});
   p.bad = j.value("bad", "");
@@ -398,10 +401,12 @@ Result<std::pair<std::string, FileLock>> claim_worktree(const std::string& base)
 }
 
 Result<std::unique_ptr<BisectTarget>> open_target(db::Store& store, const TargetParams& p) {
-  if (p.kind == "sched") return SchedTarget::open(store, p);
-  if (p.kind == "kernel-range") return KernelRangeTarget::open(store, p);
-  if (p.kind == "kernel-repo") return KernelRepoTarget::open(store, p);
-  return fail("unknown bisect kind '" + p.kind + "'");
+  switch (p.kind) {
+    case TargetKind::Sched: return SchedTarget::open(store, p);
+    case TargetKind::KernelRange: return KernelRangeTarget::open(store, p);
+    case TargetKind::KernelRepo: return KernelRepoTarget::open(store, p);
+  }
+  return fail(std::string("unknown bisect kind '") + target_kind_name(p.kind) + "'");
 }
 
 Result<std::vector<std::string>> known_kernel_versions(db::Store& store) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "bisect/graph.hpp"
+#include "bisectrun/names.hpp"
 #include "core/file_lock.hpp"
 #include "core/records.hpp"
 #include "core/result.hpp"
@@ -44,7 +45,7 @@ struct PreparedRun {
 
 // Everything a target needs, kept in the session's params for resume.
 struct TargetParams {
-  std::string kind;                     // "sched" | "kernel-range" | "kernel-repo"
+  TargetKind kind = TargetKind::Sched;
   // sched (and kernel-repo: repo, good, bad, first_parent)
   std::string repo;
   std::vector<std::string> good;        // as given
@@ -58,7 +59,8 @@ struct TargetParams {
   std::vector<std::string> versions;    // the versions known when it started (resume uses them)
 
   nlohmann::json to_json() const;
-  static TargetParams from_json(const nlohmann::json& j);
+  // Error: a kind no TargetKind names.
+  static Result<TargetParams> from_json(const nlohmann::json& j);
 };
 
 class BisectTarget {
@@ -98,7 +100,7 @@ Result<std::pair<std::string, FileLock>> claim_worktree(const std::string& base)
 
 // Opens the target, checking the inputs (unknown revision, not a
 // repository, good not an ancestor of bad, empty range): those errors are bad
-// input. `kernel_ref`: the kernel for scheduler bisects.
+// input.
 Result<std::unique_ptr<BisectTarget>> open_target(db::Store& store, const TargetParams& p);
 
 // The kernel versions a range may use: the cached kernels' and, when the

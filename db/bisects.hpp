@@ -17,7 +17,7 @@ namespace ktstr::db {
 
 struct BisectSession {
   int64_t id = 0;                // rowid, set by add_bisect
-  std::string kind;              // "sched" | "kernel-range" | "kernel-commit"
+  std::string kind;              // "sched" | "kernel-range" | "kernel-repo"
   std::string params_json;       // repo, good, bad, build, artifact, spec, signature, options
   std::string state;             // "running" | "found" | "not-found" | "failed"
   std::string result_json;

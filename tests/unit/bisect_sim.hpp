@@ -3,13 +3,20 @@
 #pragma once
 
 #include "bisect/graph.hpp"
+#include "bisect/search.hpp"
 #include "core/splitmix64.hpp"
 
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <ostream>
 #include <string>
 #include <vector>
+
+namespace ktstr::bisect {
+// gtest prints a stop reason by its text.
+inline void PrintTo(StopReason r, std::ostream* os) { *os << stop_reason_name(r); }
+}  // namespace ktstr::bisect
 
 namespace ktstr::bisect::sim {
 

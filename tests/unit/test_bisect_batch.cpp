@@ -92,7 +92,7 @@ TEST(BisectBatch, DeterministicCostsAtMostTwoMoreRuns) {
     Search one(g, SearchOptions{}), many(g, SearchOptions{});
     Drive a = drive(one, verdict, BatchOptions{}, false);
     Drive b = drive(many, verdict, BatchOptions{}, true);
-    EXPECT_EQ(b.done.reason, "confidence reached");
+    EXPECT_EQ(b.done.reason, StopReason::ConfidenceReached);
     EXPECT_EQ(many.best(), culprit);
     EXPECT_LE(b.runs, a.runs + 2) << "culprit " << culprit;
     EXPECT_LE(b.boots, a.boots) << "culprit " << culprit;
@@ -112,7 +112,7 @@ TEST(BisectBatch, FlakySignaturesShareBoots) {
       Search s(g, SearchOptions{});
       Drive d = drive(s, [&](size_t x) { return x >= culprit && rng.uniform() < 0.5 ? Outcome::Hit : Outcome::Miss; },
                       BatchOptions{}, batched != 0);
-      if (d.done.reason == "confidence reached" && s.best() == culprit) ++right[batched];
+      if (d.done.reason == StopReason::ConfidenceReached && s.best() == culprit) ++right[batched];
       runs[batched] += d.runs;
       boots[batched] += d.boots;
     }

@@ -68,7 +68,7 @@ TEST(BisectSearch, DeterministicWithinGitBisectPlusTwo) {
     for (size_t culprit = 0; culprit < n; ++culprit) {
       Search s(g, o);
       Next done = drive(s, deterministic(g, culprit));
-      EXPECT_EQ(done.reason, "confidence reached") << n << " " << culprit;
+      EXPECT_EQ(done.reason, StopReason::ConfidenceReached) << n << " " << culprit;
       EXPECT_EQ(s.best(), culprit) << n;
       EXPECT_LE(s.runs(), ceil_log2(n) + 2) << "n " << n << " culprit " << culprit;
       EXPECT_GE(s.probability(culprit), o.confidence);
@@ -85,7 +85,7 @@ TEST(BisectSearch, DeterministicDefaultsFindEveryCulprit) {
       EXPECT_EQ(s.next().kind, Next::Kind::Run);
       EXPECT_EQ(s.next().commit, g.bad());
       Next done = drive(s, deterministic(g, culprit));
-      EXPECT_EQ(done.reason, "confidence reached") << g.id(culprit);
+      EXPECT_EQ(done.reason, StopReason::ConfidenceReached) << g.id(culprit);
       EXPECT_EQ(s.best(), culprit) << g.id(culprit);
       EXPECT_LE(s.runs(), 3 * ceil_log2(g.size()) + 2) << g.id(culprit);
       EXPECT_LT(s.no_culprit_probability(), 0.01);
@@ -102,7 +102,7 @@ TEST(BisectSearch, TheNamedCulpritShowedTheSignatureItself) {
     for (size_t culprit = 0; culprit < g.size(); ++culprit) {
       Search s(g, SearchOptions{});
       Next done = drive(s, deterministic(g, culprit));
-      ASSERT_EQ(done.reason, "confidence reached") << g.id(culprit);
+      ASSERT_EQ(done.reason, StopReason::ConfidenceReached) << g.id(culprit);
       EXPECT_EQ(s.best(), culprit) << g.id(culprit);
       EXPECT_GE(s.evidence(s.best()).hit, 1) << g.id(culprit) << " was named without a run of its own";
     }
@@ -123,7 +123,7 @@ TEST(BisectSearch, FlakyHalfTheTimeIsFound) {
       if (rng.uniform() < 0.05) return Outcome::Other;
       return x >= culprit && rng.uniform() < 0.5 ? Outcome::Hit : Outcome::Miss;
     });
-    if (s.next().reason == "confidence reached" && s.best() == culprit) ++right;
+    if (s.next().reason == StopReason::ConfidenceReached && s.best() == culprit) ++right;
     total_runs += s.runs();
   }
   EXPECT_GE(right, 94);
@@ -150,7 +150,7 @@ TEST(BisectSearch, RareSignatureFitsTheDefaultBudget) {
     Search s(g, SearchOptions{});
     Next done = drive(s, verdict);
     bool first = true;
-    while (done.reason == "confidence reached") {
+    while (done.reason == StopReason::ConfidenceReached) {
       if (first) wrong_unverified += s.best() != culprit;
       first = false;
       size_t best = s.best();
@@ -162,8 +162,8 @@ TEST(BisectSearch, RareSignatureFitsTheDefaultBudget) {
       done = drive(s, verdict);
     }
     done = s.next();
-    out_of_budget += done.reason == "max runs spent";
-    wrong += done.reason == "confidence reached" && s.best() != culprit;
+    out_of_budget += done.reason == StopReason::MaxRunsSpent;
+    wrong += done.reason == StopReason::ConfidenceReached && s.best() != culprit;
   }
   EXPECT_LE(out_of_budget, histories / 100) << "of " << histories;
   EXPECT_LE(wrong, histories * 4 / 100) << "of " << histories << " (" << wrong_unverified << " before the verification)";
@@ -178,7 +178,7 @@ TEST(BisectSearch, OtherIsNeverAHit) {
   Search s(g, o);
   // Only other crashes at the bad end: never confirmed, gives up.
   Next done = drive(s, [](size_t) { return Outcome::Other; });
-  EXPECT_EQ(done.reason, "the bad end does not reproduce");
+  EXPECT_EQ(done.reason, StopReason::BadEndDoesNotReproduce);
   EXPECT_EQ(s.evidence(g.bad()).hit, 0);
   EXPECT_EQ(s.evidence(g.bad()).other, 5);
   EXPECT_EQ(s.runs(), 5);
@@ -219,7 +219,7 @@ TEST(BisectSearch, SkippedNeighbourLeavesAnAmbiguousSet) {
     std::vector<std::pair<size_t, Outcome>> trace;
     Next done = drive(
         s, [&](size_t x) { return x == c.broken ? Outcome::Skip : deterministic(g, c.culprit)(x); }, &trace);
-    EXPECT_EQ(done.reason, "only skipped commits left") << c.culprit;
+    EXPECT_EQ(done.reason, StopReason::OnlySkippedLeft) << c.culprit;
     EXPECT_EQ(s.ambiguous(), c.want) << c.culprit;
     EXPECT_EQ(s.evidence(c.broken).skip, 1) << "a skipped commit is asked once";
     EXPECT_TRUE(s.excluded(c.broken));
@@ -227,7 +227,7 @@ TEST(BisectSearch, SkippedNeighbourLeavesAnAmbiguousSet) {
   // A skip away from the culprit costs one run and changes no answer.
   Search s(g, SearchOptions{});
   Next done = drive(s, [&](size_t x) { return x == 3 ? Outcome::Skip : deterministic(g, 11)(x); });
-  EXPECT_EQ(done.reason, "confidence reached");
+  EXPECT_EQ(done.reason, StopReason::ConfidenceReached);
   EXPECT_EQ(s.best(), 11u);
   EXPECT_TRUE(s.ambiguous().empty());
 }
@@ -237,7 +237,7 @@ TEST(BisectSearch, SkippedCommitsInADag) {
   size_t culprit = *g.index_of("m4"), parent = *g.index_of("m3");
   Search s(g, SearchOptions{});
   Next done = drive(s, [&](size_t x) { return x == parent ? Outcome::Skip : deterministic(g, culprit)(x); });
-  EXPECT_EQ(done.reason, "only skipped commits left");
+  EXPECT_EQ(done.reason, StopReason::OnlySkippedLeft);
   std::vector<size_t> want{parent, culprit};
   std::sort(want.begin(), want.end());
   EXPECT_EQ(s.ambiguous(), want);
@@ -248,14 +248,14 @@ TEST(BisectSearch, NoCulpritWhenTheBadEndNeverReproduces) {
   Search s(g, SearchOptions{});
   std::vector<std::pair<size_t, Outcome>> trace;
   Next done = drive(s, [](size_t) { return Outcome::Miss; }, &trace);
-  EXPECT_EQ(done.reason, "the bad end does not reproduce");
+  EXPECT_EQ(done.reason, StopReason::BadEndDoesNotReproduce);
   EXPECT_EQ(s.runs(), SearchOptions{}.bad_end_tries);
   for (auto& [x, o] : trace) EXPECT_EQ(x, g.bad()) << "only the bad end is run before it reproduces";
   EXPECT_GT(s.no_culprit_probability(), 0.05);  // up from the prior
   // An untestable bad end ends at once.
   Search t(g, SearchOptions{});
   t.observe(g.bad(), Outcome::Skip);
-  EXPECT_EQ(t.next().reason, "the bad end cannot be tested");
+  EXPECT_EQ(t.next().reason, StopReason::BadEndCannotBeTested);
 }
 
 TEST(BisectSearch, ReplayGivesTheSameState) {
@@ -296,7 +296,7 @@ TEST(BisectSearch, FixedFindsTheFirstCleanCommit) {
     Search s(g, o);
     for (int i = 0; i < 3; ++i) s.observe_good(Outcome::Hit);  // the caller's confirm-good runs
     Next done = drive(s, [&](size_t x) { return x >= fix ? Outcome::Miss : Outcome::Hit; });
-    EXPECT_EQ(done.reason, "confidence reached") << fix;
+    EXPECT_EQ(done.reason, StopReason::ConfidenceReached) << fix;
     EXPECT_EQ(s.best(), fix);
     EXPECT_LE(s.runs(), 3 * ceil_log2(g.size()) + 2) << fix;
     EXPECT_EQ(s.good_evidence().hit, 3);
@@ -308,7 +308,7 @@ TEST(BisectSearch, LargeRangesStayNumericallySafe) {
   CandidateGraph g = chain(4096);
   Search s(g, SearchOptions{});
   Next done = drive(s, deterministic(g, 1234));
-  EXPECT_EQ(done.reason, "confidence reached");
+  EXPECT_EQ(done.reason, StopReason::ConfidenceReached);
   EXPECT_EQ(s.best(), 1234u);
   for (int i = 0; i < 400; ++i) s.observe(1233, Outcome::Miss);
   for (int i = 0; i < 300; ++i) s.observe(4000, Outcome::Hit);
@@ -319,5 +319,17 @@ TEST(BisectSearch, LargeRangesStayNumericallySafe) {
   }
   EXPECT_NEAR(total, 1.0, 1e-9);
   EXPECT_EQ(s.best(), 1234u);
-  EXPECT_EQ(s.next().reason, "max runs spent");
+  EXPECT_EQ(s.next().reason, StopReason::MaxRunsSpent);
+}
+
+// The stop reasons' texts are stored in bisect results: each reads back.
+TEST(BisectSearch, StopReasonTextsRoundTrip) {
+  for (StopReason r : {StopReason::MaxRunsSpent, StopReason::BadEndCannotBeTested, StopReason::BadEndDoesNotReproduce,
+                       StopReason::ConfidenceReached, StopReason::NoCulpritInRange, StopReason::OnlySkippedLeft,
+                       StopReason::NoInformativeCommit})
+    EXPECT_EQ(parse_stop_reason(stop_reason_name(r)), r) << stop_reason_name(r);
+  EXPECT_STREQ(stop_reason_name(StopReason::ConfidenceReached), "confidence reached");
+  EXPECT_STREQ(stop_reason_name(StopReason::OnlySkippedLeft), "only skipped commits left");
+  EXPECT_FALSE(parse_stop_reason("confidence"));
+  EXPECT_FALSE(parse_stop_reason(""));
 }
