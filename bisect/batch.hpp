@@ -1,6 +1,6 @@
 // How many runs to ask of one commit at once, when runs in one booted VM
-// are cheaper than runs that each boot (on TCG a further run in a booted VM
-// costs about 3.5 s against 7.9 s for a run that boots).
+// are cheaper than runs that each boot (on TCG well under half the cost of
+// a run that boots: bench/README.md).
 //
 // The search asks for one run at a time; a batch only pays when the search
 // would have asked for the same commit again anyway. A further run joins the
