@@ -12,6 +12,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 
@@ -222,6 +223,13 @@ Result<ReproResult> replay_crash(const std::string& artifacts_dir, const TestSpe
   auto btf_start = std::chrono::steady_clock::now();
   rr.plan = build_probe_plan(rr.targets, kernel, rr.notes);
   plan_probe_timing(rr.plan, crashed);
+  // A kernel without the trigger's tracepoint (6.17 has no sched_ext_exit)
+  // costs the replay a refused tp_btf load before its fallback kprobe, an
+  // attach the crashed run's scheduler load does not foresee: the probes
+  // are set before the workload starts, as for an early crash.
+  const auto& tps = kernel.tracepoints;
+  if (std::find(tps.begin(), tps.end(), rr.plan.trigger_tracepoint) == tps.end())
+    rr.plan.probes_during_workload = false;
   rr.timing.btf_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - btf_start).count();
 
   PipelineOptions popt = opts;
